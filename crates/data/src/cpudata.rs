@@ -1,0 +1,160 @@
+//! libvirt's `<cpudata arch='x86'>` format: read and write.
+//!
+//! This is the format of `virsh capabilities`-adjacent dumps, of libvirt's
+//! own CPU test data, and of `cpumodel dump`, so a processor recorded on one
+//! machine can be decoded, compared and baselined anywhere.
+
+use std::fmt::Write as _;
+
+use roxmltree::Node;
+
+use crate::item::{CpuData, Item};
+use crate::xml::{elements, Source, XmlError};
+
+/// Parses a `<cpudata>` document.
+///
+/// # Errors
+/// Malformed XML, a root element other than `<cpudata>`, an architecture
+/// other than x86, an unknown child element, a missing or non-numeric
+/// attribute, or a dump without any item. Each error names `source`, the line
+/// and the element.
+pub fn parse_cpudata(source: &str, text: &str) -> Result<CpuData, XmlError> {
+    let src = Source(source);
+    let doc = src.parse(text)?;
+    let root = doc.root_element();
+    if !root.has_tag_name("cpudata") {
+        return Err(src.error(root, "expected a <cpudata> element"));
+    }
+    parse_cpudata_node(&src, root)
+}
+
+/// Parses an already located `<cpudata>` element (for example inside a test
+/// wrapper document).
+///
+/// # Errors
+/// As [`parse_cpudata`].
+pub fn parse_cpudata_node(src: &Source<'_>, node: Node<'_, '_>) -> Result<CpuData, XmlError> {
+    if let Some(arch) = node.attribute("arch") {
+        if arch != "x86" {
+            return Err(src.error(node, format!("arch='{arch}' is not supported, only 'x86'")));
+        }
+    }
+    let mut data = CpuData::new();
+    let mut count = 0;
+    for child in elements(node) {
+        data.add(parse_item(src, child)?);
+        count += 1;
+    }
+    if count == 0 {
+        return Err(src.error(node, "no CPUID or MSR items: the dump is empty"));
+    }
+    Ok(data)
+}
+
+/// Parses one `<cpuid>` or `<msr>` element, as used both in dumps and in the
+/// feature definitions of a CPU map.
+///
+/// # Errors
+/// An unknown element name, or a missing or non-numeric attribute.
+pub fn parse_item(src: &Source<'_>, node: Node<'_, '_>) -> Result<Item, XmlError> {
+    match node.tag_name().name() {
+        "cpuid" => Ok(Item::cpuid(
+            src.req_u32_attr(node, "eax_in")?,
+            src.u32_attr(node, "ecx_in")?.unwrap_or(0),
+            src.u32_attr(node, "eax")?.unwrap_or(0),
+            src.u32_attr(node, "ebx")?.unwrap_or(0),
+            src.u32_attr(node, "ecx")?.unwrap_or(0),
+            src.u32_attr(node, "edx")?.unwrap_or(0),
+        )),
+        "msr" => Ok(Item::msr(
+            src.req_u32_attr(node, "index")?,
+            src.req_u32_attr(node, "eax")?,
+            src.req_u32_attr(node, "edx")?,
+        )),
+        other => Err(src.error(
+            node,
+            format!("unexpected element <{other}>, expected <cpuid> or <msr>"),
+        )),
+    }
+}
+
+/// Writes CPU data in libvirt's `<cpudata>` format (zero items are skipped,
+/// as libvirt does).
+pub fn format_cpudata(data: &CpuData) -> String {
+    let mut out = String::from("<cpudata arch='x86'>\n");
+    for item in data.nonzero_items() {
+        match item.key {
+            crate::ItemKey::Cpuid { leaf, subleaf } => {
+                let [a, b, c, d] = item.regs;
+                let _ = writeln!(
+                    out,
+                    "  <cpuid eax_in='0x{leaf:08x}' ecx_in='0x{subleaf:08x}' eax='0x{a:08x}' ebx='0x{b:08x}' ecx='0x{c:08x}' edx='0x{d:08x}'/>"
+                );
+            }
+            crate::ItemKey::Msr { index } => {
+                let [a, d, ..] = item.regs;
+                let _ = writeln!(
+                    out,
+                    "  <msr index='0x{index:x}' eax='0x{a:08x}' edx='0x{d:08x}'/>"
+                );
+            }
+        }
+    }
+    out.push_str("</cpudata>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ItemKey;
+
+    const DUMP: &str = "<!-- comment -->\n<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x0000000b' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <cpuid eax_in='0x00000003' ecx_in='0x00' eax='0x00000000' ebx='0x00000000' ecx='0x00000000' edx='0x00000000'/>\n  <msr index='0x10a' edx='0x00000000' eax='0x000001eb'/>\n</cpudata>\n";
+
+    #[test]
+    fn parses_and_formats_in_libvirt_style() {
+        let data = parse_cpudata("d.xml", DUMP).unwrap();
+        assert_eq!(data.items().len(), 3);
+        assert_eq!(
+            data.get(ItemKey::Msr { index: 0x10a }).unwrap().regs,
+            [0x1eb, 0, 0, 0]
+        );
+        assert_eq!(
+            format_cpudata(&data),
+            "<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00000000' eax='0x0000000b' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <msr index='0x10a' eax='0x000001eb' edx='0x00000000'/>\n</cpudata>\n"
+        );
+        let again = parse_cpudata("d.xml", &format_cpudata(&data)).unwrap();
+        assert!(again.nonzero_items().eq(data.nonzero_items()));
+    }
+
+    #[test]
+    fn bad_dumps_name_the_place() {
+        let e = parse_cpudata(
+            "d.xml",
+            "<cpudata arch='x86'>\n  <cpuid eax_in='0x1' eax='0xnothex'/>\n</cpudata>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.xml:2:3: <cpuid>: attribute eax='0xnothex' is not a valid unsigned 32-bit number"
+        );
+        let e = parse_cpudata("d.xml", "<cpudata arch='x86'>\n</cpudata>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.xml:1:1: <cpudata>: no CPUID or MSR items: the dump is empty"
+        );
+        let e = parse_cpudata("d.xml", "<cpudata arch='x86'><cpuid ecx_in='0'/></cpudata>")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.xml:1:21: <cpuid>: missing attribute 'eax_in'"
+        );
+        let e = parse_cpudata("d.xml", "<cpu/>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.xml:1:1: <cpu>: expected a <cpudata> element"
+        );
+        let e = parse_cpudata("d.xml", "<cpudata><cpuid").unwrap_err();
+        assert!(e.to_string().starts_with("d.xml:1:"), "{e}");
+    }
+}

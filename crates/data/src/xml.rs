@@ -1,0 +1,198 @@
+//! Small helpers for reading libvirt-style XML with errors that point at the
+//! exact file, line, column and element.
+//!
+//! Every cpumodel input format (cpu_map files, `<cpudata>` dumps, `<cpu>`
+//! definitions, capabilities) is XML written by libvirt or by hand. A bad
+//! value deep in a 300-line dump is only fixable if the message says where it
+//! is, so all crates report XML problems through [`XmlError`].
+
+use std::fmt;
+use std::path::Path;
+
+use roxmltree::{Document, Node};
+
+/// A problem at a specific place in an XML file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct XmlError {
+    /// The file (or other source name) that was read.
+    pub file: String,
+    /// 1-based line of the element, 0 when unknown.
+    pub line: u32,
+    /// 1-based column of the element, 0 when unknown.
+    pub col: u32,
+    /// The element's name, empty when the document itself is malformed.
+    pub element: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for XmlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.col)?;
+        }
+        if !self.element.is_empty() {
+            write!(f, ": <{}>", self.element)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A source name for error messages, usually a file path.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a>(pub &'a str);
+
+impl<'a> Source<'a> {
+    /// The display form of a path.
+    pub fn path(path: &'a Path) -> Source<'a> {
+        Source(path.to_str().unwrap_or("<non-UTF-8 path>"))
+    }
+
+    /// An error about `node`.
+    pub fn error(&self, node: Node<'_, '_>, message: impl Into<String>) -> XmlError {
+        let pos = node.document().text_pos_at(node.range().start);
+        XmlError {
+            file: self.0.to_string(),
+            line: pos.row,
+            col: pos.col,
+            element: if node.is_element() {
+                node.tag_name().name().to_string()
+            } else {
+                String::new()
+            },
+            message: message.into(),
+        }
+    }
+
+    /// An error about the whole file (no element).
+    pub fn file_error(&self, message: impl Into<String>) -> XmlError {
+        XmlError {
+            file: self.0.to_string(),
+            line: 0,
+            col: 0,
+            element: String::new(),
+            message: message.into(),
+        }
+    }
+
+    /// Parses `text` as XML; a syntax error names the line and column.
+    pub fn parse<'t>(&self, text: &'t str) -> Result<Document<'t>, XmlError> {
+        let opts = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        Document::parse_with_options(text, opts).map_err(|e| {
+            let pos = e.pos();
+            XmlError {
+                file: self.0.to_string(),
+                line: pos.row,
+                col: pos.col,
+                element: String::new(),
+                message: format!("malformed XML: {e}"),
+            }
+        })
+    }
+
+    /// A required attribute.
+    pub fn req_attr<'n>(&self, node: Node<'n, '_>, name: &str) -> Result<&'n str, XmlError> {
+        node.attribute(name)
+            .ok_or_else(|| self.error(node, format!("missing attribute '{name}'")))
+    }
+
+    /// An optional unsigned attribute written as `0x` hex, or decimal.
+    pub fn u32_attr(&self, node: Node<'_, '_>, name: &str) -> Result<Option<u32>, XmlError> {
+        match node.attribute(name) {
+            None => Ok(None),
+            Some(v) => parse_u32(v).map(Some).ok_or_else(|| {
+                self.error(
+                    node,
+                    format!("attribute {name}='{v}' is not a valid unsigned 32-bit number"),
+                )
+            }),
+        }
+    }
+
+    /// A required unsigned attribute written as `0x` hex, or decimal.
+    pub fn req_u32_attr(&self, node: Node<'_, '_>, name: &str) -> Result<u32, XmlError> {
+        self.req_attr(node, name)?;
+        Ok(self.u32_attr(node, name)?.unwrap_or_default())
+    }
+}
+
+/// Parses `0x`-prefixed hex or plain decimal, as libvirt's `strtoul(.., 0)` does
+/// for the values it writes.
+pub fn parse_u32(s: &str) -> Option<u32> {
+    let s = s.trim();
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if hex.is_empty() {
+            return None;
+        }
+        u32::from_str_radix(hex, 16).ok()
+    } else {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    }
+}
+
+/// Element children of `node`.
+pub fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+    node.children().filter(|n| n.is_element())
+}
+
+/// The first element child named `name`.
+pub fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    elements(node).find(|n| n.has_tag_name(name))
+}
+
+/// The trimmed text of the first element child named `name`.
+pub fn child_text<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
+    child(node, name).map(|c| c.text().unwrap_or("").trim())
+}
+
+/// Escapes text for an XML attribute or element body.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_accept_hex_and_decimal_only() {
+        assert_eq!(parse_u32("0x0000000b"), Some(11));
+        assert_eq!(parse_u32("42"), Some(42));
+        assert_eq!(parse_u32("0xzz"), None);
+        assert_eq!(parse_u32("0x"), None);
+        assert_eq!(parse_u32("-1"), None);
+        assert_eq!(parse_u32("0x100000000"), None);
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_element() {
+        let src = Source("t.xml");
+        let doc = src.parse("<a>\n  <b x='q'/>\n</a>").unwrap();
+        let b = doc.root_element().first_element_child().unwrap();
+        let e = src.u32_attr(b, "x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.xml:2:3: <b>: attribute x='q' is not a valid unsigned 32-bit number"
+        );
+        let e = src.parse("<a><b></a>").unwrap_err();
+        assert!(e.to_string().starts_with("t.xml:1:"), "{e}");
+    }
+}
