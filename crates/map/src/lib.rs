@@ -1,1 +1,41 @@
-//! stub
+//! The x86 CPU model database.
+//!
+//! A CPU model such as `Skylake-Client-IBRS` is a name for a set of CPU
+//! features, and a feature such as `avx2` is a name for a CPUID or MSR bit.
+//! libvirt keeps these definitions in its `cpu_map` directory; this crate
+//! loads such a directory ([`load_cpu_map`]) or uses the copy compiled into
+//! cpumodel ([`Database::embedded`]), and answers name lookups with
+//! suggestions for typos.
+//!
+//! Features are numbered in map order, and sets of features are fixed-size
+//! bitsets ([`FeatureSet`]), so everything built on top (decode, compare,
+//! baseline) is word-wise set arithmetic.
+//!
+//! ```
+//! use cpumodel_map::Database;
+//! let db = Database::embedded();
+//! let westmere = db.model(db.find_model("westmere").unwrap());
+//! let aes = db.find_feature("AES").unwrap();
+//! assert!(westmere.features.contains(aes));
+//! assert_eq!(
+//!     db.find_model("Westmeer").unwrap_err().to_string(),
+//!     "unknown CPU model 'Westmeer'; did you mean 'Westmere'?"
+//! );
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod codegen;
+mod db;
+mod embedded;
+mod error;
+mod featureset;
+mod load;
+mod suggest;
+
+pub use db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
+pub use embedded::EMBEDDED_SOURCE;
+pub use error::{LoadMapError, NameKind, UnknownName};
+pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
+pub use load::load_cpu_map;
+pub use suggest::closest;

@@ -1,0 +1,374 @@
+//! The database types: vendors, features, models, and name lookup.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use cpumodel_data::{CpuData, Item, ItemKey, Signature};
+
+use crate::error::{NameKind, UnknownName};
+use crate::featureset::{FeatureId, FeatureSet};
+use crate::suggest::closest;
+
+/// Index of a vendor in its database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VendorId(pub u8);
+
+/// Index of a model in its database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelId(pub u16);
+
+/// A CPU vendor: its short name and the 12-byte CPUID leaf 0 string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vendor {
+    /// Short name used in `<vendor>` elements (`Intel`, `AMD`, ...).
+    pub name: Cow<'static, str>,
+    /// The CPUID vendor string (`GenuineIntel`, ...).
+    pub string: [u8; 12],
+}
+
+impl Vendor {
+    /// The vendor string as text.
+    pub fn string_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.string).into_owned()
+    }
+
+    /// The CPUID leaf 0 item carrying the vendor string (EAX not included).
+    pub fn cpuid_item(&self) -> Item {
+        let word =
+            |i: usize| u32::from_le_bytes(self.string[i..i + 4].try_into().expect("4 bytes"));
+        Item::cpuid(0, 0, 0, word(0), word(8), word(4))
+    }
+}
+
+/// Another name for a feature, used by some other software.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    /// The other name.
+    pub name: Cow<'static, str>,
+    /// Who uses it (`qemu`, `linux`).
+    pub source: Cow<'static, str>,
+}
+
+/// A CPU feature: a named set of CPUID or MSR bits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Feature {
+    /// The canonical (libvirt) name.
+    pub name: Cow<'static, str>,
+    /// Other names for the same bits.
+    pub aliases: Vec<Alias>,
+    /// False when a guest using the feature cannot be live-migrated.
+    pub migratable: bool,
+    /// The bits that make up the feature.
+    pub data: CpuData,
+}
+
+impl Feature {
+    /// True when the feature lives in an MSR rather than in CPUID.
+    pub fn is_msr(&self) -> bool {
+        self.data
+            .nonzero_items()
+            .any(|i| matches!(i.key, ItemKey::Msr { .. }))
+    }
+}
+
+/// A family/model (and optionally stepping) a named model was designed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelSignature {
+    /// CPU family.
+    pub family: u32,
+    /// CPU model number.
+    pub model: u32,
+    /// Bitmap of matching steppings (bit n = stepping n); `None` matches all.
+    pub steppings: Option<u16>,
+}
+
+impl ModelSignature {
+    /// True when a processor signature matches.
+    pub fn matches(&self, sig: Signature) -> bool {
+        self.family == sig.family
+            && self.model == sig.model
+            && self
+                .steppings
+                .is_none_or(|s| sig.stepping < 16 && s & (1 << sig.stepping) != 0)
+    }
+
+    /// The lowest stepping this signature covers (0 when it covers all).
+    pub fn first_stepping(&self) -> u32 {
+        self.steppings
+            .map_or(0, |s| if s == 0 { 0 } else { s.trailing_zeros() })
+    }
+}
+
+/// A named CPU model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Model {
+    /// The model name (`Skylake-Client-IBRS`).
+    pub name: Cow<'static, str>,
+    /// The vendor, when the model is vendor specific.
+    pub vendor: Option<VendorId>,
+    /// The model this one was defined relative to.
+    pub ancestor: Option<ModelId>,
+    /// Processor signatures the model corresponds to.
+    pub signatures: Vec<ModelSignature>,
+    /// Every feature of the model (its ancestor's included).
+    pub features: FeatureSet,
+    /// Features the model dropped relative to its first definition; guests
+    /// must list them as disabled to stay compatible.
+    pub removed: Vec<FeatureId>,
+    /// Features the hypervisor always enabled for this model but which were
+    /// added to its definition later.
+    pub added: Vec<FeatureId>,
+    /// May be chosen when describing a host CPU.
+    pub decode_host: bool,
+    /// May be chosen when describing a guest CPU.
+    pub decode_guest: bool,
+}
+
+impl Model {
+    /// True when a processor signature matches one of the model's.
+    pub fn matches_signature(&self, eax: u32) -> bool {
+        let sig = Signature::from_eax(eax);
+        self.signatures.iter().any(|s| s.matches(sig))
+    }
+}
+
+/// A CPU model database: everything a cpu_map directory defines.
+///
+/// Features are numbered in the order the map defines them, and that order is
+/// the order every output lists features in (as libvirt does).
+#[derive(Clone, Debug)]
+pub struct Database {
+    vendors: Vec<Vendor>,
+    features: Vec<Feature>,
+    models: Vec<Model>,
+    feature_index: Vec<u16>,
+    model_index: Vec<u16>,
+    migration_blockers: FeatureSet,
+    msr_features: FeatureSet,
+}
+
+fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
+fn sorted_index<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<u16> {
+    let mut idx: Vec<u16> = (0..items.len() as u16).collect();
+    idx.sort_by(|a, b| cmp_ignore_case(name(&items[*a as usize]), name(&items[*b as usize])));
+    idx
+}
+
+fn find_ignore_case<T>(
+    items: &[T],
+    index: &[u16],
+    name: impl Fn(&T) -> &str,
+    key: &str,
+) -> Option<u16> {
+    let pos = index
+        .binary_search_by(|i| cmp_ignore_case(name(&items[*i as usize]), key))
+        .ok()?;
+    // Prefer an exact-case match when names differ only by case.
+    let lo = index[..pos]
+        .iter()
+        .rposition(|i| cmp_ignore_case(name(&items[*i as usize]), key).is_ne())
+        .map_or(0, |p| p + 1);
+    let hi = index[pos..]
+        .iter()
+        .position(|i| cmp_ignore_case(name(&items[*i as usize]), key).is_ne())
+        .map_or(index.len(), |p| pos + p);
+    index[lo..hi]
+        .iter()
+        .copied()
+        .find(|i| name(&items[*i as usize]) == key)
+        .or(Some(index[pos]))
+}
+
+impl Database {
+    /// Assembles a database from already resolved parts.
+    ///
+    /// The caller guarantees that every id refers into the given vectors and
+    /// that there are at most [`MAX_FEATURES`](crate::MAX_FEATURES) features.
+    pub fn from_parts(vendors: Vec<Vendor>, features: Vec<Feature>, models: Vec<Model>) -> Self {
+        let feature_index = sorted_index(&features, |f| &f.name);
+        let model_index = sorted_index(&models, |m| &m.name);
+        let mut migration_blockers = FeatureSet::new();
+        let mut msr_features = FeatureSet::new();
+        for (i, f) in features.iter().enumerate() {
+            if !f.migratable {
+                migration_blockers.insert(FeatureId(i as u16));
+            }
+            if f.is_msr() {
+                msr_features.insert(FeatureId(i as u16));
+            }
+        }
+        Database {
+            vendors,
+            features,
+            models,
+            feature_index,
+            model_index,
+            migration_blockers,
+            msr_features,
+        }
+    }
+
+    /// Records each model's ancestor (used when building from generated tables).
+    pub(crate) fn set_ancestors(&mut self, ancestors: &[Option<ModelId>]) {
+        for (m, a) in self.models.iter_mut().zip(ancestors) {
+            m.ancestor = *a;
+        }
+    }
+
+    /// All vendors, in map order.
+    pub fn vendors(&self) -> &[Vendor] {
+        &self.vendors
+    }
+
+    /// All features, in map order (indexed by [`FeatureId`]).
+    pub fn features(&self) -> &[Feature] {
+        &self.features
+    }
+
+    /// All models, in map order (oldest first; indexed by [`ModelId`]).
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+
+    /// A vendor by id.
+    pub fn vendor(&self, id: VendorId) -> &Vendor {
+        &self.vendors[id.0 as usize]
+    }
+
+    /// A feature by id.
+    pub fn feature(&self, id: FeatureId) -> &Feature {
+        &self.features[id.index()]
+    }
+
+    /// A model by id.
+    pub fn model(&self, id: ModelId) -> &Model {
+        &self.models[id.0 as usize]
+    }
+
+    /// The name of a feature.
+    pub fn feature_name(&self, id: FeatureId) -> &str {
+        &self.features[id.index()].name
+    }
+
+    /// Features whose use blocks live migration (`migratable='no'`).
+    pub fn migration_blockers(&self) -> &FeatureSet {
+        &self.migration_blockers
+    }
+
+    /// Features defined by MSR bits.
+    pub fn msr_features(&self) -> &FeatureSet {
+        &self.msr_features
+    }
+
+    /// Finds a vendor by short name (exact, as libvirt compares vendors).
+    pub fn find_vendor(&self, name: &str) -> Option<VendorId> {
+        self.vendors
+            .iter()
+            .position(|v| v.name == name)
+            .map(|i| VendorId(i as u8))
+    }
+
+    /// Finds the vendor whose CPUID string is `string`.
+    pub fn find_vendor_by_string(&self, string: &[u8; 12]) -> Option<VendorId> {
+        self.vendors
+            .iter()
+            .position(|v| &v.string == string)
+            .map(|i| VendorId(i as u8))
+    }
+
+    /// Looks a feature up by name, ignoring case.
+    ///
+    /// # Errors
+    /// [`UnknownName`] with the closest known names.
+    pub fn find_feature(&self, name: &str) -> Result<FeatureId, UnknownName> {
+        find_ignore_case(&self.features, &self.feature_index, |f| &f.name, name)
+            .map(FeatureId)
+            .ok_or_else(|| self.unknown(NameKind::Feature, name))
+    }
+
+    /// Looks a feature up by its exact canonical name.
+    pub fn find_feature_exact(&self, name: &str) -> Option<FeatureId> {
+        find_ignore_case(&self.features, &self.feature_index, |f| &f.name, name)
+            .filter(|i| self.features[*i as usize].name == name)
+            .map(FeatureId)
+    }
+
+    /// Looks a feature up by an alias used by `source` (for example `qemu`).
+    pub fn find_feature_alias(&self, name: &str, source: &str) -> Option<FeatureId> {
+        self.features
+            .iter()
+            .position(|f| {
+                f.aliases
+                    .iter()
+                    .any(|a| a.name == name && a.source == source)
+            })
+            .map(|i| FeatureId(i as u16))
+    }
+
+    /// Looks a model up by name, ignoring case.
+    ///
+    /// # Errors
+    /// [`UnknownName`] with the closest known names.
+    pub fn find_model(&self, name: &str) -> Result<ModelId, UnknownName> {
+        find_ignore_case(&self.models, &self.model_index, |m| &m.name, name)
+            .map(ModelId)
+            .ok_or_else(|| self.unknown(NameKind::Model, name))
+    }
+
+    /// Looks a model up by its exact name.
+    pub fn find_model_exact(&self, name: &str) -> Option<ModelId> {
+        find_ignore_case(&self.models, &self.model_index, |m| &m.name, name)
+            .filter(|i| self.models[*i as usize].name == name)
+            .map(ModelId)
+    }
+
+    fn unknown(&self, kind: NameKind, name: &str) -> UnknownName {
+        let suggestions = match kind {
+            NameKind::Feature => closest(name, self.features.iter().map(|f| f.name.as_ref())),
+            NameKind::Model => closest(name, self.models.iter().map(|m| m.name.as_ref())),
+        };
+        UnknownName {
+            kind,
+            name: name.to_string(),
+            suggestions,
+        }
+    }
+
+    /// Names of the features in `set`, in map order.
+    pub fn feature_names<'a>(&'a self, set: &'a FeatureSet) -> impl Iterator<Item = &'a str> + 'a {
+        set.iter().map(|id| self.feature_name(id))
+    }
+
+    /// The CPU data bits of every feature in `set`.
+    pub fn features_to_data(&self, set: &FeatureSet) -> CpuData {
+        let mut data = CpuData::new();
+        for id in set.iter() {
+            data.add_all(&self.feature(id).data);
+        }
+        data
+    }
+
+    /// Which features raw CPU data has.
+    ///
+    /// Returns `(full, partial)`: features all of whose bits are set, and
+    /// features with at least one bit set (a superset of `full`).
+    pub fn features_in_data(&self, data: &CpuData) -> (FeatureSet, FeatureSet) {
+        let mut full = FeatureSet::new();
+        let mut partial = FeatureSet::new();
+        for (i, f) in self.features.iter().enumerate() {
+            let id = FeatureId(i as u16);
+            if data.contains(&f.data) {
+                full.insert(id);
+                partial.insert(id);
+            } else if data.intersects(&f.data) {
+                partial.insert(id);
+            }
+        }
+        (full, partial)
+    }
+}

@@ -1,0 +1,63 @@
+//! Errors of the model database.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use cpumodel_data::XmlError;
+
+/// What kind of name was not found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// A CPU feature name.
+    Feature,
+    /// A CPU model name.
+    Model,
+}
+
+impl fmt::Display for NameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameKind::Feature => "CPU feature",
+            NameKind::Model => "CPU model",
+        })
+    }
+}
+
+/// A model or feature name the database does not define.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct UnknownName {
+    /// Feature or model.
+    pub kind: NameKind,
+    /// The name as given.
+    pub name: String,
+    /// The closest known names, best first.
+    pub suggestions: Vec<String>,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} '{}'", self.kind, self.name)?;
+        if !self.suggestions.is_empty() {
+            let list: Vec<String> = self.suggestions.iter().map(|s| format!("'{s}'")).collect();
+            write!(f, "; did you mean {}?", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Loading a libvirt cpu_map directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadMapError {
+    /// A file could not be read.
+    #[error("{}: cannot read CPU map file: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is malformed or refers to something undefined.
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+}

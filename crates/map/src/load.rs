@@ -1,0 +1,468 @@
+//! Loading a libvirt `cpu_map` directory.
+//!
+//! The directory's `index.xml` names, under `<arch name='x86'>`, the files
+//! that define vendors, features and models (directly or inside `<group>`
+//! elements). Files are read in that order and a model may only refer to
+//! features, vendors and ancestor models defined before it, exactly as libvirt
+//! loads them, so the same directory gives the same answers in both.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use cpumodel_data::xml::{elements, Source};
+use cpumodel_data::{parse_item, CpuData, ItemKey, XmlError};
+use roxmltree::Node;
+
+use crate::db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
+use crate::error::LoadMapError;
+use crate::featureset::{FeatureId, FeatureSet, MAX_FEATURES};
+
+/// Loads the x86 part of a libvirt cpu_map directory.
+///
+/// # Errors
+/// A missing or unreadable file, malformed XML, a duplicate or undefined
+/// vendor, feature or model, features sharing a CPUID/MSR bit, or more than
+/// [`MAX_FEATURES`] features. The error names the file, line and element.
+pub fn load_cpu_map(dir: &Path) -> Result<Database, LoadMapError> {
+    let index_path = dir.join("index.xml");
+    let index_text = read(&index_path)?;
+    let index_name = index_path.display().to_string();
+    let src = Source(&index_name);
+    let doc = src.parse(&index_text)?;
+    let root = doc.root_element();
+    let arch = elements(root)
+        .find(|n| n.has_tag_name("arch") && n.attribute("name") == Some("x86"))
+        .ok_or_else(|| src.error(root, "no <arch name='x86'> element"))?;
+
+    let mut b = Builder::default();
+    b.load_definitions(&src, arch)?;
+    for include in arch.descendants().filter(|n| n.has_tag_name("include")) {
+        let file = src.req_attr(include, "filename")?;
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            src.error(
+                include,
+                format!("cannot read included file '{}': {e}", path.display()),
+            )
+        })?;
+        let name = path.display().to_string();
+        let isrc = Source(&name);
+        let idoc = isrc.parse(&text)?;
+        b.load_definitions(&isrc, idoc.root_element())?;
+    }
+    Ok(Database::from_parts(b.vendors, b.features, b.models))
+}
+
+fn read(path: &PathBuf) -> Result<String, LoadMapError> {
+    std::fs::read_to_string(path).map_err(|source| LoadMapError::Io {
+        path: path.clone(),
+        source,
+    })
+}
+
+#[derive(Default)]
+struct Builder {
+    vendors: Vec<Vendor>,
+    features: Vec<Feature>,
+    models: Vec<Model>,
+    feature_names: HashMap<String, FeatureId>,
+    model_names: HashMap<String, ModelId>,
+    bit_owner: HashMap<(ItemKey, usize, u32), FeatureId>,
+}
+
+impl Builder {
+    /// Loads the vendors, then the features, then the models of one element,
+    /// which is libvirt's order within a file.
+    fn load_definitions(&mut self, src: &Source<'_>, node: Node<'_, '_>) -> Result<(), XmlError> {
+        for n in elements(node).filter(|n| n.has_tag_name("vendor")) {
+            self.vendor(src, n)?;
+        }
+        for n in elements(node).filter(|n| n.has_tag_name("feature")) {
+            self.feature(src, n)?;
+        }
+        for n in elements(node).filter(|n| n.has_tag_name("model")) {
+            self.model(src, n)?;
+        }
+        Ok(())
+    }
+
+    fn vendor(&mut self, src: &Source<'_>, n: Node<'_, '_>) -> Result<(), XmlError> {
+        let name = src.req_attr(n, "name")?;
+        if self.vendors.iter().any(|v| v.name == name) {
+            return Err(src.error(n, format!("CPU vendor '{name}' is defined twice")));
+        }
+        let string = src.req_attr(n, "string")?;
+        let bytes: [u8; 12] = string.as_bytes().try_into().map_err(|_| {
+            src.error(
+                n,
+                format!("vendor string '{string}' must be exactly 12 characters"),
+            )
+        })?;
+        if self.vendors.len() >= u8::MAX as usize {
+            return Err(src.error(n, "too many vendors"));
+        }
+        self.vendors.push(Vendor {
+            name: Cow::Owned(name.to_string()),
+            string: bytes,
+        });
+        Ok(())
+    }
+
+    fn feature(&mut self, src: &Source<'_>, n: Node<'_, '_>) -> Result<(), XmlError> {
+        let name = src.req_attr(n, "name")?;
+        if self.feature_names.contains_key(name) {
+            return Err(src.error(n, format!("CPU feature '{name}' is defined twice")));
+        }
+        if self.features.len() >= MAX_FEATURES {
+            return Err(src.error(
+                n,
+                format!("more than {MAX_FEATURES} features are not supported"),
+            ));
+        }
+        let id = FeatureId(self.features.len() as u16);
+        let mut aliases = Vec::new();
+        let mut data = CpuData::new();
+        for child in elements(n) {
+            if child.has_tag_name("alias") {
+                aliases.push(Alias {
+                    name: Cow::Owned(src.req_attr(child, "name")?.to_string()),
+                    source: Cow::Owned(child.attribute("source").unwrap_or("").to_string()),
+                });
+                continue;
+            }
+            let item = parse_item(src, child)?;
+            for (reg, value) in item.regs.iter().enumerate() {
+                for bit in (0..32).filter(|b| value & (1 << b) != 0) {
+                    if let Some(other) = self.bit_owner.insert((item.key, reg, bit), id) {
+                        return Err(src.error(
+                            child,
+                            format!(
+                                "feature '{name}' uses bit {bit} of {} {}, already used by feature '{}'",
+                                item.key,
+                                item.key.register_names()[reg],
+                                self.features[other.index()].name
+                            ),
+                        ));
+                    }
+                }
+            }
+            data.add(item);
+        }
+        if data.is_empty() {
+            return Err(src.error(n, format!("feature '{name}' has no CPUID or MSR bits")));
+        }
+        let migratable = n.attribute("migratable") != Some("no");
+        self.feature_names.insert(name.to_string(), id);
+        self.features.push(Feature {
+            name: Cow::Owned(name.to_string()),
+            aliases,
+            migratable,
+            data,
+        });
+        Ok(())
+    }
+
+    fn model(&mut self, src: &Source<'_>, n: Node<'_, '_>) -> Result<(), XmlError> {
+        let name = src.req_attr(n, "name")?;
+        if self.model_names.contains_key(name) {
+            return Err(src.error(n, format!("CPU model '{name}' is defined twice")));
+        }
+        let mut model = Model {
+            name: Cow::Owned(name.to_string()),
+            vendor: None,
+            ancestor: None,
+            signatures: Vec::new(),
+            features: FeatureSet::new(),
+            removed: Vec::new(),
+            added: Vec::new(),
+            decode_host: true,
+            decode_guest: true,
+        };
+        let children: Vec<Node<'_, '_>> = elements(n).collect();
+
+        if let Some(d) = children.iter().find(|c| c.has_tag_name("decode")) {
+            model.decode_host = on_off(src, *d, "host")?;
+            model.decode_guest = on_off(src, *d, "guest")?;
+        }
+        if let Some(a) = children.iter().find(|c| c.has_tag_name("model")) {
+            let aname = src.req_attr(*a, "name")?;
+            let aid = *self.model_names.get(aname).ok_or_else(|| {
+                src.error(
+                    *a,
+                    format!(
+                        "ancestor model '{aname}' of CPU model '{name}' is not defined before it"
+                    ),
+                )
+            })?;
+            let ancestor = &self.models[aid.0 as usize];
+            model.ancestor = Some(aid);
+            model.vendor = ancestor.vendor;
+            model.signatures = ancestor.signatures.clone();
+            model.features = ancestor.features;
+        }
+        let sigs: Vec<_> = children
+            .iter()
+            .filter(|c| c.has_tag_name("signature"))
+            .collect();
+        if !sigs.is_empty() {
+            model.signatures.clear();
+            for s in sigs {
+                let family = src.req_u32_attr(*s, "family")?;
+                if family == 0 {
+                    return Err(src.error(*s, "signature family must not be 0"));
+                }
+                let steppings = match s.attribute("stepping") {
+                    None => None,
+                    Some(v) => Some(parse_steppings(v).ok_or_else(|| {
+                        src.error(
+                            *s,
+                            format!("stepping='{v}' is not a list of values or ranges within 0-15"),
+                        )
+                    })?),
+                };
+                model.signatures.push(ModelSignature {
+                    family,
+                    model: src.req_u32_attr(*s, "model")?,
+                    steppings,
+                });
+            }
+        }
+        if let Some(v) = children.iter().find(|c| c.has_tag_name("vendor")) {
+            let vname = src.req_attr(*v, "name")?;
+            let vid = self
+                .vendors
+                .iter()
+                .position(|x| x.name == vname)
+                .ok_or_else(|| {
+                    src.error(
+                        *v,
+                        format!("vendor '{vname}' of CPU model '{name}' is not defined"),
+                    )
+                })?;
+            model.vendor = Some(VendorId(vid as u8));
+        }
+        for f in children.iter().filter(|c| c.has_tag_name("feature")) {
+            let fname = src.req_attr(*f, "name")?;
+            let fid = *self.feature_names.get(fname).ok_or_else(|| {
+                src.error(
+                    *f,
+                    format!("feature '{fname}' of CPU model '{name}' is not defined"),
+                )
+            })?;
+            if yes(src, *f, "removed")? {
+                model.removed.push(fid);
+            } else if yes(src, *f, "added")? {
+                model.added.push(fid);
+            } else {
+                model.features.insert(fid);
+            }
+        }
+        if self.models.len() >= u16::MAX as usize {
+            return Err(src.error(n, "too many models"));
+        }
+        self.model_names
+            .insert(name.to_string(), ModelId(self.models.len() as u16));
+        self.models.push(model);
+        Ok(())
+    }
+}
+
+fn on_off(src: &Source<'_>, n: Node<'_, '_>, attr: &str) -> Result<bool, XmlError> {
+    match src.req_attr(n, attr)? {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        v => Err(src.error(n, format!("{attr}='{v}' must be 'on' or 'off'"))),
+    }
+}
+
+fn yes(src: &Source<'_>, n: Node<'_, '_>, attr: &str) -> Result<bool, XmlError> {
+    match n.attribute(attr) {
+        None | Some("no") => Ok(false),
+        Some("yes") => Ok(true),
+        Some(v) => Err(src.error(n, format!("{attr}='{v}' must be 'yes' or 'no'"))),
+    }
+}
+
+/// Parses a stepping list such as `0-3,5` into a 16-bit bitmap.
+fn parse_steppings(s: &str) -> Option<u16> {
+    let mut bits = 0u16;
+    for part in s.split(',') {
+        let part = part.trim();
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let v = part.parse::<u32>().ok()?;
+                (v, v)
+            }
+        };
+        if lo > hi || hi > 15 {
+            return None;
+        }
+        for v in lo..=hi {
+            bits |= 1 << v;
+        }
+    }
+    Some(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_map(files: &[(&str, &str)]) -> tempdir::Dir {
+        let dir = tempdir::Dir::new();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    /// A minimal self-cleaning temporary directory (no extra dependency).
+    mod tempdir {
+        use std::path::{Path, PathBuf};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        pub struct Dir(PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "cpumodel-map-test-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::SeqCst)
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    const INDEX: &str = "<cpus>\n  <arch name='x86'>\n    <include filename='v.xml'/>\n    <include filename='f.xml'/>\n    <group name='g'>\n      <include filename='m.xml'/>\n    </group>\n  </arch>\n</cpus>\n";
+    const VENDORS: &str = "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>";
+    const FEATURES: &str = "<cpus>\n<feature name='fpu'><cpuid eax_in='0x1' edx='0x1'/></feature>\n<feature name='pni'><alias name='sse3' source='qemu'/><cpuid eax_in='0x1' ecx='0x1'/></feature>\n<feature name='invtsc' migratable='no'><cpuid eax_in='0x80000007' edx='0x100'/></feature>\n</cpus>";
+
+    #[test]
+    fn loads_groups_ancestors_and_flags() {
+        let dir = write_map(&[
+            ("index.xml", INDEX),
+            ("v.xml", VENDORS),
+            ("f.xml", FEATURES),
+            (
+                "m.xml",
+                "<cpus><model name='A'><decode host='on' guest='off'/><signature family='6' model='44' stepping='0-3,5'/><vendor name='Intel'/><feature name='fpu'/><feature name='invtsc' removed='yes'/></model>\n<model name='B'><model name='A'/><feature name='pni'/></model></cpus>",
+            ),
+        ]);
+        let db = load_cpu_map(dir.path()).unwrap();
+        assert_eq!(db.features().len(), 3);
+        let b = db.model(db.find_model("b").unwrap());
+        assert_eq!(b.name, "B");
+        assert_eq!(
+            db.feature_names(&b.features).collect::<Vec<_>>(),
+            ["fpu", "pni"]
+        );
+        assert_eq!(
+            b.signatures,
+            [ModelSignature {
+                family: 6,
+                model: 44,
+                steppings: Some(0b10_1111)
+            }]
+        );
+        assert!(b.removed.is_empty());
+        let a = db.model(db.find_model_exact("A").unwrap());
+        assert!(a.decode_host && !a.decode_guest);
+        assert_eq!(a.removed, [db.find_feature("invtsc").unwrap()]);
+        assert_eq!(
+            db.find_feature_alias("sse3", "qemu"),
+            db.find_feature_exact("pni")
+        );
+        assert_eq!(
+            db.feature_names(db.migration_blockers())
+                .collect::<Vec<_>>(),
+            ["invtsc"]
+        );
+        assert_eq!(
+            db.find_feature("PNI").unwrap(),
+            db.find_feature_exact("pni").unwrap()
+        );
+    }
+
+    fn load_err(models: &str, features: &str) -> String {
+        let dir = write_map(&[
+            ("index.xml", INDEX),
+            ("v.xml", VENDORS),
+            ("f.xml", features),
+            ("m.xml", models),
+        ]);
+        let msg = load_cpu_map(dir.path()).unwrap_err().to_string();
+        msg.replace(&dir.path().display().to_string(), "MAP")
+    }
+
+    #[test]
+    fn undefined_references_name_file_and_element() {
+        assert_eq!(
+            load_err(
+                "<cpus>\n<model name='A'><feature name='nope'/></model></cpus>",
+                FEATURES
+            ),
+            "MAP/m.xml:2:17: <feature>: feature 'nope' of CPU model 'A' is not defined"
+        );
+        assert_eq!(
+            load_err(
+                "<cpus>\n<model name='B'><model name='A'/></model></cpus>",
+                FEATURES
+            ),
+            "MAP/m.xml:2:17: <model>: ancestor model 'A' of CPU model 'B' is not defined before it"
+        );
+        assert_eq!(
+            load_err("<cpus><feature name='x'><cpuid eax_in='0x1' ecx='0x1'/></feature></cpus>", FEATURES),
+            "MAP/m.xml:1:25: <cpuid>: feature 'x' uses bit 0 of CPUID.(EAX=0x1,ECX=0x0) ecx, already used by feature 'pni'"
+        );
+        assert_eq!(
+            load_err("<cpus><model name='A'", FEATURES),
+            "MAP/m.xml:1:1: malformed XML: the root node was opened but never closed"
+        );
+    }
+
+    #[test]
+    fn missing_include_names_the_include_element() {
+        let dir = write_map(&[
+            ("index.xml", INDEX),
+            ("v.xml", VENDORS),
+            ("f.xml", FEATURES),
+        ]);
+        let msg = load_cpu_map(dir.path())
+            .unwrap_err()
+            .to_string()
+            .replace(&dir.path().display().to_string(), "MAP");
+        assert_eq!(
+            msg,
+            "MAP/index.xml:6:7: <include>: cannot read included file 'MAP/m.xml': No such file or directory (os error 2)"
+        );
+        let empty = tempdir::Dir::new();
+        let msg = load_cpu_map(empty.path())
+            .unwrap_err()
+            .to_string()
+            .replace(&empty.path().display().to_string(), "MAP");
+        assert_eq!(
+            msg,
+            "MAP/index.xml: cannot read CPU map file: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn stepping_lists() {
+        assert_eq!(parse_steppings("0-15"), Some(0xffff));
+        assert_eq!(parse_steppings("4"), Some(0x10));
+        assert_eq!(parse_steppings("3-1"), None);
+        assert_eq!(parse_steppings("16"), None);
+    }
+}
