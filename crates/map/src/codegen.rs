@@ -53,7 +53,6 @@ pub fn generate_rust(db: &Database, source: &str) -> String {
         let _ = writeln!(w, "const {c}: u16 = {i};");
     }
     let _ = writeln!(w);
-    let _ = writeln!(w, "#[rustfmt::skip]");
     let _ = writeln!(w, "pub(super) const FEATURES: &[FeatureDef] = &[");
     for f in db.features() {
         let aliases: Vec<String> = f
@@ -85,7 +84,6 @@ pub fn generate_rust(db: &Database, source: &str) -> String {
     }
     let _ = writeln!(w, "];");
     let _ = writeln!(w);
-    let _ = writeln!(w, "#[rustfmt::skip]");
     let _ = writeln!(w, "pub(super) const MODELS: &[ModelDef] = &[");
     for m in db.models() {
         let list = |ids: &mut dyn Iterator<Item = crate::FeatureId>| -> String {

@@ -13,6 +13,7 @@ use crate::db::{Alias, Database, Feature, Model, ModelSignature, Vendor, VendorI
 use crate::featureset::{FeatureId, FeatureSet};
 
 #[allow(dead_code, clippy::unreadable_literal)]
+#[rustfmt::skip]
 mod data;
 
 /// A vendor as written in the generated table.

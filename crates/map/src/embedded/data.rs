@@ -10,22 +10,10 @@ use super::{FeatureDef, ModelDef, VendorDef};
 pub(super) const SOURCE: &str = "cpu_map 'libvirt-upstream' (4 vendors, 396 features, 174 models)";
 
 pub(super) const VENDORS: &[VendorDef] = &[
-    VendorDef {
-        name: "Intel",
-        string: b"GenuineIntel",
-    },
-    VendorDef {
-        name: "AMD",
-        string: b"AuthenticAMD",
-    },
-    VendorDef {
-        name: "Hygon",
-        string: b"HygonGenuine",
-    },
-    VendorDef {
-        name: "Zhaoxin CentaurHauls",
-        string: b"CentaurHauls",
-    },
+    VendorDef { name: "Intel", string: b"GenuineIntel" },
+    VendorDef { name: "AMD", string: b"AuthenticAMD" },
+    VendorDef { name: "Hygon", string: b"HygonGenuine" },
+    VendorDef { name: "Zhaoxin CentaurHauls", string: b"CentaurHauls" },
 ];
 
 const F_PNI: u16 = 0;
@@ -425,7 +413,6 @@ const F_VMX_ENTRY_LOAD_PKRS: u16 = 393;
 const F_VMX_ENTRY_LOAD_FRED: u16 = 394;
 const F_VMX_EPTP_SWITCHING: u16 = 395;
 
-#[rustfmt::skip]
 pub(super) const FEATURES: &[FeatureDef] = &[
     FeatureDef { name: "pni", migratable: true, aliases: &[("sse3", "qemu")], bits: &[Cpuid(0x1, 0x0, [0x0, 0x0, 0x1, 0x0])] },
     FeatureDef { name: "pclmuldq", migratable: true, aliases: &[("pclmulqdq", "qemu")], bits: &[Cpuid(0x1, 0x0, [0x0, 0x0, 0x2, 0x0])] },
@@ -825,7 +812,6 @@ pub(super) const FEATURES: &[FeatureDef] = &[
     FeatureDef { name: "vmx-eptp-switching", migratable: true, aliases: &[], bits: &[Msr(0x491, [0x1, 0x0])] },
 ];
 
-#[rustfmt::skip]
 pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "486",
