@@ -1,1 +1,32 @@
-//! stub
+//! CPU definitions and the operations on them.
+//!
+//! This crate turns raw CPU data into named models ([`decode`]) and holds
+//! libvirt's `<cpu>` definition ([`CpuDef`]). It is pure: it reads nothing
+//! but the values it is given, so every answer can be reproduced from
+//! recorded dumps.
+//!
+//! ```
+//! use cpumodel_cpu::{decode, CpuFeatures, CpuKind, DecodeOptions};
+//! use cpumodel_map::Database;
+//!
+//! let db = Database::embedded();
+//! // A CPU with exactly the features of Westmere decodes as Westmere.
+//! let westmere = db.model(db.find_model("Westmere").unwrap());
+//! let cpu = CpuFeatures::from_set(westmere.vendor, westmere.features);
+//! let decoded = decode(&db, &cpu, &DecodeOptions::new(CpuKind::Guest)).unwrap();
+//! assert_eq!(db.model(decoded.model).name, "Westmere");
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod decode;
+mod def;
+mod error;
+mod input;
+
+pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
+pub use def::{
+    Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
+};
+pub use error::DecodeError;
+pub use input::{host_features_from_cpudata, InputError};

@@ -1,0 +1,164 @@
+//! libvirt conformance: every case of `../shared/conformance/libvirt-10.7`
+//! run through the library, compared with libvirt's own answers.
+//!
+//! The corpus is not part of the repository; without it the test prints one
+//! line and passes.
+
+use std::path::{Path, PathBuf};
+
+use cpumodel_cpu::{decode, host_features_from_cpudata, CpuFeatures, CpuKind, DecodeOptions};
+use cpumodel_map::{load_cpu_map, Database};
+use cpumodel_qemu::QemuNames;
+use serde_json::Value;
+
+fn corpus() -> Option<PathBuf> {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/libvirt-10.7");
+    dir.join("manifest.json").exists().then_some(dir)
+}
+
+/// Equality as the corpus defines it: same elements in the same order, same
+/// attributes in any order, same trimmed text.
+fn same_xml(a: roxmltree::Node<'_, '_>, b: roxmltree::Node<'_, '_>) -> bool {
+    let mut aa: Vec<_> = a.attributes().map(|x| (x.name(), x.value())).collect();
+    let mut ba: Vec<_> = b.attributes().map(|x| (x.name(), x.value())).collect();
+    aa.sort();
+    ba.sort();
+    let text = |n: roxmltree::Node<'_, '_>| -> String {
+        n.children()
+            .filter(|c| c.is_text())
+            .map(|c| c.text().unwrap_or(""))
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    let ae: Vec<_> = a.children().filter(|c| c.is_element()).collect();
+    let be: Vec<_> = b.children().filter(|c| c.is_element()).collect();
+    a.tag_name().name() == b.tag_name().name()
+        && aa == ba
+        && text(a) == text(b)
+        && ae.len() == be.len()
+        && ae.iter().zip(&be).all(|(x, y)| same_xml(*x, *y))
+}
+
+fn xml_matches(actual: &str, expected_file: &Path) -> Result<(), String> {
+    let expected = std::fs::read_to_string(expected_file).map_err(|e| e.to_string())?;
+    let a = roxmltree::Document::parse(actual).map_err(|e| format!("output is not XML: {e}"))?;
+    let b = roxmltree::Document::parse(&expected).map_err(|e| e.to_string())?;
+    if same_xml(a.root_element(), b.root_element()) {
+        Ok(())
+    } else {
+        Err(format!("got:\n{actual}expected:\n{expected}"))
+    }
+}
+
+fn run_decode(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
+    let input = dir.join(case["input"].as_str().unwrap());
+    let text = std::fs::read_to_string(&input).map_err(|e| e.to_string())?;
+    let (_, features) = host_features_from_cpudata(db, &input.display().to_string(), &text)
+        .map_err(|e| e.to_string())?;
+    let kind = if case["type"] == "host" {
+        CpuKind::Host
+    } else {
+        CpuKind::Guest
+    };
+    let hv = match case.get("qemu_models").and_then(Value::as_str) {
+        Some(file) => Some(qemu_models(db, &dir.join(file))?),
+        None => None,
+    };
+    let mut opts = DecodeOptions::new(kind);
+    opts.hypervisor = hv.as_ref();
+    let decoded = decode(db, &features, &opts).map_err(|e| e.to_string())?;
+    xml_matches(
+        &decoded.to_cpu_def(db, kind).to_xml(),
+        &dir.join(case["expect"].as_str().unwrap()),
+    )
+}
+
+fn qemu_models(db: &Database, file: &Path) -> Result<cpumodel_cpu::HypervisorModels, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let replies = cpumodel_qemu::parse_replies(&file.display().to_string(), &text)
+        .map_err(|e| e.to_string())?;
+    let defs = replies.definitions.ok_or("no definitions reply")?;
+    Ok(cpumodel_qemu::hypervisor_models(
+        db,
+        &defs,
+        QemuNames::Libvirt,
+    ))
+}
+
+fn run_qemu_host_model(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
+    let file = dir.join(case["qemu_replies"].as_str().unwrap());
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    let replies = cpumodel_qemu::parse_replies(&name, &text).map_err(|e| e.to_string())?;
+    let exp = replies
+        .expansion
+        .as_ref()
+        .ok_or("no model-expansion reply")?;
+    let data = cpumodel_qemu::expansion_to_data(db, &name, exp, QemuNames::Libvirt)
+        .map_err(|e| e.to_string())?;
+    let features = CpuFeatures::from_data(db, &data).map_err(|e| e.to_string())?;
+    let hv = if case["qemu_models"] == true {
+        Some(cpumodel_qemu::hypervisor_models(
+            db,
+            replies
+                .definitions
+                .as_deref()
+                .ok_or("no definitions reply")?,
+            QemuNames::Libvirt,
+        ))
+    } else {
+        None
+    };
+    let mut opts = DecodeOptions::new(CpuKind::Guest);
+    opts.hypervisor = hv.as_ref();
+    let decoded = decode(db, &features, &opts).map_err(|e| e.to_string())?;
+    xml_matches(
+        &decoded.to_cpu_def(db, CpuKind::Guest).to_xml(),
+        &dir.join(case["expect"].as_str().unwrap()),
+    )
+}
+
+fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>) {
+    let Some(dir) = corpus() else {
+        println!("skipped {op}: ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)");
+        return;
+    };
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let db = load_cpu_map(&dir.join(manifest["cpu_map"].as_str().unwrap())).unwrap();
+    let cases: Vec<&Value> = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["op"] == op)
+        .collect();
+    let mut failed = Vec::new();
+    for case in &cases {
+        if let Err(e) = run(&db, &dir, case) {
+            eprintln!("FAIL {}: {e}", case["id"].as_str().unwrap());
+            failed.push(case["id"].as_str().unwrap().to_string());
+        }
+    }
+    println!(
+        "{op}: {}/{} passed",
+        cases.len() - failed.len(),
+        cases.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{op}: failing cases: {}",
+        failed.join(", ")
+    );
+}
+
+#[test]
+fn conformance_decode() {
+    run_op("decode", run_decode);
+}
+
+#[test]
+fn conformance_qemu_host_model() {
+    run_op("qemu-host-model", run_qemu_host_model);
+}

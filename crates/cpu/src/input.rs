@@ -1,0 +1,49 @@
+//! Reading CPU inputs from files, with errors that point into the file.
+
+use cpumodel_data::xml::{elements, parse_u32, Source};
+use cpumodel_data::{parse_cpudata_node, CpuData, XmlError};
+use cpumodel_map::Database;
+
+use crate::decode::CpuFeatures;
+use crate::error::DecodeError;
+
+/// A CPU input could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The file is malformed or holds an invalid value.
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+}
+
+/// Parses a `<cpudata>` dump and reads vendor, signature and features from it.
+///
+/// # Errors
+/// Everything [`cpumodel_data::parse_cpudata`] rejects, and a CPUID leaf 0
+/// vendor string the map does not know (the error points at that `<cpuid>`).
+pub fn host_features_from_cpudata(
+    db: &Database,
+    source: &str,
+    text: &str,
+) -> Result<(CpuData, CpuFeatures), InputError> {
+    let src = Source(source);
+    let doc = src.parse(text)?;
+    let root = doc.root_element();
+    if !root.has_tag_name("cpudata") {
+        return Err(src.error(root, "expected a <cpudata> element").into());
+    }
+    let data = parse_cpudata_node(&src, root)?;
+    match CpuFeatures::from_data(db, &data) {
+        Ok(f) => Ok((data, f)),
+        Err(e @ DecodeError::UnknownVendor { .. }) => {
+            let leaf0 = elements(root)
+                .find(|n| {
+                    n.has_tag_name("cpuid")
+                        && n.attribute("eax_in").and_then(parse_u32) == Some(0)
+                        && n.attribute("ecx_in").and_then(parse_u32).unwrap_or(0) == 0
+                })
+                .unwrap_or(root);
+            Err(src.error(leaf0, e.to_string()).into())
+        }
+        Err(e) => Err(src.error(root, e.to_string()).into()),
+    }
+}
