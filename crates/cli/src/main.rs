@@ -1,1 +1,35 @@
-fn main() {}
+//! The `cpumodel` command: argument handling and output, nothing else.
+//!
+//! Every answer comes from the library crates; this file parses flags, reads
+//! the files named on the command line, calls the library and prints one
+//! complete result. Errors from any layer are rendered once, here, as a
+//! single line on stderr with exit code 2.
+//!
+//! Exit codes: 0 success, 1 a negative answer, 2 an error (bad input or usage).
+
+mod cli;
+mod commands;
+mod error;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match commands::run(&args) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`cpumodel models | head`) is not an error worth reporting.
+            let _ = stdout
+                .write_all(out.text.as_bytes())
+                .and_then(|()| stdout.flush());
+            ExitCode::from(out.code)
+        }
+        Err(e) => {
+            eprintln!("cpumodel: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The command-line interface definition: every flag and its help text, in
+//! one place.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Decide which CPU a KVM virtual machine sees.
+///
+/// cpumodel names x86 processors as libvirt CPU models, without a daemon:
+/// it decodes CPUID dumps into a model plus features, and shows the live
+/// host's model and the host-model guest <cpu> element.
+///
+/// Exit codes: 0 success, 1 negative answer, 2 error.
+#[derive(Debug, Parser)]
+#[command(name = "cpumodel", version, about, long_about)]
+pub struct Args {
+    /// Use this libvirt cpu_map directory instead of the embedded database
+    /// (for example /usr/share/libvirt/cpu_map to match the local libvirt).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cpu_map: Option<PathBuf>,
+
+    /// Output format; each command has its natural default (XML or a table).
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// libvirt XML.
+    Xml,
+    /// JSON.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Candidate scoring in decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScoringArg {
+    /// Exactly libvirt's scoring, quirk included (default).
+    Libvirt,
+    /// Penalise every disabled feature, as libvirt's comments intend.
+    Intended,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every CPU model: name, vendor, ancestor, number of features.
+    Models,
+
+    /// Show one model's expanded features and signatures.
+    Model {
+        /// The model name (case-insensitive).
+        name: String,
+    },
+
+    /// Decode a <cpudata> dump into a CPU model plus features.
+    Decode {
+        /// Decode as a guest CPU (features may be disabled) instead of a host CPU.
+        #[arg(long)]
+        guest: bool,
+
+        /// Only consider the models in this file of QEMU QMP replies
+        /// (query-cpu-definitions); their unavailable features count as missing.
+        #[arg(long, value_name = "FILE")]
+        qemu_models: Option<PathBuf>,
+
+        /// Compute the host-model CPU from QEMU QMP replies (the
+        /// "model-expansion" reply of `host`, restricted by "definitions"
+        /// when present) instead of a dump.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["qemu_models", "cpudata"])]
+        qemu_replies: Option<PathBuf>,
+
+        /// Also match QEMU feature names through the CPU map's qemu aliases
+        /// (libvirt does not).
+        #[arg(long)]
+        qemu_aliases: bool,
+
+        /// Candidate scoring.
+        #[arg(long, value_enum, default_value = "libvirt")]
+        scoring: ScoringArg,
+
+        /// The <cpudata> dump.
+        #[arg(value_name = "CPUDATA.xml", required_unless_present = "qemu_replies")]
+        cpudata: Option<PathBuf>,
+    },
+
+    /// Write this machine's CPUID leaves as a <cpudata> dump.
+    Dump {
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+
+    /// Show this machine's CPU model and the host-model guest <cpu> element.
+    Host,
+}

@@ -1,0 +1,362 @@
+//! One function per subcommand. Each returns the complete output text, so a
+//! failure never leaves partial output behind.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use cpumodel_cpu::{
+    decode, host_features_from_cpudata, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+};
+use cpumodel_data::format_cpudata;
+use cpumodel_data::host::{read_cpuid, HostCpuid};
+use cpumodel_map::{load_cpu_map, Database, ModelId};
+use cpumodel_qemu::QemuNames;
+use serde_json::json;
+
+use crate::cli::{Args, Command, Format, ScoringArg};
+use crate::error::{read, CliError};
+
+/// A command's whole output and exit code.
+pub struct Output {
+    pub text: String,
+    pub code: u8,
+}
+
+impl Output {
+    fn ok(text: String) -> Self {
+        Output { text, code: 0 }
+    }
+}
+
+/// Runs the command `args` describes.
+pub fn run(args: &Args) -> Result<Output, CliError> {
+    let db = match &args.cpu_map {
+        Some(dir) => load_cpu_map(dir)?,
+        None => Database::embedded(),
+    };
+    let format = args.format;
+    match &args.command {
+        Command::Models => models(&db, format),
+        Command::Model { name } => model(&db, name, format),
+        Command::Decode {
+            guest,
+            qemu_models,
+            qemu_replies,
+            qemu_aliases,
+            scoring,
+            cpudata,
+        } => {
+            let names = if *qemu_aliases {
+                QemuNames::WithAliases
+            } else {
+                QemuNames::Libvirt
+            };
+            let scoring = match scoring {
+                ScoringArg::Libvirt => Scoring::Libvirt,
+                ScoringArg::Intended => Scoring::Intended,
+            };
+            let kind = if *guest {
+                CpuKind::Guest
+            } else {
+                CpuKind::Host
+            };
+            let cpu = match (qemu_replies, cpudata) {
+                (Some(replies), _) => decode_qemu_replies(&db, replies, kind, names, scoring)?,
+                (None, Some(file)) => {
+                    decode_file(&db, file, kind, qemu_models.as_deref(), names, scoring)?
+                }
+                (None, None) => {
+                    return Err(CliError::Usage(
+                        "decode needs a CPUDATA.xml file or --qemu-replies".into(),
+                    ))
+                }
+            };
+            render_cpu(&cpu, format)
+        }
+        Command::Dump { output } => dump(output.as_deref(), format),
+        Command::Host => host(&db, format),
+    }
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON values always serialize");
+    s.push('\n');
+    s
+}
+
+fn render_cpu(cpu: &CpuDef, format: Option<Format>) -> Result<Output, CliError> {
+    match format.unwrap_or(Format::Xml) {
+        Format::Xml | Format::Text => Ok(Output::ok(cpu.to_xml())),
+        Format::Json => Ok(Output::ok(json_text(
+            &serde_json::to_value(cpu).expect("CpuDef serializes"),
+        ))),
+    }
+}
+
+fn models(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
+    let vendor = |m: &cpumodel_map::Model| m.vendor.map(|v| db.vendor(v).name.to_string());
+    let ancestor = |m: &cpumodel_map::Model| m.ancestor.map(|a| db.model(a).name.to_string());
+    match format.unwrap_or(Format::Text) {
+        Format::Json => {
+            let list: Vec<_> = db
+                .models()
+                .iter()
+                .map(|m| json!({"name": m.name, "vendor": vendor(m), "ancestor": ancestor(m), "features": m.features.len()}))
+                .collect();
+            Ok(Output::ok(json_text(&json!(list))))
+        }
+        Format::Xml => Err(CliError::Usage(
+            "models has no XML form; use --format text or json".into(),
+        )),
+        Format::Text => {
+            let width = db
+                .models()
+                .iter()
+                .map(|m| m.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let mut out = format!(
+                "{:<width$}  {:<20}  {:<width$}  FEATURES\n",
+                "NAME", "VENDOR", "ANCESTOR"
+            );
+            for m in db.models() {
+                let _ = writeln!(
+                    out,
+                    "{:<width$}  {:<20}  {:<width$}  {}",
+                    m.name,
+                    vendor(m).unwrap_or_else(|| "-".into()),
+                    ancestor(m).unwrap_or_else(|| "-".into()),
+                    m.features.len()
+                );
+            }
+            Ok(Output::ok(out))
+        }
+    }
+}
+
+fn model(db: &Database, name: &str, format: Option<Format>) -> Result<Output, CliError> {
+    let id: ModelId = db.find_model(name)?;
+    let m = db.model(id);
+    let sigs: Vec<String> = m
+        .signatures
+        .iter()
+        .map(|s| match s.steppings {
+            None => format!("family {} model {}", s.family, s.model),
+            Some(bits) => {
+                let list: Vec<String> = (0..16)
+                    .filter(|b| bits & (1 << b) != 0)
+                    .map(|b| b.to_string())
+                    .collect();
+                format!(
+                    "family {} model {} stepping {}",
+                    s.family,
+                    s.model,
+                    list.join(",")
+                )
+            }
+        })
+        .collect();
+    let names = |ids: &[cpumodel_map::FeatureId]| {
+        ids.iter()
+            .map(|f| db.feature_name(*f).to_string())
+            .collect::<Vec<_>>()
+    };
+    let features: Vec<&str> = db.feature_names(&m.features).collect();
+    let vendor = m.vendor.map(|v| db.vendor(v).name.to_string());
+    let ancestor = m.ancestor.map(|a| db.model(a).name.to_string());
+    match format.unwrap_or(Format::Text) {
+        Format::Json => Ok(Output::ok(json_text(&json!({
+            "name": m.name,
+            "vendor": vendor,
+            "ancestor": ancestor,
+            "decode": {"host": m.decode_host, "guest": m.decode_guest},
+            "signatures": m.signatures.iter().map(|s| json!({
+                "family": s.family, "model": s.model,
+                "steppings": s.steppings.map(|b| (0..16).filter(|i| b & (1 << i) != 0).collect::<Vec<u32>>()),
+            })).collect::<Vec<_>>(),
+            "features": features,
+            "removed": names(&m.removed),
+            "added": names(&m.added),
+        })))),
+        Format::Xml => {
+            let mut cpu = CpuDef::new(CpuKind::Guest);
+            cpu.model = Some(m.name.to_string());
+            cpu.vendor = vendor;
+            for f in &features {
+                cpu.set_feature(f, Some(cpumodel_cpu::Policy::Require));
+            }
+            Ok(Output::ok(cpu.to_xml()))
+        }
+        Format::Text => {
+            let mut out = String::new();
+            let _ = writeln!(out, "name:       {}", m.name);
+            let _ = writeln!(out, "vendor:     {}", vendor.as_deref().unwrap_or("-"));
+            let _ = writeln!(out, "ancestor:   {}", ancestor.as_deref().unwrap_or("-"));
+            let decode = match (m.decode_host, m.decode_guest) {
+                (true, true) => "host, guest",
+                (true, false) => "host",
+                (false, true) => "guest",
+                (false, false) => "never",
+            };
+            let _ = writeln!(out, "decode:     {decode}");
+            let _ = writeln!(
+                out,
+                "signatures: {}",
+                if sigs.is_empty() {
+                    "-".to_string()
+                } else {
+                    sigs.join("; ")
+                }
+            );
+            let _ = writeln!(out, "removed:    {}", list_or_dash(&names(&m.removed)));
+            let _ = writeln!(out, "added:      {}", list_or_dash(&names(&m.added)));
+            let _ = writeln!(out, "features ({}):", features.len());
+            for f in features {
+                let _ = writeln!(out, "  {f}");
+            }
+            Ok(Output::ok(out))
+        }
+    }
+}
+
+fn list_or_dash(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(" ")
+    }
+}
+
+fn decode_options<'a>(kind: CpuKind, scoring: Scoring) -> DecodeOptions<'a> {
+    let mut opts = DecodeOptions::new(kind);
+    opts.scoring = scoring;
+    opts
+}
+
+fn decode_file(
+    db: &Database,
+    file: &Path,
+    kind: CpuKind,
+    qemu_models: Option<&Path>,
+    names: QemuNames,
+    scoring: Scoring,
+) -> Result<CpuDef, CliError> {
+    let text = read(file)?;
+    let input = file.display().to_string();
+    let (_, features) = host_features_from_cpudata(db, &input, &text)?;
+    let hv = match qemu_models {
+        Some(path) => {
+            let name = path.display().to_string();
+            let replies = cpumodel_qemu::parse_replies(&name, &read(path)?)?;
+            let defs = replies
+                .definitions
+                .ok_or(cpumodel_qemu::QmpError::MissingReply {
+                    file: name,
+                    id: "definitions",
+                })?;
+            Some(cpumodel_qemu::hypervisor_models(db, &defs, names))
+        }
+        None => None,
+    };
+    let mut opts = decode_options(kind, scoring);
+    opts.hypervisor = hv.as_ref();
+    let decoded =
+        decode(db, &features, &opts).map_err(|source| CliError::Decode { input, source })?;
+    Ok(decoded.to_cpu_def(db, kind))
+}
+
+fn decode_qemu_replies(
+    db: &Database,
+    file: &Path,
+    kind: CpuKind,
+    names: QemuNames,
+    scoring: Scoring,
+) -> Result<CpuDef, CliError> {
+    let input = file.display().to_string();
+    let replies = cpumodel_qemu::parse_replies(&input, &read(file)?)?;
+    let exp = replies
+        .expansion
+        .as_ref()
+        .ok_or(cpumodel_qemu::QmpError::MissingReply {
+            file: input.clone(),
+            id: "model-expansion",
+        })?;
+    let data = cpumodel_qemu::expansion_to_data(db, &input, exp, names)?;
+    let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
+        input: format!("{input}: reply 'model-expansion'"),
+        source,
+    })?;
+    let hv = replies
+        .definitions
+        .as_deref()
+        .map(|d| cpumodel_qemu::hypervisor_models(db, d, names));
+    let mut opts = decode_options(kind, scoring);
+    opts.hypervisor = hv.as_ref();
+    let decoded =
+        decode(db, &features, &opts).map_err(|source| CliError::Decode { input, source })?;
+    Ok(decoded.to_cpu_def(db, kind))
+}
+
+fn dump(output: Option<&Path>, format: Option<Format>) -> Result<Output, CliError> {
+    if !cpumodel_data::host::HOST_CPUID_AVAILABLE {
+        return Err(CliError::Usage(
+            "dump reads CPUID, which this processor architecture does not have".into(),
+        ));
+    }
+    if matches!(format, Some(Format::Json | Format::Text)) {
+        return Err(CliError::Usage(
+            "dump writes libvirt <cpudata> XML only; drop --format".into(),
+        ));
+    }
+    let text = format_cpudata(&read_cpuid(&HostCpuid));
+    match output {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|source| CliError::File {
+                path: path.to_path_buf(),
+                action: "cannot write",
+                source,
+            })?;
+            Ok(Output::ok(String::new()))
+        }
+        None => Ok(Output::ok(text)),
+    }
+}
+
+fn host(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
+    if !cpumodel_data::host::HOST_CPUID_AVAILABLE {
+        return Err(CliError::Usage(
+            "host reads CPUID, which this processor architecture does not have".into(),
+        ));
+    }
+    let data = read_cpuid(&HostCpuid);
+    let input = "this machine's CPUID".to_string();
+    let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
+        input: input.clone(),
+        source,
+    })?;
+    let host = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+        .map_err(|source| CliError::Decode {
+            input: input.clone(),
+            source,
+        })?
+        .to_cpu_def(db, CpuKind::Host);
+    let guest = decode(db, &features, &DecodeOptions::new(CpuKind::Guest))
+        .map_err(|source| CliError::Decode { input, source })?
+        .to_cpu_def(db, CpuKind::Guest);
+    match format.unwrap_or(Format::Text) {
+        Format::Json => Ok(Output::ok(json_text(&json!({
+            "view": "raw CPUID",
+            "host": host,
+            "host_model": guest,
+        })))),
+        Format::Xml | Format::Text => {
+            let mut out =
+                String::from("<!-- view: raw CPUID of this machine -->\n<!-- host CPU -->\n");
+            out.push_str(&host.to_xml());
+            out.push_str("<!-- host-model guest CPU -->\n");
+            out.push_str(&guest.to_xml());
+            Ok(Output::ok(out))
+        }
+    }
+}
