@@ -3,6 +3,7 @@
 use cpumodel_data::xml::{elements, parse_u32, Source};
 use cpumodel_data::{parse_cpudata_node, CpuData, XmlError};
 use cpumodel_map::Database;
+use roxmltree::Node;
 
 use crate::decode::CpuFeatures;
 use crate::error::DecodeError;
@@ -32,8 +33,20 @@ pub fn host_features_from_cpudata(
         return Err(src.error(root, "expected a <cpudata> element").into());
     }
     let data = parse_cpudata_node(&src, root)?;
-    match CpuFeatures::from_data(db, &data) {
-        Ok(f) => Ok((data, f)),
+    let features = cpudata_features(db, &src, root, &data)?;
+    Ok((data, features))
+}
+
+/// Vendor, signature and features of parsed `<cpudata>`; an unknown vendor
+/// string is reported at the leaf 0 `<cpuid>` element.
+pub(crate) fn cpudata_features(
+    db: &Database,
+    src: &Source<'_>,
+    root: Node<'_, '_>,
+    data: &CpuData,
+) -> Result<CpuFeatures, InputError> {
+    match CpuFeatures::from_data(db, data) {
+        Ok(f) => Ok(f),
         Err(e @ DecodeError::UnknownVendor { .. }) => {
             let leaf0 = elements(root)
                 .find(|n| {

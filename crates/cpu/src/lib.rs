@@ -23,6 +23,7 @@ pub mod decode;
 mod def;
 mod error;
 mod input;
+mod parse;
 
 pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
 pub use def::{
@@ -30,3 +31,4 @@ pub use def::{
 };
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, InputError};
+pub use parse::{parse_cpu_node, parse_cpus, SourcedCpu};

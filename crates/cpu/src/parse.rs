@@ -1,0 +1,374 @@
+//! Reading `<cpu>` definitions from any of the documents libvirt puts them in.
+//!
+//! Operators have CPUs in many shapes: a bare `<cpu>`, `virsh capabilities`
+//! output, `virsh domcapabilities` output, a domain XML, libvirt's
+//! `<cpuTest>` files, or a raw `<cpudata>` dump. [`parse_cpus`] accepts all
+//! of them, detected from the document itself, so fleet tooling can feed
+//! whatever it collected.
+
+use cpumodel_data::xml::{child, child_text, elements, Source};
+use cpumodel_data::{parse_cpudata_node, XmlError};
+use cpumodel_map::Database;
+use roxmltree::Node;
+
+use crate::decode::{decode, DecodeOptions};
+use crate::def::{
+    Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
+};
+use crate::input::{cpudata_features, InputError};
+
+/// One CPU read from a file, with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcedCpu {
+    /// `file` or `file:line` of the element.
+    pub origin: String,
+    /// The definition.
+    pub cpu: CpuDef,
+}
+
+/// Parses every CPU in a document of any supported shape.
+///
+/// Raw `<cpudata>` dumps are decoded as host CPUs against `db`.
+///
+/// # Errors
+/// Malformed XML, an invalid `<cpu>` (unknown mode, match, policy or
+/// fallback, zero topology value, duplicate feature, ...), an unknown vendor
+/// string in a dump, or a document with no CPU in it.
+pub fn parse_cpus(db: &Database, source: &str, text: &str) -> Result<Vec<SourcedCpu>, InputError> {
+    let src = Source(source);
+    let wrapped;
+    let doc = match src.parse(text) {
+        Ok(d) => d,
+        Err(first) => {
+            // Several top-level <cpu> elements are not one XML document;
+            // accept them by reading them inside a synthetic wrapper.
+            wrapped = format!("<cpus>{}</cpus>", strip_declaration(text));
+            match roxmltree::Document::parse(&wrapped) {
+                Ok(d) if elements(d.root_element()).count() > 1 => d,
+                _ => return Err(first.into()),
+            }
+        }
+    };
+    let root = doc.root_element();
+    let origin = |n: Node<'_, '_>| format!("{source}:{}", doc.text_pos_at(n.range().start).row);
+    let parse = |n: Node<'_, '_>, kind: Option<CpuKind>| -> Result<SourcedCpu, InputError> {
+        Ok(SourcedCpu {
+            origin: origin(n),
+            cpu: parse_cpu_node(&src, n, kind)?,
+        })
+    };
+    let cpus: Vec<SourcedCpu> = match root.tag_name().name() {
+        "cpu" => vec![parse(root, None)?],
+        "cpus" => elements(root)
+            .filter(|n| n.has_tag_name("cpu"))
+            .map(|n| parse(n, None))
+            .collect::<Result<_, _>>()?,
+        "cpuTest" => elements(root)
+            .filter(|n| n.has_tag_name("cpu"))
+            .map(|n| parse(n, Some(CpuKind::Host)))
+            .collect::<Result<_, _>>()?,
+        "capabilities" => child(root, "host")
+            .and_then(|h| child(h, "cpu"))
+            .map(|n| parse(n, Some(CpuKind::Host)))
+            .transpose()?
+            .into_iter()
+            .collect(),
+        "domain" => child(root, "cpu")
+            .map(|n| parse(n, None))
+            .transpose()?
+            .into_iter()
+            .collect(),
+        "domainCapabilities" => {
+            let mode = child(root, "cpu").and_then(|c| {
+                elements(c)
+                    .find(|m| m.has_tag_name("mode") && m.attribute("name") == Some("host-model"))
+            });
+            match mode {
+                Some(m) => vec![SourcedCpu {
+                    origin: origin(m),
+                    cpu: parse_host_model_mode(&src, m)?,
+                }],
+                None => Vec::new(),
+            }
+        }
+        "cpudata" => {
+            let data = parse_cpudata_node(&src, root)?;
+            let features = cpudata_features(db, &src, root, &data)?;
+            let decoded = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+                .map_err(|e| InputError::from(src.error(root, e.to_string())))?;
+            vec![SourcedCpu {
+                origin: source.to_string(),
+                cpu: decoded.to_cpu_def(db, CpuKind::Host),
+            }]
+        }
+        other => {
+            return Err(src
+                .error(root, format!("<{other}> holds no CPU definition"))
+                .into())
+        }
+    };
+    if cpus.is_empty() {
+        return Err(src
+            .error(root, "no CPU definition found in this document")
+            .into());
+    }
+    Ok(cpus)
+}
+
+fn strip_declaration(text: &str) -> &str {
+    let t = text.trim_start();
+    if t.starts_with("<?xml") {
+        t.find("?>").map_or(t, |i| &t[i + 2..])
+    } else {
+        t
+    }
+}
+
+/// The host-model `<mode>` of domain capabilities as a guest CPU.
+fn parse_host_model_mode(src: &Source<'_>, mode: Node<'_, '_>) -> Result<CpuDef, InputError> {
+    let mut cpu = CpuDef::new(CpuKind::Guest);
+    cpu.match_ = Some(Match::Exact);
+    let model =
+        child(mode, "model").ok_or_else(|| src.error(mode, "host-model mode without <model>"))?;
+    cpu.model = Some(model.text().unwrap_or("").trim().to_string());
+    cpu.fallback = Some(
+        parse_enum(src, model, "fallback", Fallback::parse, Fallback::spellings)?
+            .unwrap_or(Fallback::Forbid),
+    );
+    cpu.vendor = child_text(mode, "vendor").map(str::to_string);
+    cpu.features = parse_features(src, mode, CpuKind::Guest)?;
+    Ok(cpu)
+}
+
+fn parse_enum<T>(
+    src: &Source<'_>,
+    n: Node<'_, '_>,
+    attr: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    spellings: impl Fn() -> String,
+) -> Result<Option<T>, XmlError> {
+    match n.attribute(attr) {
+        None => Ok(None),
+        Some(v) => parse(v).map(Some).ok_or_else(|| {
+            src.error(
+                n,
+                format!("invalid {attr}='{v}' (expected one of: {})", spellings()),
+            )
+        }),
+    }
+}
+
+fn nonzero(
+    src: &Source<'_>,
+    n: Node<'_, '_>,
+    attr: &str,
+    default: Option<u32>,
+) -> Result<u32, XmlError> {
+    let Some(v) = n.attribute(attr) else {
+        return default.ok_or_else(|| src.error(n, format!("missing attribute '{attr}'")));
+    };
+    match v.trim().parse::<u32>() {
+        Ok(0) => Err(src.error(n, format!("{attr}='0': topology values must be at least 1"))),
+        Ok(x) => Ok(x),
+        Err(_) => Err(src.error(n, format!("{attr}='{v}' is not a positive integer"))),
+    }
+}
+
+fn parse_features(
+    src: &Source<'_>,
+    node: Node<'_, '_>,
+    kind: CpuKind,
+) -> Result<Vec<FeatureRef>, XmlError> {
+    let mut out: Vec<FeatureRef> = Vec::new();
+    for f in elements(node).filter(|n| n.has_tag_name("feature")) {
+        let name = f
+            .attribute("name")
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| src.error(f, "missing feature name"))?;
+        let policy = match kind {
+            CpuKind::Host => None,
+            CpuKind::Guest => Some(
+                parse_enum(src, f, "policy", Policy::parse, Policy::spellings)?
+                    .unwrap_or(Policy::Require),
+            ),
+        };
+        if out.iter().any(|x| x.name == name) {
+            return Err(src.error(f, format!("feature '{name}' is listed more than once")));
+        }
+        out.push(FeatureRef {
+            name: name.to_string(),
+            policy,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses one `<cpu>` element. `kind` forces host or guest; `None` detects it
+/// as libvirt does (an `<arch>` child means host).
+///
+/// # Errors
+/// Any invalid attribute or child, naming the element.
+pub fn parse_cpu_node(
+    src: &Source<'_>,
+    n: Node<'_, '_>,
+    kind: Option<CpuKind>,
+) -> Result<CpuDef, XmlError> {
+    let has_arch = child(n, "arch").is_some();
+    let kind = match kind {
+        Some(k) => k,
+        None if has_arch => {
+            if n.attribute("match").is_some() {
+                return Err(src.error(
+                    n,
+                    "a CPU with <arch> is a host CPU and cannot have a 'match' attribute",
+                ));
+            }
+            CpuKind::Host
+        }
+        None => CpuKind::Guest,
+    };
+    let mut cpu = CpuDef::new(kind);
+    if let Some(mode) = parse_enum(src, n, "mode", Mode::parse, Mode::spellings)? {
+        if kind == CpuKind::Host {
+            return Err(src.error(n, "attribute 'mode' is only allowed for guest CPUs"));
+        }
+        cpu.mode = mode;
+    }
+    if let Some(m) = n.attribute("migratable") {
+        if !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
+            return Err(src.error(
+                n,
+                "attribute 'migratable' is only allowed for host-passthrough and maximum CPUs",
+            ));
+        }
+        cpu.migratable = Some(match m {
+            "on" => true,
+            "off" => false,
+            v => {
+                return Err(src.error(
+                    n,
+                    format!("invalid migratable='{v}' (expected one of: on, off)"),
+                ))
+            }
+        });
+    }
+    if kind == CpuKind::Guest {
+        cpu.match_ = parse_enum(src, n, "match", Match::parse, Match::spellings)?;
+        cpu.check = parse_enum(src, n, "check", Check::parse, Check::spellings)?;
+    }
+    if kind == CpuKind::Host {
+        cpu.arch = child_text(n, "arch").map(str::to_string);
+        if let Some(s) = child(n, "signature") {
+            cpu.signature = Some(SignatureDef {
+                family: nonzero(src, s, "family", None)?,
+                model: src.req_u32_attr(s, "model")?,
+                stepping: src.req_u32_attr(s, "stepping")?,
+            });
+        }
+    }
+    if let Some(model) = child(n, "model") {
+        let name = model.text().unwrap_or("").trim();
+        if !name.is_empty() {
+            cpu.model = Some(name.to_string());
+        }
+        if kind == CpuKind::Guest && !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
+            cpu.fallback =
+                parse_enum(src, model, "fallback", Fallback::parse, Fallback::spellings)?;
+            if let Some(v) = model.attribute("vendor_id") {
+                if v.len() != 12 || v.contains(',') {
+                    return Err(src.error(
+                        model,
+                        format!("vendor_id='{v}' must be exactly 12 characters without commas"),
+                    ));
+                }
+                cpu.vendor_id = Some(v.to_string());
+            }
+        }
+    }
+    if kind == CpuKind::Host && cpu.model.is_none() {
+        return Err(src.error(n, "host CPU without a <model>"));
+    }
+    cpu.vendor = child_text(n, "vendor").map(str::to_string);
+    if cpu.vendor.is_some() && cpu.model.is_none() {
+        return Err(src.error(n, "<vendor> given without a <model>"));
+    }
+    if let Some(t) = child(n, "topology") {
+        cpu.topology = Some(Topology {
+            sockets: nonzero(src, t, "sockets", None)?,
+            dies: nonzero(src, t, "dies", Some(1))?,
+            clusters: nonzero(src, t, "clusters", Some(1))?,
+            cores: nonzero(src, t, "cores", None)?,
+            threads: nonzero(src, t, "threads", None)?,
+        });
+    }
+    cpu.features = parse_features(src, n, kind)?;
+    if !cpu.features.is_empty() && cpu.model.is_none() && cpu.mode == Mode::Custom {
+        return Err(src.error(n, "features listed without a CPU model"));
+    }
+    Ok(cpu)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Result<CpuDef, String> {
+        let db = Database::embedded();
+        parse_cpus(&db, "c.xml", text)
+            .map(|mut v| v.remove(0).cpu)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parses_and_reformats_a_guest_cpu() {
+        let text = "<cpu mode='custom' match='strict' check='partial'>\n  <model fallback='forbid' vendor_id='GenuineIntel'>Haswell</model>\n  <vendor>Intel</vendor>\n  <topology sockets='2' dies='1' clusters='1' cores='4' threads='2'/>\n  <feature policy='force' name='pcid'/>\n  <feature policy='forbid' name='vmx'/>\n</cpu>\n";
+        let cpu = one(text).unwrap();
+        assert_eq!(cpu.kind, CpuKind::Guest);
+        assert_eq!(cpu.topology.unwrap().vcpus(), 16);
+        assert_eq!(cpu.to_xml(), text);
+    }
+
+    #[test]
+    fn detects_document_shapes() {
+        let db = Database::embedded();
+        let caps = "<capabilities><host><cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor><feature name='vmx'/></cpu></host></capabilities>";
+        let cpus = parse_cpus(&db, "caps.xml", caps).unwrap();
+        assert_eq!(
+            (cpus[0].cpu.kind, cpus[0].origin.as_str()),
+            (CpuKind::Host, "caps.xml:1")
+        );
+        let two = "<cpu><model>Westmere</model></cpu>\n<cpu><model>Nehalem</model></cpu>\n";
+        let cpus = parse_cpus(&db, "two.xml", two).unwrap();
+        assert_eq!(cpus.len(), 2);
+        assert_eq!(cpus[1].cpu.model.as_deref(), Some("Nehalem"));
+        let domcaps = "<domainCapabilities><cpu><mode name='host-passthrough' supported='yes'/><mode name='host-model' supported='yes'><model fallback='forbid'>EPYC</model><vendor>AMD</vendor><feature policy='disable' name='svm'/></mode></cpu></domainCapabilities>";
+        let cpu = &parse_cpus(&db, "d.xml", domcaps).unwrap()[0].cpu;
+        assert_eq!(cpu.model.as_deref(), Some("EPYC"));
+        assert_eq!(cpu.features[0].policy, Some(Policy::Disable));
+        let dom = "<domain type='kvm'><name>x</name><cpu mode='host-passthrough' migratable='on'/></domain>";
+        assert_eq!(
+            parse_cpus(&db, "dom.xml", dom).unwrap()[0].cpu.mode,
+            Mode::HostPassthrough
+        );
+    }
+
+    #[test]
+    fn invalid_definitions_name_the_element() {
+        assert_eq!(
+            one("<cpu>\n<model>Westmere</model>\n<feature policy='maybe' name='vmx'/></cpu>").unwrap_err(),
+            "c.xml:3:1: <feature>: invalid policy='maybe' (expected one of: force, require, optional, disable, forbid)"
+        );
+        assert_eq!(
+            one("<cpu><topology sockets='0' cores='1' threads='1'/></cpu>").unwrap_err(),
+            "c.xml:1:6: <topology>: sockets='0': topology values must be at least 1"
+        );
+        assert_eq!(
+            one("<domain><name>x</name></domain>").unwrap_err(),
+            "c.xml:1:1: <domain>: no CPU definition found in this document"
+        );
+        assert_eq!(
+            one("<foo/>").unwrap_err(),
+            "c.xml:1:1: <foo>: <foo> holds no CPU definition"
+        );
+    }
+}
