@@ -116,14 +116,16 @@ fn models(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
                 .max()
                 .unwrap_or(4)
                 .max(4);
+            // Ancestors are model names, but the column is at least as wide as its header.
+            let awidth = width.max("ANCESTOR".len());
             let mut out = format!(
-                "{:<width$}  {:<20}  {:<width$}  FEATURES\n",
+                "{:<width$}  {:<20}  {:<awidth$}  FEATURES\n",
                 "NAME", "VENDOR", "ANCESTOR"
             );
             for m in db.models() {
                 let _ = writeln!(
                     out,
-                    "{:<width$}  {:<20}  {:<width$}  {}",
+                    "{:<width$}  {:<20}  {:<awidth$}  {}",
                     m.name,
                     vendor(m).unwrap_or_else(|| "-".into()),
                     ancestor(m).unwrap_or_else(|| "-".into()),

@@ -83,7 +83,11 @@ impl<'a> Source<'a> {
             ..Default::default()
         };
         Document::parse_with_options(text, opts).map_err(|e| {
-            let pos = e.pos();
+            let pos = match e {
+                // roxmltree has no position for this one: the problem is at the end.
+                roxmltree::Error::UnexpectedEndOfStream => end_pos(text),
+                _ => e.pos(),
+            };
             XmlError {
                 file: self.0.to_string(),
                 line: pos.row,
@@ -118,6 +122,18 @@ impl<'a> Source<'a> {
         self.req_attr(node, name)?;
         Ok(self.u32_attr(node, name)?.unwrap_or_default())
     }
+}
+
+/// The line and column just after the last non-blank character of `text`.
+fn end_pos(text: &str) -> roxmltree::TextPos {
+    let text = text.trim_end();
+    let last_line = text.rsplit('\n').next().unwrap_or("");
+    let row = text.matches('\n').count() + 1;
+    let col = last_line.chars().count() + 1;
+    roxmltree::TextPos::new(
+        u32::try_from(row).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
 }
 
 /// Parses `0x`-prefixed hex or plain decimal, as libvirt's `strtoul(.., 0)` does

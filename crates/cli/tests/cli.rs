@@ -1,0 +1,574 @@
+//! The `cpumodel` binary end to end: bad input must give exit code 2, no
+//! stdout and exactly one line on stderr that says where and what; good input
+//! must give exactly the expected output.
+//!
+//! Every fixture is written from a constant below into a fresh temporary
+//! directory, and the binary runs with that directory as its working
+//! directory, so file names in messages are short and stable.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A directory under the system temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "cpumodel-cli-test-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&path).expect("create temporary directory");
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `text` to `name` (relative to the directory), creating parents.
+    fn write(&self, name: &str, text: &str) {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create fixture directory");
+        }
+        std::fs::write(path, text).expect("write fixture");
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one run of the binary produced.
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cpumodel args...` in `dir`.
+fn run(dir: &TempDir, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_cpumodel"))
+        .args(args)
+        .current_dir(dir.path())
+        .output()
+        .expect("run cpumodel");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Asserts a failure: exit code 2, nothing on stdout, and exactly
+/// `cpumodel: error: {message}\n` on stderr.
+fn assert_error(dir: &TempDir, args: &[&str], message: &str) {
+    let got = run(dir, args);
+    let want = Run {
+        code: Some(2),
+        stdout: String::new(),
+        stderr: format!("cpumodel: error: {message}\n"),
+    };
+    assert_eq!(got, want, "cpumodel {args:?}");
+}
+
+/// Asserts a success: exit code 0, exactly `stdout`, nothing on stderr.
+fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
+    let got = run(dir, args);
+    let want = Run {
+        code: Some(0),
+        stdout: stdout.to_string(),
+        stderr: String::new(),
+    };
+    assert_eq!(got, want, "cpumodel {args:?}");
+}
+
+// ---------------------------------------------------------------------------
+// A tiny CPU map: one vendor, two features, one model.
+
+const MAP_INDEX: &str = "<cpus><arch name='x86'>\
+<include filename='x86_vendors.xml'/>\
+<include filename='x86_features.xml'/>\
+<include filename='x86_models.xml'/>\
+</arch></cpus>\n";
+
+const MAP_VENDORS: &str = "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>\n";
+
+const MAP_FEATURES: &str = "<cpus>
+  <feature name='fpu'>
+    <cpuid eax_in='0x00000001' edx='0x00000001'/>
+  </feature>
+  <feature name='sse'>
+    <cpuid eax_in='0x00000001' edx='0x02000000'/>
+  </feature>
+</cpus>
+";
+
+const MAP_MODELS: &str = "<cpus>
+  <model name='Base'>
+    <decode host='on' guest='on'/>
+    <vendor name='Intel'/>
+    <feature name='fpu'/>
+  </model>
+</cpus>
+";
+
+/// Writes the tiny map into `dir/map`, with `models` as x86_models.xml.
+fn write_map(dir: &TempDir, models: &str) {
+    dir.write("map/index.xml", MAP_INDEX);
+    dir.write("map/x86_vendors.xml", MAP_VENDORS);
+    dir.write("map/x86_features.xml", MAP_FEATURES);
+    dir.write("map/x86_models.xml", models);
+}
+
+/// Leaf 0: GenuineIntel; leaf 1: family 6 model 58 stepping 9, fpu and sse.
+const DUMP_INTEL: &str = "<cpudata arch='x86'>
+  <cpuid eax_in='0x00000000' ecx_in='0x00000000' eax='0x00000001' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>
+  <cpuid eax_in='0x00000001' ecx_in='0x00000000' eax='0x000306a9' ebx='0x00000000' ecx='0x00000000' edx='0x02000001'/>
+</cpudata>
+";
+
+// ---------------------------------------------------------------------------
+// Bad dumps.
+
+#[test]
+fn decode_malformed_xml_names_the_end_of_the_file() {
+    let dir = TempDir::new();
+    dir.write("bad.xml", "<cpudata arch='x86'><cpuid\n");
+    assert_error(
+        &dir,
+        &["decode", "bad.xml"],
+        "bad.xml:1:27: malformed XML: unexpected end of stream",
+    );
+}
+
+#[test]
+fn decode_non_hex_register_value_names_element_and_attribute() {
+    let dir = TempDir::new();
+    dir.write(
+        "hex.xml",
+        "<cpudata arch='x86'>
+  <cpuid eax_in='0x00000001' ecx_in='0x00000000' eax='0xZZ' ebx='0x0' ecx='0x0' edx='0x0'/>
+</cpudata>
+",
+    );
+    assert_error(
+        &dir,
+        &["decode", "hex.xml"],
+        "hex.xml:2:3: <cpuid>: attribute eax='0xZZ' is not a valid unsigned 32-bit number",
+    );
+}
+
+#[test]
+fn decode_unknown_vendor_string_lists_known_vendors() {
+    let dir = TempDir::new();
+    // "FooBarBazQux" in ebx, edx, ecx order.
+    dir.write(
+        "foo.xml",
+        "<cpudata arch='x86'>
+  <cpuid eax_in='0x00000000' ecx_in='0x00000000' eax='0x00000001' ebx='0x426f6f46' ecx='0x7875517a' edx='0x61427261'/>
+  <cpuid eax_in='0x00000001' ecx_in='0x00000000' eax='0x000306a9' ebx='0x00000000' ecx='0x00000000' edx='0x02000001'/>
+</cpudata>
+",
+    );
+    assert_error(
+        &dir,
+        &["decode", "foo.xml"],
+        "foo.xml:2:3: <cpuid>: unknown CPU vendor string 'FooBarBazQux' \
+         (known: GenuineIntel, AuthenticAMD, HygonGenuine, CentaurHauls)",
+    );
+    write_map(&dir, MAP_MODELS);
+    assert_error(
+        &dir,
+        &["--cpu-map", "map", "decode", "foo.xml"],
+        "foo.xml:2:3: <cpuid>: unknown CPU vendor string 'FooBarBazQux' (known: GenuineIntel)",
+    );
+}
+
+#[test]
+fn decode_empty_dump_is_an_error() {
+    let dir = TempDir::new();
+    dir.write("empty.xml", "<cpudata arch='x86'></cpudata>\n");
+    assert_error(
+        &dir,
+        &["decode", "empty.xml"],
+        "empty.xml:1:1: <cpudata>: no CPUID or MSR items: the dump is empty",
+    );
+}
+
+#[test]
+fn decode_missing_file_names_the_file() {
+    let dir = TempDir::new();
+    assert_error(
+        &dir,
+        &["decode", "missing.xml"],
+        "missing.xml: cannot read: No such file or directory (os error 2)",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Bad CPU maps.
+
+#[test]
+fn cpu_map_missing_directory_names_index() {
+    let dir = TempDir::new();
+    assert_error(
+        &dir,
+        &["--cpu-map", "nomap", "models"],
+        "nomap/index.xml: cannot read CPU map file: No such file or directory (os error 2)",
+    );
+}
+
+#[test]
+fn cpu_map_missing_include_names_the_include() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    std::fs::remove_file(dir.path().join("map/x86_features.xml")).expect("remove fixture");
+    assert_error(
+        &dir,
+        &["--cpu-map", "map", "models"],
+        "map/index.xml:1:61: <include>: cannot read included file 'map/x86_features.xml': \
+         No such file or directory (os error 2)",
+    );
+}
+
+#[test]
+fn cpu_map_model_with_undefined_feature() {
+    let dir = TempDir::new();
+    write_map(
+        &dir,
+        "<cpus>
+  <model name='Base'>
+    <vendor name='Intel'/>
+    <feature name='fpu'/>
+    <feature name='avx9'/>
+  </model>
+</cpus>
+",
+    );
+    assert_error(
+        &dir,
+        &["--cpu-map", "map", "models"],
+        "map/x86_models.xml:5:5: <feature>: feature 'avx9' of CPU model 'Base' is not defined",
+    );
+}
+
+#[test]
+fn cpu_map_model_with_undefined_ancestor() {
+    let dir = TempDir::new();
+    write_map(
+        &dir,
+        "<cpus>
+  <model name='Child'>
+    <model name='Parent'/>
+    <feature name='sse'/>
+  </model>
+</cpus>
+",
+    );
+    assert_error(
+        &dir,
+        &["--cpu-map", "map", "models"],
+        "map/x86_models.xml:3:5: <model>: ancestor model 'Parent' of CPU model 'Child' \
+         is not defined before it",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Unknown names and usage errors.
+
+#[test]
+fn model_unknown_name_suggests_close_names() {
+    let dir = TempDir::new();
+    assert_error(
+        &dir,
+        &["model", "Westmeer"],
+        "unknown CPU model 'Westmeer'; did you mean 'Westmere'?",
+    );
+}
+
+#[test]
+fn model_unknown_name_without_close_names() {
+    let dir = TempDir::new();
+    assert_error(
+        &dir,
+        &["model", "NoSuchModel"],
+        "unknown CPU model 'NoSuchModel'",
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_without_stdout() {
+    let dir = TempDir::new();
+    for args in [
+        &["frobnicate"][..],
+        &["decode"],
+        &["model"],
+        &[],
+        &["--format", "yaml", "models"],
+    ] {
+        let got = run(&dir, args);
+        assert_eq!(got.code, Some(2), "cpumodel {args:?}: {got:?}");
+        assert_eq!(got.stdout, "", "cpumodel {args:?}");
+        assert!(!got.stderr.is_empty(), "cpumodel {args:?}");
+    }
+}
+
+#[test]
+fn models_rejects_xml_format() {
+    let dir = TempDir::new();
+    assert_error(
+        &dir,
+        &["--format", "xml", "models"],
+        "models has no XML form; use --format text or json",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Whole outputs with the tiny map.
+
+#[test]
+fn decode_host_with_tiny_map() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    dir.write("intel.xml", DUMP_INTEL);
+    assert_ok(
+        &dir,
+        &["--cpu-map", "map", "decode", "intel.xml"],
+        "<cpu>
+  <arch>x86_64</arch>
+  <model>Base</model>
+  <vendor>Intel</vendor>
+  <signature family='6' model='58' stepping='9'/>
+  <feature name='sse'/>
+</cpu>
+",
+    );
+}
+
+#[test]
+fn decode_guest_with_tiny_map() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    dir.write("intel.xml", DUMP_INTEL);
+    assert_ok(
+        &dir,
+        &["--cpu-map", "map", "decode", "--guest", "intel.xml"],
+        "<cpu mode='custom' match='exact'>
+  <model fallback='forbid'>Base</model>
+  <vendor>Intel</vendor>
+  <feature policy='require' name='sse'/>
+</cpu>
+",
+    );
+}
+
+#[test]
+fn decode_host_json_with_tiny_map() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    dir.write("intel.xml", DUMP_INTEL);
+    assert_ok(
+        &dir,
+        &[
+            "--cpu-map",
+            "map",
+            "--format",
+            "json",
+            "decode",
+            "intel.xml",
+        ],
+        r#"{
+  "arch": "x86_64",
+  "check": null,
+  "fallback": null,
+  "features": [
+    {
+      "name": "sse",
+      "policy": null
+    }
+  ],
+  "kind": "host",
+  "match": null,
+  "migratable": null,
+  "mode": "custom",
+  "model": "Base",
+  "signature": {
+    "family": 6,
+    "model": 58,
+    "stepping": 9
+  },
+  "topology": null,
+  "vendor": "Intel",
+  "vendor_id": null
+}
+"#,
+    );
+}
+
+#[test]
+fn decode_guest_json_with_tiny_map() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    dir.write("intel.xml", DUMP_INTEL);
+    assert_ok(
+        &dir,
+        &[
+            "--cpu-map",
+            "map",
+            "--format",
+            "json",
+            "decode",
+            "--guest",
+            "intel.xml",
+        ],
+        r#"{
+  "arch": null,
+  "check": null,
+  "fallback": "forbid",
+  "features": [
+    {
+      "name": "sse",
+      "policy": "require"
+    }
+  ],
+  "kind": "guest",
+  "match": "exact",
+  "migratable": null,
+  "mode": "custom",
+  "model": "Base",
+  "signature": null,
+  "topology": null,
+  "vendor": "Intel",
+  "vendor_id": null
+}
+"#,
+    );
+}
+
+#[test]
+fn models_table_with_tiny_map() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    assert_ok(
+        &dir,
+        &["--cpu-map", "map", "models"],
+        "NAME  VENDOR                ANCESTOR  FEATURES
+Base  Intel                 -         1
+",
+    );
+}
+
+#[test]
+fn models_table_columns_stay_aligned_with_ancestors() {
+    let dir = TempDir::new();
+    write_map(
+        &dir,
+        "<cpus>
+  <model name='Base'>
+    <decode host='on' guest='on'/>
+    <vendor name='Intel'/>
+    <feature name='fpu'/>
+  </model>
+  <model name='Child'>
+    <model name='Base'/>
+    <feature name='sse'/>
+  </model>
+</cpus>
+",
+    );
+    assert_ok(
+        &dir,
+        &["--cpu-map", "map", "models"],
+        "NAME   VENDOR                ANCESTOR  FEATURES
+Base   Intel                 -         1
+Child  Intel                 Base      2
+",
+    );
+    assert_ok(
+        &dir,
+        &["--cpu-map", "map", "--format", "json", "models"],
+        r#"[
+  {
+    "ancestor": null,
+    "features": 1,
+    "name": "Base",
+    "vendor": "Intel"
+  },
+  {
+    "ancestor": "Base",
+    "features": 2,
+    "name": "Child",
+    "vendor": "Intel"
+  }
+]
+"#,
+    );
+}
+
+#[test]
+fn model_name_is_case_insensitive_with_tiny_map() {
+    let dir = TempDir::new();
+    write_map(&dir, MAP_MODELS);
+    let want = "name:       Base
+vendor:     Intel
+ancestor:   -
+decode:     host, guest
+signatures: -
+removed:    -
+added:      -
+features (1):
+  fpu
+";
+    assert_ok(&dir, &["--cpu-map", "map", "model", "base"], want);
+    assert_ok(&dir, &["--cpu-map", "map", "model", "BASE"], want);
+}
+
+// ---------------------------------------------------------------------------
+// This machine: the CPU varies, so only the shape is checked.
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[test]
+fn dump_then_decode_round_trip() {
+    let dir = TempDir::new();
+    let to_file = run(&dir, &["dump", "-o", "host.xml"]);
+    assert_eq!(
+        to_file,
+        Run {
+            code: Some(0),
+            stdout: String::new(),
+            stderr: String::new()
+        }
+    );
+    let to_stdout = run(&dir, &["dump"]);
+    assert_eq!(to_stdout.code, Some(0), "{to_stdout:?}");
+    assert_eq!(to_stdout.stderr, "");
+    assert!(to_stdout.stdout.starts_with("<cpudata"), "{to_stdout:?}");
+
+    for args in [
+        &["decode", "host.xml"][..],
+        &["decode", "--guest", "host.xml"],
+    ] {
+        let decoded = run(&dir, args);
+        assert_eq!(decoded.code, Some(0), "cpumodel {args:?}: {decoded:?}");
+        assert_eq!(decoded.stderr, "", "cpumodel {args:?}");
+        assert!(
+            decoded.stdout.starts_with("<cpu"),
+            "cpumodel {args:?}: {decoded:?}"
+        );
+        assert!(decoded.stdout.ends_with("</cpu>\n"), "{decoded:?}");
+    }
+    let host = run(&dir, &["decode", "host.xml"]);
+    assert!(host.stdout.starts_with("<cpu>\n"), "{host:?}");
+}
