@@ -6,7 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cpumodel_cpu::{decode, host_features_from_cpudata, CpuFeatures, CpuKind, DecodeOptions};
+use cpumodel_cpu::{
+    baseline, compare, decode, host_features_from_cpudata, parse_cpus, BaselineOptions, Comparison,
+    CpuDef, CpuFeatures, CpuKind, DecodeOptions,
+};
 use cpumodel_map::{load_cpu_map, Database};
 use cpumodel_qemu::QemuNames;
 use serde_json::Value;
@@ -120,6 +123,80 @@ fn run_qemu_host_model(db: &Database, dir: &Path, case: &Value) -> Result<(), St
     )
 }
 
+fn load_cpus(db: &Database, file: &Path) -> Result<Vec<CpuDef>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let cpus = parse_cpus(db, &file.display().to_string(), &text).map_err(|e| e.to_string())?;
+    Ok(cpus.into_iter().map(|c| c.cpu).collect())
+}
+
+fn run_baseline(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
+    let cpus: Vec<CpuDef> = match case.get("inputs_multi").and_then(Value::as_str) {
+        Some(file) => load_cpus(db, &dir.join(file))?,
+        None => {
+            let mut all = Vec::new();
+            for f in case["inputs"].as_array().unwrap() {
+                all.extend(load_cpus(db, &dir.join(f.as_str().unwrap()))?);
+            }
+            all
+        }
+    };
+    let flags: Vec<&str> = case["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let opts = BaselineOptions {
+        expand_features: flags.contains(&"expand-features"),
+        migratable: flags.contains(&"migratable"),
+    };
+    let names: Vec<String> = (0..cpus.len()).map(|i| format!("cpu #{i}")).collect();
+    let result = baseline(db, names.iter().map(String::as_str).zip(cpus.iter()), opts);
+    if case.get("expect_error") == Some(&Value::Bool(true)) {
+        return match result {
+            Err(_) => Ok(()),
+            Ok(cpu) => Err(format!("expected an error, got:\n{}", cpu.to_xml())),
+        };
+    }
+    let result = result.map_err(|e| e.to_string())?;
+    xml_matches(
+        &result.to_xml(),
+        &dir.join(case["expect"].as_str().unwrap()),
+    )?;
+    if case.get("check_compatible") == Some(&Value::Bool(true)) {
+        for (i, cpu) in cpus.iter().enumerate() {
+            let r = compare(db, cpu, &result).map_err(|e| e.to_string())?;
+            if r.result == Comparison::Incompatible {
+                return Err(format!(
+                    "baseline is incompatible with input {i}: {:?}",
+                    r.reason
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_compare(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
+    let outcome = (|| -> Result<Comparison, String> {
+        let host = load_cpus(db, &dir.join(case["host"].as_str().unwrap()))?.remove(0);
+        let cpu = load_cpus(db, &dir.join(case["cpu"].as_str().unwrap()))?.remove(0);
+        compare(db, &host, &cpu)
+            .map(|r| r.result)
+            .map_err(|e| e.to_string())
+    })();
+    match (
+        outcome,
+        case.get("expect_error") == Some(&Value::Bool(true)),
+    ) {
+        (Err(_), true) => Ok(()),
+        (Ok(r), true) => Err(format!("expected an error, got {r}")),
+        (Err(e), false) => Err(e),
+        (Ok(r), false) if r.to_string() == case["expect_result"].as_str().unwrap() => Ok(()),
+        (Ok(r), false) => Err(format!("got {r}, expected {}", case["expect_result"])),
+    }
+}
+
 fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>) {
     let Some(dir) = corpus() else {
         println!("skipped {op}: ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)");
@@ -161,4 +238,14 @@ fn conformance_decode() {
 #[test]
 fn conformance_qemu_host_model() {
     run_op("qemu-host-model", run_qemu_host_model);
+}
+
+#[test]
+fn conformance_baseline() {
+    run_op("baseline", run_baseline);
+}
+
+#[test]
+fn conformance_compare() {
+    run_op("compare", run_compare);
 }

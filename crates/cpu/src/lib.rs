@@ -23,6 +23,7 @@ pub mod decode;
 mod def;
 mod error;
 mod input;
+pub mod ops;
 mod parse;
 
 pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
@@ -31,4 +32,8 @@ pub use def::{
 };
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, InputError};
+pub use ops::{
+    baseline, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
+    BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,
+};
 pub use parse::{parse_cpu_node, parse_cpus, SourcedCpu};
