@@ -101,4 +101,38 @@ pub enum Command {
 
     /// Show this machine's CPU model and the host-model guest <cpu> element.
     Host,
+
+    /// Can HOST run the guest CPU? Prints identical, superset or
+    /// incompatible, then the features that block the guest, one per line.
+    /// Exit 0 for identical or superset, 1 for incompatible.
+    Compare {
+        /// The host: capabilities, a host <cpu>, or a <cpudata> dump.
+        #[arg(value_name = "HOST.xml")]
+        host: PathBuf,
+        /// The guest <cpu> (or any document holding one).
+        #[arg(value_name = "CPU.xml")]
+        cpu: PathBuf,
+    },
+
+    /// The CPU every input can run. Inputs are files, directories (every
+    /// file inside) or quoted glob patterns; each file may hold one or more
+    /// CPUs in any supported shape.
+    Baseline {
+        /// List every feature of the resulting model explicitly.
+        #[arg(long)]
+        expand_features: bool,
+        /// Drop features that block live migration.
+        #[arg(long)]
+        migratable: bool,
+        /// Input files, directories or glob patterns.
+        #[arg(value_name = "FILE", required = true)]
+        inputs: Vec<PathBuf>,
+    },
+
+    /// Rewrite a <cpu> with every feature of its model listed explicitly.
+    Expand {
+        /// The CPU definition.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }

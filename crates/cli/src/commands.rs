@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use cpumodel_cpu::{
-    decode, host_features_from_cpudata, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+    decode, host_features_from_cpudata, parse_cpus, BaselineAccumulator, BaselineOptions,
+    Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
 };
 use cpumodel_data::format_cpudata;
 use cpumodel_data::host::{read_cpuid, HostCpuid};
@@ -75,6 +76,24 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         }
         Command::Dump { output } => dump(output.as_deref(), format),
         Command::Host => host(&db, format),
+        Command::Compare { host, cpu } => compare(&db, host, cpu, format),
+        Command::Baseline {
+            expand_features,
+            migratable,
+            inputs,
+        } => {
+            let opts = BaselineOptions {
+                expand_features: *expand_features,
+                migratable: *migratable,
+            };
+            baseline(&db, inputs, opts, format)
+        }
+        Command::Expand { file } => {
+            let cpu = first_cpu(&db, file)?;
+            let expanded = cpumodel_cpu::expand(&db, &cpu)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            render_cpu(&expanded, format)
+        }
     }
 }
 
@@ -361,4 +380,124 @@ fn host(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
             Ok(Output::ok(out))
         }
     }
+}
+
+/// The first CPU definition in a file of any supported shape.
+fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
+    let text = read(file)?;
+    let mut cpus = parse_cpus(db, &file.display().to_string(), &text)?;
+    Ok(cpus.remove(0).cpu)
+}
+
+fn compare(
+    db: &Database,
+    host: &Path,
+    cpu: &Path,
+    format: Option<Format>,
+) -> Result<Output, CliError> {
+    let h = first_cpu(db, host)?;
+    let c = first_cpu(db, cpu)?;
+    let resolve = |def: &CpuDef, file: &Path| {
+        cpumodel_cpu::ResolvedCpu::new(db, def)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))
+    };
+    let r = cpumodel_cpu::compare_resolved(&h, &resolve(&h, host)?, &c, &resolve(&c, cpu)?);
+    let code = if r.result == Comparison::Incompatible {
+        1
+    } else {
+        0
+    };
+    let blockers: Vec<&str> = r.blockers.iter().map(|f| db.feature_name(*f)).collect();
+    let text = match format.unwrap_or(Format::Text) {
+        Format::Json => {
+            json_text(&json!({"result": r.result, "reason": r.reason, "blockers": blockers}))
+        }
+        Format::Xml => {
+            return Err(CliError::Usage(
+                "compare has no XML form; use --format text or json".into(),
+            ))
+        }
+        Format::Text => {
+            let mut out = format!("{}\n", r.result);
+            for b in blockers {
+                let _ = writeln!(out, "{b}");
+            }
+            out
+        }
+    };
+    Ok(Output { text, code })
+}
+
+/// Expands directories and glob patterns into a sorted list of files.
+fn collect_inputs(inputs: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let s = input.to_string_lossy();
+        if input.is_dir() {
+            let entries = std::fs::read_dir(input).map_err(|source| CliError::File {
+                path: input.clone(),
+                action: "cannot read directory",
+                source,
+            })?;
+            let mut found: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{}: directory holds no files",
+                    input.display()
+                )));
+            }
+            files.extend(found);
+        } else if !input.exists() && s.contains(['*', '?', '[']) {
+            let paths = glob::glob(&s)
+                .map_err(|e| CliError::Usage(format!("{s}: invalid glob pattern: {e}")))?;
+            let mut found: Vec<_> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{s}: no file matches this pattern"
+                )));
+            }
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn baseline(
+    db: &Database,
+    inputs: &[std::path::PathBuf],
+    opts: BaselineOptions,
+    format: Option<Format>,
+) -> Result<Output, CliError> {
+    use std::io::IsTerminal as _;
+    let files = collect_inputs(inputs)?;
+    let progress = std::io::stderr().is_terminal() && files.len() >= 100;
+    let mut acc = BaselineAccumulator::default();
+    for (i, file) in files.iter().enumerate() {
+        if progress && (i % 50 == 0) {
+            eprint!("\rcpumodel: reading {}/{} files", i, files.len());
+        }
+        let text = read(file)?;
+        for cpu in parse_cpus(db, &file.display().to_string(), &text)? {
+            acc.add(db, &cpu.origin, &cpu.cpu)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let cpu = acc
+        .finish(db, opts)
+        .map_err(|e| CliError::Usage(format!("baseline of {} CPUs: {e}", acc.len())))?;
+    render_cpu(&cpu, format)
 }
