@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use cpumodel_cpu::{
-    decode, host_features_from_cpudata, parse_cpus, BaselineAccumulator, BaselineOptions,
+    decode, host_features_from_cpudata, parse_known_cpus, BaselineAccumulator, BaselineOptions,
     Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
 };
 use cpumodel_data::format_cpudata;
@@ -385,7 +385,7 @@ fn host(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
 /// The first CPU definition in a file of any supported shape.
 fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
     let text = read(file)?;
-    let mut cpus = parse_cpus(db, &file.display().to_string(), &text)?;
+    let mut cpus = parse_known_cpus(db, &file.display().to_string(), &text)?;
     Ok(cpus.remove(0).cpu)
 }
 
@@ -488,7 +488,7 @@ fn baseline(
             eprint!("\rcpumodel: reading {}/{} files", i, files.len());
         }
         let text = read(file)?;
-        for cpu in parse_cpus(db, &file.display().to_string(), &text)? {
+        for cpu in parse_known_cpus(db, &file.display().to_string(), &text)? {
             acc.add(db, &cpu.origin, &cpu.cpu)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
         }

@@ -36,4 +36,4 @@ pub use ops::{
     baseline, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,
 };
-pub use parse::{parse_cpu_node, parse_cpus, SourcedCpu};
+pub use parse::{parse_cpu_node, parse_cpus, parse_known_cpus, SourcedCpu};

@@ -35,6 +35,29 @@ pub struct SourcedCpu {
 /// fallback, zero topology value, duplicate feature, ...), an unknown vendor
 /// string in a dump, or a document with no CPU in it.
 pub fn parse_cpus(db: &Database, source: &str, text: &str) -> Result<Vec<SourcedCpu>, InputError> {
+    parse_cpus_with(db, source, text, false)
+}
+
+/// [`parse_cpus`], also checking every model and feature name against `db`:
+/// an unknown name is reported at its `<model>` or `<feature>` element, so
+/// the operations that resolve the names afterwards cannot fail on them.
+///
+/// # Errors
+/// Everything [`parse_cpus`] rejects, and unknown model or feature names.
+pub fn parse_known_cpus(
+    db: &Database,
+    source: &str,
+    text: &str,
+) -> Result<Vec<SourcedCpu>, InputError> {
+    parse_cpus_with(db, source, text, true)
+}
+
+fn parse_cpus_with(
+    db: &Database,
+    source: &str,
+    text: &str,
+    check: bool,
+) -> Result<Vec<SourcedCpu>, InputError> {
     let src = Source(source);
     let wrapped;
     let doc = match src.parse(text) {
@@ -51,11 +74,17 @@ pub fn parse_cpus(db: &Database, source: &str, text: &str) -> Result<Vec<Sourced
     };
     let root = doc.root_element();
     let origin = |n: Node<'_, '_>| format!("{source}:{}", doc.text_pos_at(n.range().start).row);
-    let parse = |n: Node<'_, '_>, kind: Option<CpuKind>| -> Result<SourcedCpu, InputError> {
+    let checked = |n: Node<'_, '_>, cpu: CpuDef| -> Result<SourcedCpu, InputError> {
+        if check {
+            check_names(db, &src, n, &cpu)?;
+        }
         Ok(SourcedCpu {
             origin: origin(n),
-            cpu: parse_cpu_node(&src, n, kind)?,
+            cpu,
         })
+    };
+    let parse = |n: Node<'_, '_>, kind: Option<CpuKind>| -> Result<SourcedCpu, InputError> {
+        checked(n, parse_cpu_node(&src, n, kind)?)
     };
     let cpus: Vec<SourcedCpu> = match root.tag_name().name() {
         "cpu" => vec![parse(root, None)?],
@@ -84,10 +113,7 @@ pub fn parse_cpus(db: &Database, source: &str, text: &str) -> Result<Vec<Sourced
                     .find(|m| m.has_tag_name("mode") && m.attribute("name") == Some("host-model"))
             });
             match mode {
-                Some(m) => vec![SourcedCpu {
-                    origin: origin(m),
-                    cpu: parse_host_model_mode(&src, m)?,
-                }],
+                Some(m) => vec![checked(m, parse_host_model_mode(&src, m)?)?],
                 None => Vec::new(),
             }
         }
@@ -113,6 +139,28 @@ pub fn parse_cpus(db: &Database, source: &str, text: &str) -> Result<Vec<Sourced
             .into());
     }
     Ok(cpus)
+}
+
+/// Fails on the first model or feature name of `cpu` (parsed from `n`) that
+/// `db` does not know, pointing at its element.
+fn check_names(
+    db: &Database,
+    src: &Source<'_>,
+    n: Node<'_, '_>,
+    cpu: &CpuDef,
+) -> Result<(), XmlError> {
+    if let Some(name) = &cpu.model {
+        if let Err(e) = db.find_model(name) {
+            return Err(src.error(child(n, "model").unwrap_or(n), e.to_string()));
+        }
+    }
+    for f in elements(n).filter(|f| f.has_tag_name("feature")) {
+        if let Some(name) = f.attribute("name") {
+            db.find_feature(name)
+                .map_err(|e| src.error(f, e.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 fn strip_declaration(text: &str) -> &str {
@@ -370,5 +418,22 @@ mod tests {
             one("<foo/>").unwrap_err(),
             "c.xml:1:1: <foo>: <foo> holds no CPU definition"
         );
+    }
+
+    #[test]
+    fn unknown_names_are_reported_at_their_element_when_checked() {
+        let db = Database::embedded();
+        let check = |text: &str| parse_known_cpus(&db, "c.xml", text).map_err(|e| e.to_string());
+        let feature = "<cpu>\n<model>Westmere</model>\n<feature name='nosuch'/></cpu>";
+        assert!(parse_cpus(&db, "c.xml", feature).is_ok());
+        assert_eq!(
+            check(feature).unwrap_err(),
+            "c.xml:3:1: <feature>: unknown CPU feature 'nosuch'"
+        );
+        assert_eq!(
+            check("<cpu>\n  <model>NoSuchModel</model></cpu>").unwrap_err(),
+            "c.xml:2:3: <model>: unknown CPU model 'NoSuchModel'"
+        );
+        assert!(check("<cpu><model>westmere</model><feature name='VMX'/></cpu>").is_ok());
     }
 }
