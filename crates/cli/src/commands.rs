@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use cpumodel_cpu::{
-    decode, host_features_from_cpudata, parse_known_cpus, BaselineAccumulator, BaselineOptions,
-    Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+    decode, host_features_from_cpudata, parse_cpus, parse_known_cpus, BaselineAccumulator,
+    BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
 };
 use cpumodel_data::format_cpudata;
 use cpumodel_data::host::{read_cpuid, HostCpuid};
@@ -488,9 +488,14 @@ fn baseline(
             eprint!("\rcpumodel: reading {}/{} files", i, files.len());
         }
         let text = read(file)?;
-        for cpu in parse_known_cpus(db, &file.display().to_string(), &text)? {
-            acc.add(db, &cpu.origin, &cpu.cpu)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+        let name = file.display().to_string();
+        for cpu in parse_cpus(db, &name, &text)? {
+            if let Err(e) = acc.add(db, &cpu.origin, &cpu.cpu) {
+                // Unknown names are reported at their element, which the
+                // checked parse knows; other errors stand as they are.
+                parse_known_cpus(db, &name, &text)?;
+                return Err(CliError::Usage(e.to_string()));
+            }
         }
     }
     if progress {
