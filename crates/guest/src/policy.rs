@@ -501,7 +501,7 @@ impl GuestCpu {
                 .map(|m| db.model(m).name.to_string())
                 .unwrap_or_else(|| "qemu64".into()),
             CpuMode::HostPassthrough => "host,migratable=on".to_string(),
-            CpuMode::Maximum => "max,migratable=on".to_string(),
+            CpuMode::Maximum => "max".to_string(),
             CpuMode::HostModel => unreachable!("host-model is resolved to custom"),
         };
         for (id, p) in &self.features {
