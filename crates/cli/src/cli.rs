@@ -134,7 +134,7 @@ pub enum Command {
     /// Turn a guest CPU policy (Nova's cpu_mode / cpu_models /
     /// cpu_model_extra_flags, flavor and image topology) into the guest
     /// <cpu> element or QEMU's -cpu argument, validating it first.
-    Guest(GuestArgs),
+    Guest(Box<GuestArgs>),
 
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand {
@@ -163,8 +163,8 @@ pub struct GuestArgs {
     #[arg(long = "require-feature", value_name = "F")]
     pub required: Vec<String>,
     /// The number of vCPUs; adds a <topology> chosen as Nova chooses it.
-    #[arg(long)]
-    pub vcpus: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub vcpus: Option<String>,
     /// A flavor extra spec (hw:cpu_sockets=2, hw:cpu_max_threads=1,
     /// trait:HW_CPU_X86_AVX2=required, ...).
     #[arg(long = "spec", value_name = "KEY=VALUE")]
@@ -181,18 +181,18 @@ pub struct GuestArgs {
     #[arg(long, value_name = "FILE")]
     pub nova_conf: Option<PathBuf>,
     /// Explicit sockets (the values must multiply to --vcpus).
-    #[arg(long)]
-    pub sockets: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub sockets: Option<String>,
     /// Explicit dies per socket.
-    #[arg(long)]
-    pub dies: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub dies: Option<String>,
     /// Explicit clusters per die.
-    #[arg(long)]
-    pub clusters: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub clusters: Option<String>,
     /// Explicit cores per cluster.
-    #[arg(long)]
-    pub cores: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub cores: Option<String>,
     /// Explicit threads per core.
-    #[arg(long)]
-    pub threads: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub threads: Option<String>,
 }

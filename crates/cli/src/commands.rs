@@ -539,17 +539,24 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
     };
     let input = PolicyInput {
         mode,
-        models: pick(&g.models, conf.as_ref().map(|c| &c.cpu_models)),
+        // The nova.conf's models belong to its custom mode: a --mode other
+        // than custom given on the command line leaves them out.
+        models: pick(
+            &g.models,
+            conf.as_ref()
+                .filter(|_| g.mode.is_none() || mode == CpuMode::Custom)
+                .map(|c| &c.cpu_models),
+        ),
         flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
         required: g.required.clone(),
-        vcpus: g.vcpus,
+        vcpus: count("--vcpus", &g.vcpus)?,
         specs: parse_specs(&g.specs, &g.image_props).map_err(cpumodel_guest::PolicyError::from)?,
         explicit: ExplicitTopology {
-            sockets: g.sockets,
-            dies: g.dies,
-            clusters: g.clusters,
-            cores: g.cores,
-            threads: g.threads,
+            sockets: count("--sockets", &g.sockets)?,
+            dies: count("--dies", &g.dies)?,
+            clusters: count("--clusters", &g.clusters)?,
+            cores: count("--cores", &g.cores)?,
+            threads: count("--threads", &g.threads)?,
         },
     };
     let host = match &g.host {
@@ -569,6 +576,23 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
         })),
     };
     return Ok(Output::ok(text));
+
+    /// A vCPU or topology count: a positive integer, checked here so that a
+    /// bad value is a one-line error like a bad flavor extra spec.
+    fn count(flag: &str, value: &Option<String>) -> Result<Option<u32>, CliError> {
+        value
+            .as_deref()
+            .map(|v| {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        CliError::Usage(format!("{flag}='{v}' must be a positive integer"))
+                    })
+            })
+            .transpose()
+    }
 
     fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
         let text = read(path)?;

@@ -135,6 +135,9 @@ pub enum PolicyError {
         /// The listed models.
         models: String,
     },
+    /// Flags were given for mode none, which has no CPU to change.
+    #[error("CPU flags ({0}) are not allowed with mode 'none'")]
+    FlagsWithModeNone(String),
     /// Custom mode without a model.
     #[error("mode 'custom' needs at least one CPU model")]
     CustomWithoutModel,
@@ -326,10 +329,8 @@ pub fn build(
             (input.mode, None, flags)
         }
         CpuMode::None => {
-            if !flags.is_empty() {
-                return Err(PolicyError::HostCannotRun(
-                    "mode 'none' takes no CPU flags".into(),
-                ));
+            if !input.flags.is_empty() {
+                return Err(PolicyError::FlagsWithModeNone(input.flags.join(", ")));
             }
             (CpuMode::None, None, Vec::new())
         }

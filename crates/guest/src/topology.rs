@@ -33,13 +33,24 @@ pub struct Sct {
     pub threads: u32,
 }
 
+/// Only the values that constrain anything: unset (0) and unlimited
+/// ([`NO_LIMIT`]) values are left out, so messages name what was given.
 impl fmt::Display for Sct {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "sockets={}, cores={}, threads={}",
-            self.sockets, self.cores, self.threads
-        )
+        let set: Vec<String> = [
+            ("sockets", self.sockets),
+            ("cores", self.cores),
+            ("threads", self.threads),
+        ]
+        .iter()
+        .filter(|(_, v)| *v != 0 && *v != NO_LIMIT)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+        if set.is_empty() {
+            f.write_str("no limits")
+        } else {
+            f.write_str(&set.join(", "))
+        }
     }
 }
 
@@ -260,7 +271,7 @@ mod tests {
         specs.image.maximum = sct(4, 0, 0);
         assert_eq!(
             best(8, &specs, true).unwrap_err().to_string(),
-            "image vCPU topology limits (sockets=4, cores=0, threads=0) exceed the limits of the flavor (sockets=2, cores=0, threads=0)"
+            "image vCPU topology limits (sockets=4) exceed the limits of the flavor (sockets=2)"
         );
         let mut specs = TopologySpecs::default();
         specs.flavor.maximum = sct(1, 2, 1);
