@@ -134,6 +134,61 @@ fn domcaps_without_a_device_is_one_line_and_exit_2() {
     );
 }
 
+/// Runs the binary as the unprivileged user `nobody` (through `runuser`,
+/// which needs root), or says why it cannot.
+fn run_as_nobody(dir: &TempDir, device: &Path, args: &[&str]) -> Result<Run, String> {
+    let bin = env!("CARGO_BIN_EXE_cpumodel");
+    let probe = Command::new("runuser")
+        .args(["-u", "nobody", "--", bin, "--version"])
+        .output()
+        .map_err(|e| format!("runuser: {e}"))?;
+    if !probe.status.success() {
+        return Err("cannot run the binary as nobody (needs root and runuser)".into());
+    }
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--", bin])
+        .args(args)
+        .current_dir(dir.path())
+        .env("CPUMODEL_KVM_DEVICE", device)
+        .output()
+        .map_err(|e| format!("runuser: {e}"))?;
+    Ok(Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    })
+}
+
+#[test]
+fn permission_denied_says_how_to_fix_it() {
+    // A root-only file stands for a /dev/kvm this user may not open.
+    let dir = TempDir::new();
+    let device = dir.path().join("kvm");
+    std::fs::write(&device, "").unwrap();
+    std::fs::set_permissions(&device, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let d = device.display();
+    let message = format!(
+        "permission denied on {d}: add this user to the 'kvm' group (usermod -aG kvm USER, then \
+         log in again) or check the device ACL (getfacl {d}); the raw CPUID view (--raw) still \
+         works"
+    );
+    for args in [&["domcaps"][..], &["dump", "--kvm"]] {
+        let got = match run_as_nobody(&dir, &device, args) {
+            Ok(got) => got,
+            Err(why) => {
+                println!("skipped: {why}");
+                return;
+            }
+        };
+        let want = Run {
+            code: Some(2),
+            stdout: String::new(),
+            stderr: format!("cpumodel: error: {message}\n"),
+        };
+        assert_eq!(got, want, "cpumodel {args:?} as nobody");
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn host_falls_back_to_raw_cpuid_and_says_why() {
