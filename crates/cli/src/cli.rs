@@ -38,6 +38,8 @@ pub enum Format {
     Json,
     /// Human-readable text.
     Text,
+    /// The QEMU `-cpu` argument (guest only).
+    Qemu,
 }
 
 /// Candidate scoring in decode.
@@ -147,10 +149,68 @@ pub enum Command {
         inputs: Vec<PathBuf>,
     },
 
+    /// Turn a guest CPU policy (Nova's cpu_mode / cpu_models /
+    /// cpu_model_extra_flags, flavor and image topology) into the guest
+    /// <cpu> element or QEMU's -cpu argument, validating it first.
+    Guest(GuestArgs),
+
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand {
         /// The CPU definition.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// Arguments of `cpumodel guest`.
+#[derive(Debug, clap::Args)]
+pub struct GuestArgs {
+    /// CPU mode: none, host-model, host-passthrough, custom or maximum
+    /// (default: the nova.conf's, else host-model).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// A CPU model for custom mode; repeat for an ordered list.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// An extra flag: +name or name requires it, -name disables it
+    /// (case-insensitive; the last setting of a feature wins).
+    #[arg(long = "flag", value_name = "F", allow_hyphen_values = true)]
+    pub flags: Vec<String>,
+    /// A feature the chosen model must have: the first listed model that
+    /// has all of them is used.
+    #[arg(long = "require-feature", value_name = "F")]
+    pub required: Vec<String>,
+    /// The number of vCPUs; adds a <topology> chosen as Nova chooses it.
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// A flavor extra spec (hw:cpu_sockets=2, hw:cpu_max_threads=1,
+    /// trait:HW_CPU_X86_AVX2=required, ...).
+    #[arg(long = "spec", value_name = "KEY=VALUE")]
+    pub specs: Vec<String>,
+    /// An image property (hw_cpu_sockets=2, hw_cpu_max_cores=4, ...).
+    #[arg(long = "image-prop", value_name = "KEY=VALUE")]
+    pub image_props: Vec<String>,
+    /// Check the policy against this host and resolve host-model from it:
+    /// a <cpudata> dump, capabilities, or a host <cpu>.
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
+    /// Read cpu_mode, cpu_models, cpu_model_extra_flags and virt_type from
+    /// the [libvirt] section of this nova.conf; command-line values win.
+    #[arg(long, value_name = "FILE")]
+    pub nova_conf: Option<PathBuf>,
+    /// Explicit sockets (the values must multiply to --vcpus).
+    #[arg(long)]
+    pub sockets: Option<u32>,
+    /// Explicit dies per socket.
+    #[arg(long)]
+    pub dies: Option<u32>,
+    /// Explicit clusters per die.
+    #[arg(long)]
+    pub clusters: Option<u32>,
+    /// Explicit cores per cluster.
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Explicit threads per core.
+    #[arg(long)]
+    pub threads: Option<u32>,
 }

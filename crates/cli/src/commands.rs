@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cpumodel_cpu::{
-    decode, host_features_from_cpudata, parse_known_cpus, BaselineAccumulator, BaselineOptions,
-    Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+    decode, host_features_from_cpudata, parse_cpus, parse_known_cpus, BaselineAccumulator,
+    BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
 };
 use cpumodel_data::host::{read_cpuid, HostCpuid};
 use cpumodel_data::{format_cpudata, CpuData};
@@ -15,7 +15,7 @@ use cpumodel_map::{load_cpu_map, Database, ModelId};
 use cpumodel_qemu::QemuNames;
 use serde_json::json;
 
-use crate::cli::{Args, Command, Format, ScoringArg};
+use crate::cli::{Args, Command, Format, GuestArgs, ScoringArg};
 use crate::error::{read, CliError};
 
 /// A command's whole output and exit code.
@@ -37,6 +37,11 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         None => Database::embedded(),
     };
     let format = args.format;
+    if format == Some(Format::Qemu) && !matches!(args.command, Command::Guest(_)) {
+        return Err(CliError::Usage(
+            "--format qemu applies to the guest command only".into(),
+        ));
+    }
     match &args.command {
         Command::Models => models(&db, format),
         Command::Model { name } => model(&db, name, format),
@@ -90,6 +95,7 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
             };
             baseline(&db, inputs, opts, format)
         }
+        Command::Guest(g) => guest(&db, g, format),
         Command::Expand { file } => {
             let cpu = first_cpu(&db, file)?;
             let expanded = cpumodel_cpu::expand(&db, &cpu)
@@ -107,7 +113,7 @@ fn json_text(v: &serde_json::Value) -> String {
 
 fn render_cpu(cpu: &CpuDef, format: Option<Format>) -> Result<Output, CliError> {
     match format.unwrap_or(Format::Xml) {
-        Format::Xml | Format::Text => Ok(Output::ok(cpu.to_xml())),
+        Format::Xml | Format::Text | Format::Qemu => Ok(Output::ok(cpu.to_xml())),
         Format::Json => Ok(Output::ok(json_text(
             &serde_json::to_value(cpu).expect("CpuDef serializes"),
         ))),
@@ -129,7 +135,7 @@ fn models(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
         Format::Xml => Err(CliError::Usage(
             "models has no XML form; use --format text or json".into(),
         )),
-        Format::Text => {
+        Format::Text | Format::Qemu => {
             let width = db
                 .models()
                 .iter()
@@ -211,7 +217,7 @@ fn model(db: &Database, name: &str, format: Option<Format>) -> Result<Output, Cl
             }
             Ok(Output::ok(cpu.to_xml()))
         }
-        Format::Text => {
+        Format::Text | Format::Qemu => {
             let mut out = String::new();
             let _ = writeln!(out, "name:       {}", m.name);
             let _ = writeln!(out, "vendor:     {}", vendor.as_deref().unwrap_or("-"));
@@ -453,7 +459,7 @@ fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliE
             v["host_model"] = serde_json::to_value(&guest).expect("CpuDef serializes");
             Ok(Output::ok(json_text(&v)))
         }
-        Format::Xml | Format::Text => {
+        Format::Xml | Format::Text | Format::Qemu => {
             let mut out = format!("<!-- view: {comment} -->\n<!-- host CPU -->\n");
             out.push_str(&host.to_xml());
             out.push_str("<!-- host-model guest CPU -->\n");
@@ -507,7 +513,7 @@ fn domcaps(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
                 }
             }))))
         }
-        Format::Xml | Format::Text => Ok(Output::ok(caps.to_xml())),
+        Format::Xml | Format::Text | Format::Qemu => Ok(Output::ok(caps.to_xml())),
     }
 }
 
@@ -541,7 +547,7 @@ fn compare(
         Format::Json => {
             json_text(&json!({"result": r.result, "reason": r.reason, "blockers": blockers}))
         }
-        Format::Xml => {
+        Format::Xml | Format::Qemu => {
             return Err(CliError::Usage(
                 "compare has no XML form; use --format text or json".into(),
             ))
@@ -617,9 +623,14 @@ fn baseline(
             eprint!("\rcpumodel: reading {}/{} files", i, files.len());
         }
         let text = read(file)?;
-        for cpu in parse_known_cpus(db, &file.display().to_string(), &text)? {
-            acc.add(db, &cpu.origin, &cpu.cpu)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+        let name = file.display().to_string();
+        for cpu in parse_cpus(db, &name, &text)? {
+            if let Err(e) = acc.add(db, &cpu.origin, &cpu.cpu) {
+                // Unknown names are reported at their element, which the
+                // checked parse knows; other errors stand as they are.
+                parse_known_cpus(db, &name, &text)?;
+                return Err(CliError::Usage(e.to_string()));
+            }
         }
     }
     if progress {
@@ -629,4 +640,101 @@ fn baseline(
         .finish(db, opts)
         .map_err(|e| CliError::Usage(format!("baseline of {} CPUs: {e}", acc.len())))?;
     render_cpu(&cpu, format)
+}
+
+fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output, CliError> {
+    use cpumodel_guest::{
+        build, parse_nova_conf, parse_specs, CpuMode, ExplicitTopology, HostCpu, PolicyInput,
+    };
+    let conf = match &g.nova_conf {
+        Some(path) => Some(parse_nova_conf(&path.display().to_string(), &read(path)?)?),
+        None => None,
+    };
+    let mode = match (&g.mode, &conf) {
+        (Some(m), _) => CpuMode::parse(m).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--mode {m}: unknown mode (expected none, host-model, host-passthrough, custom or maximum)"
+            ))
+        })?,
+        (None, Some(c)) => c.effective_mode(),
+        (None, None) => CpuMode::HostModel,
+    };
+    let pick = |cli: &Vec<String>, conf_value: Option<&Vec<String>>| {
+        if cli.is_empty() {
+            conf_value.cloned().unwrap_or_default()
+        } else {
+            cli.clone()
+        }
+    };
+    let input = PolicyInput {
+        mode,
+        models: pick(&g.models, conf.as_ref().map(|c| &c.cpu_models)),
+        flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
+        required: g.required.clone(),
+        vcpus: g.vcpus,
+        specs: parse_specs(&g.specs, &g.image_props).map_err(cpumodel_guest::PolicyError::from)?,
+        explicit: ExplicitTopology {
+            sockets: g.sockets,
+            dies: g.dies,
+            clusters: g.clusters,
+            cores: g.cores,
+            threads: g.threads,
+        },
+    };
+    let host = match &g.host {
+        Some(path) => Some(host_from_file(db, path)?),
+        None if mode == CpuMode::HostModel => Some(live_host(db)?),
+        None => None,
+    };
+    let cpu = build(db, &input, host.as_ref())?;
+    let def = cpu.to_cpu_def(db);
+    let text = match format.unwrap_or(Format::Xml) {
+        Format::Xml | Format::Text => def.to_xml(),
+        Format::Qemu => format!("{}\n", cpu.qemu_arg(db)),
+        Format::Json => json_text(&json!({
+            "mode": cpu.mode,
+            "cpu": def,
+            "qemu": cpu.qemu_arg(db),
+        })),
+    };
+    return Ok(Output::ok(text));
+
+    fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
+        let text = read(path)?;
+        let name = path.display().to_string();
+        if text.contains("<cpudata") {
+            let (_, features) = host_features_from_cpudata(db, &name, &text)?;
+            let def = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+                .map_err(|source| CliError::Decode {
+                    input: name,
+                    source,
+                })?
+                .to_cpu_def(db, CpuKind::Host);
+            return Ok(HostCpu {
+                def,
+                features: Some(features),
+            });
+        }
+        let mut cpus = parse_known_cpus(db, &name, &text)?;
+        Ok(HostCpu {
+            def: cpus.remove(0).cpu,
+            features: None,
+        })
+    }
+
+    fn live_host(db: &Database) -> Result<HostCpu, CliError> {
+        let data = read_cpuid(&HostCpuid);
+        let input = "this machine's CPUID".to_string();
+        let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
+            input: input.clone(),
+            source,
+        })?;
+        let def = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+            .map_err(|source| CliError::Decode { input, source })?
+            .to_cpu_def(db, CpuKind::Host);
+        Ok(HostCpu {
+            def,
+            features: Some(features),
+        })
+    }
 }

@@ -40,6 +40,12 @@ pub enum CliError {
         #[source]
         source: cpumodel_cpu::DecodeError,
     },
+    /// A guest CPU policy is invalid.
+    #[error(transparent)]
+    Policy(#[from] cpumodel_guest::PolicyError),
+    /// A nova.conf is invalid.
+    #[error(transparent)]
+    NovaConf(#[from] cpumodel_guest::NovaConfError),
     /// The request cannot be served as asked.
     #[error("{0}")]
     Usage(String),

@@ -58,22 +58,42 @@ fn parse_cpus_with(
     text: &str,
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
+    if text.len() >= PARALLEL_MIN_BYTES && looks_like_several_cpus(text) {
+        if let Some(cpus) = parse_several_in_parallel(db, source, text, check) {
+            return Ok(cpus);
+        }
+    }
     let src = Source(source);
     let wrapped;
-    let doc = match src.parse(text) {
-        Ok(d) => d,
-        Err(first) => {
-            // Several top-level <cpu> elements are not one XML document;
-            // accept them by reading them inside a synthetic wrapper.
-            wrapped = format!("<cpus>{}</cpus>", strip_declaration(text));
-            match roxmltree::Document::parse(&wrapped) {
-                Ok(d) if elements(d.root_element()).count() > 1 => d,
-                _ => return Err(first.into()),
-            }
+    let doc = if looks_like_several_cpus(text) {
+        // Several top-level <cpu> elements are not one XML document; read
+        // them inside a synthetic wrapper. Any problem is reported by the
+        // plain parse below, which has the exact positions.
+        wrapped = format!("<cpus>{}</cpus>", strip_declaration(text));
+        match roxmltree::Document::parse(&wrapped) {
+            Ok(d) => d,
+            Err(_) => src.parse(text)?,
         }
+    } else {
+        src.parse(text)?
     };
     let root = doc.root_element();
-    let origin = |n: Node<'_, '_>| format!("{source}:{}", doc.text_pos_at(n.range().start).row);
+    // Line numbers from one forward pass (roxmltree's own lookup rescans the
+    // text from the start each time, which is quadratic for fleet files).
+    let text_seen = doc.input_text();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            text_seen
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let origin = |n: Node<'_, '_>| {
+        let line = line_starts.partition_point(|&start| start <= n.range().start);
+        format!("{source}:{line}")
+    };
     let checked = |n: Node<'_, '_>, cpu: CpuDef| -> Result<SourcedCpu, InputError> {
         if check {
             check_names(db, &src, n, &cpu)?;
@@ -149,6 +169,10 @@ fn check_names(
     n: Node<'_, '_>,
     cpu: &CpuDef,
 ) -> Result<(), XmlError> {
+    // The common case: every name resolves; look for positions only on failure.
+    if crate::ops::ResolvedCpu::new(db, cpu).is_ok() {
+        return Ok(());
+    }
     if let Some(name) = &cpu.model {
         if let Err(e) = db.find_model(name) {
             return Err(src.error(child(n, "model").unwrap_or(n), e.to_string()));
@@ -161,6 +185,88 @@ fn check_names(
         }
     }
     Ok(())
+}
+
+/// Fleet files with many top-level `<cpu>` elements are split at element
+/// boundaries and parsed on two threads above this size.
+const PARALLEL_MIN_BYTES: usize = 32 * 1024;
+
+/// The fast path for big files of top-level `<cpu>` elements: each element is
+/// parsed on its own, half of them on a second thread. Returns `None` when
+/// anything looks unusual (the caller then parses the whole document, which
+/// also gives exact error positions).
+fn parse_several_in_parallel(
+    db: &Database,
+    source: &str,
+    text: &str,
+    check: bool,
+) -> Option<Vec<SourcedCpu>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while let Some(end) = text[start..].find("</cpu>") {
+        let end = start + end + "</cpu>".len();
+        chunks.push((start, end));
+        start = end;
+    }
+    if chunks.len() < 2 || !text[start..].trim().is_empty() {
+        return None;
+    }
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let parse_range = |range: &[(usize, usize)]| -> Option<Vec<SourcedCpu>> {
+        let src = Source(source);
+        range
+            .iter()
+            .map(|&(a, b)| {
+                let piece = if a == 0 {
+                    strip_declaration(&text[..b])
+                } else {
+                    &text[a..b]
+                };
+                let offset = b - piece.len();
+                let doc = roxmltree::Document::parse(piece).ok()?;
+                let root = doc.root_element();
+                if !root.has_tag_name("cpu") {
+                    return None;
+                }
+                let cpu = parse_cpu_node(&src, root, None).ok()?;
+                if check && crate::ops::ResolvedCpu::new(db, &cpu).is_err() {
+                    return None;
+                }
+                let line = line_starts.partition_point(|&l| l <= offset + root.range().start);
+                Some(SourcedCpu {
+                    origin: format!("{source}:{line}"),
+                    cpu,
+                })
+            })
+            .collect()
+    };
+    let (first, second) = chunks.split_at(chunks.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| parse_range(second));
+        (parse_range(first), other.join().ok().flatten())
+    });
+    let mut cpus = a?;
+    cpus.extend(b?);
+    Some(cpus)
+}
+
+/// True when the text starts with a `<cpu>` element and another one follows
+/// the first one's end.
+fn looks_like_several_cpus(text: &str) -> bool {
+    let body = strip_declaration(text).trim_start();
+    body.starts_with("<cpu")
+        && !body.starts_with("<cpuTest")
+        && !body.starts_with("<cpudata")
+        && body
+            .find("</cpu>")
+            .is_some_and(|end| body[end + 6..].contains("<cpu"))
 }
 
 fn strip_declaration(text: &str) -> &str {
@@ -435,5 +541,30 @@ mod tests {
             "c.xml:2:3: <model>: unknown CPU model 'NoSuchModel'"
         );
         assert!(check("<cpu><model>westmere</model><feature name='VMX'/></cpu>").is_ok());
+    }
+
+    #[test]
+    fn big_fleet_files_parse_the_same_in_parallel() {
+        let db = Database::embedded();
+        let one = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
+        let text = format!("<?xml version='1.0'?>\n{}", one.repeat(600));
+        assert!(text.len() >= PARALLEL_MIN_BYTES);
+        let fast = parse_several_in_parallel(&db, "f.xml", &text, true).expect("fast path taken");
+        assert_eq!(fast.len(), 600);
+        assert_eq!(fast[0].origin, "f.xml:2");
+        assert_eq!(fast[599].origin, format!("f.xml:{}", 2 + 599 * 6));
+        let whole = parse_cpus(&db, "f.xml", &text).unwrap();
+        assert_eq!(whole, fast);
+        // An unknown feature makes the fast path step aside; the whole-document
+        // parse then reports it at its element.
+        let bad = format!(
+            "{}<cpu><arch>x86_64</arch><model>Westmere</model><feature name='nope'/></cpu>\n",
+            one.repeat(600)
+        );
+        assert!(parse_several_in_parallel(&db, "f.xml", &bad, true).is_none());
+        let e = parse_known_cpus(&db, "f.xml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f.xml:3601:"), "{e}");
     }
 }

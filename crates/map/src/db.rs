@@ -1,7 +1,8 @@
 //! The database types: vendors, features, models, and name lookup.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use cpumodel_data::{CpuData, Item, ItemKey, Signature};
 
@@ -141,47 +142,49 @@ pub struct Database {
     vendors: Vec<Vendor>,
     features: Vec<Feature>,
     models: Vec<Model>,
-    feature_index: Vec<u16>,
-    model_index: Vec<u16>,
+    names: OnceLock<NameIndex>,
     migration_blockers: FeatureSet,
     msr_features: FeatureSet,
 }
 
-fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+/// Case-insensitive name lookup tables, built on first use so that
+/// constructing a database stays cheap.
+#[derive(Clone, Debug, Default)]
+struct NameIndex {
+    features: HashMap<String, u16, Fnv>,
+    models: HashMap<String, u16, Fnv>,
 }
 
-fn sorted_index<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<u16> {
-    let mut idx: Vec<u16> = (0..items.len() as u16).collect();
-    idx.sort_by(|a, b| cmp_ignore_case(name(&items[*a as usize]), name(&items[*b as usize])));
-    idx
+/// FNV-1a: names are short and trusted, so a simple fast hash beats SipHash.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fnv;
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
 }
 
-fn find_ignore_case<T>(
-    items: &[T],
-    index: &[u16],
-    name: impl Fn(&T) -> &str,
-    key: &str,
-) -> Option<u16> {
-    let pos = index
-        .binary_search_by(|i| cmp_ignore_case(name(&items[*i as usize]), key))
-        .ok()?;
-    // Prefer an exact-case match when names differ only by case.
-    let lo = index[..pos]
-        .iter()
-        .rposition(|i| cmp_ignore_case(name(&items[*i as usize]), key).is_ne())
-        .map_or(0, |p| p + 1);
-    let hi = index[pos..]
-        .iter()
-        .position(|i| cmp_ignore_case(name(&items[*i as usize]), key).is_ne())
-        .map_or(index.len(), |p| pos + p);
-    index[lo..hi]
-        .iter()
-        .copied()
-        .find(|i| name(&items[*i as usize]) == key)
-        .or(Some(index[pos]))
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn lower_map<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, u16, Fnv> {
+    let mut map = HashMap::with_hasher(Fnv);
+    for (i, n) in names.enumerate() {
+        map.entry(n.to_ascii_lowercase()).or_insert(i as u16);
+    }
+    map
 }
 
 impl Database {
@@ -190,8 +193,6 @@ impl Database {
     /// The caller guarantees that every id refers into the given vectors and
     /// that there are at most [`MAX_FEATURES`](crate::MAX_FEATURES) features.
     pub fn from_parts(vendors: Vec<Vendor>, features: Vec<Feature>, models: Vec<Model>) -> Self {
-        let feature_index = sorted_index(&features, |f| &f.name);
-        let model_index = sorted_index(&models, |m| &m.name);
         let mut migration_blockers = FeatureSet::new();
         let mut msr_features = FeatureSet::new();
         for (i, f) in features.iter().enumerate() {
@@ -206,8 +207,7 @@ impl Database {
             vendors,
             features,
             models,
-            feature_index,
-            model_index,
+            names: OnceLock::new(),
             migration_blockers,
             msr_features,
         }
@@ -286,16 +286,23 @@ impl Database {
     /// # Errors
     /// [`UnknownName`] with the closest known names.
     pub fn find_feature(&self, name: &str) -> Result<FeatureId, UnknownName> {
-        find_ignore_case(&self.features, &self.feature_index, |f| &f.name, name)
-            .map(FeatureId)
+        self.index()
+            .features
+            .get(&name.to_ascii_lowercase())
+            .map(|i| FeatureId(*i))
             .ok_or_else(|| self.unknown(NameKind::Feature, name))
     }
 
     /// Looks a feature up by its exact canonical name.
     pub fn find_feature_exact(&self, name: &str) -> Option<FeatureId> {
-        find_ignore_case(&self.features, &self.feature_index, |f| &f.name, name)
-            .filter(|i| self.features[*i as usize].name == name)
-            .map(FeatureId)
+        match self.index().features.get(&name.to_ascii_lowercase()) {
+            Some(i) if self.features[*i as usize].name == name => Some(FeatureId(*i)),
+            _ => self
+                .features
+                .iter()
+                .position(|f| f.name == name)
+                .map(|i| FeatureId(i as u16)),
+        }
     }
 
     /// Looks a feature up by an alias used by `source` (for example `qemu`).
@@ -315,16 +322,30 @@ impl Database {
     /// # Errors
     /// [`UnknownName`] with the closest known names.
     pub fn find_model(&self, name: &str) -> Result<ModelId, UnknownName> {
-        find_ignore_case(&self.models, &self.model_index, |m| &m.name, name)
-            .map(ModelId)
+        self.index()
+            .models
+            .get(&name.to_ascii_lowercase())
+            .map(|i| ModelId(*i))
             .ok_or_else(|| self.unknown(NameKind::Model, name))
     }
 
     /// Looks a model up by its exact name.
     pub fn find_model_exact(&self, name: &str) -> Option<ModelId> {
-        find_ignore_case(&self.models, &self.model_index, |m| &m.name, name)
-            .filter(|i| self.models[*i as usize].name == name)
-            .map(ModelId)
+        match self.index().models.get(&name.to_ascii_lowercase()) {
+            Some(i) if self.models[*i as usize].name == name => Some(ModelId(*i)),
+            _ => self
+                .models
+                .iter()
+                .position(|m| m.name == name)
+                .map(|i| ModelId(i as u16)),
+        }
+    }
+
+    fn index(&self) -> &NameIndex {
+        self.names.get_or_init(|| NameIndex {
+            features: lower_map(self.features.iter().map(|f| f.name.as_ref())),
+            models: lower_map(self.models.iter().map(|m| m.name.as_ref())),
+        })
     }
 
     fn unknown(&self, kind: NameKind, name: &str) -> UnknownName {

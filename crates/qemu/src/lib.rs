@@ -287,17 +287,15 @@ pub fn feature_from_qemu(db: &Database, qemu_name: &str) -> Option<FeatureId> {
     QemuNames::Libvirt.feature(db, qemu_name)
 }
 
-/// The QEMU spelling of a CPU map feature (its `qemu` alias, a known
-/// alternative spelling, or the map name itself).
+/// The QEMU spelling of a CPU map feature, as libvirt writes it on QEMU's
+/// command line: one of QEMU's known alternative spellings, else the map name
+/// (QEMU accepts libvirt's names for every other feature).
 pub fn feature_to_qemu(db: &Database, id: FeatureId) -> String {
-    let f = db.feature(id);
-    if let Some((_, q)) = QEMU_NAMES.iter().find(|(l, _)| *l == f.name) {
-        return (*q).to_string();
-    }
-    f.aliases
+    let name = &db.feature(id).name;
+    QEMU_NAMES
         .iter()
-        .find(|a| a.source == "qemu")
-        .map_or_else(|| f.name.to_string(), |a| a.name.to_string())
+        .find(|(l, _)| *l == name)
+        .map_or_else(|| name.to_string(), |(_, q)| (*q).to_string())
 }
 
 /// The models QEMU offers, with their blockers translated to map features

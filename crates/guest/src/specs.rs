@@ -1,0 +1,276 @@
+//! Flavor extra specs and image properties, with Nova's key names.
+//!
+//! Flavors use `hw:cpu_sockets`-style keys and `trait:HW_CPU_X86_AVX2=required`
+//! for required CPU features; images use `hw_cpu_sockets`-style keys and the
+//! same traits. Values are validated here, so a typo is an error that names
+//! the key instead of a silently ignored setting.
+
+use cpumodel_map::closest;
+
+use crate::topology::{Limits, TopologySpecs};
+
+/// A flavor extra spec or image property is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// Not `KEY=VALUE`.
+    #[error("{kind} '{text}' is not KEY=VALUE")]
+    NotKeyValue {
+        /// `flavor extra spec` or `image property`.
+        kind: &'static str,
+        /// The argument.
+        text: String,
+    },
+    /// The key is not one cpumodel knows.
+    #[error("unknown {kind} '{key}'{}", suggest(.suggestions))]
+    UnknownKey {
+        /// `flavor extra spec` or `image property`.
+        kind: &'static str,
+        /// The key.
+        key: String,
+        /// Close known keys.
+        suggestions: Vec<String>,
+    },
+    /// A topology value is not a positive integer.
+    #[error("{kind} {key}='{value}' must be a positive integer")]
+    BadNumber {
+        /// `flavor extra spec` or `image property`.
+        kind: &'static str,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A CPU trait is not one that maps to a CPU feature, or its value is not `required`.
+    #[error("{kind} '{key}={value}': {problem}")]
+    BadTrait {
+        /// `flavor extra spec` or `image property`.
+        kind: &'static str,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn suggest(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; did you mean {}?",
+            s.iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// The topology keys without their `hw:` / `hw_` prefix.
+const TOPOLOGY_KEYS: [&str; 6] = [
+    "cpu_sockets",
+    "cpu_cores",
+    "cpu_threads",
+    "cpu_max_sockets",
+    "cpu_max_cores",
+    "cpu_max_threads",
+];
+
+/// Nova's mapping of `HW_CPU_X86_*` traits to CPU map feature names.
+const CPU_TRAITS: &[(&str, &str)] = &[
+    ("3DNOW", "3dnow"),
+    ("ABM", "abm"),
+    ("AESNI", "aes"),
+    ("AMXBF16", "amx-bf16"),
+    ("AMXINT8", "amx-int8"),
+    ("AMXTILE", "amx-tile"),
+    ("AVX", "avx"),
+    ("AVX2", "avx2"),
+    ("AVX512BW", "avx512bw"),
+    ("AVX512CD", "avx512cd"),
+    ("AVX512DQ", "avx512dq"),
+    ("AVX512ER", "avx512er"),
+    ("AVX512F", "avx512f"),
+    ("AVX512PF", "avx512pf"),
+    ("AVX512VL", "avx512vl"),
+    ("AVX512VNNI", "avx512vnni"),
+    ("AVX512VBMI", "avx512vbmi"),
+    ("AVX512IFMA", "avx512ifma"),
+    ("AVX512VBMI2", "avx512vbmi2"),
+    ("AVX512BITALG", "avx512bitalg"),
+    ("AVX512VAES", "vaes"),
+    ("AVX512GFNI", "gfni"),
+    ("AVX512VPCLMULQDQ", "vpclmulqdq"),
+    ("AVX512VPOPCNTDQ", "avx512-vpopcntdq"),
+    ("BMI", "bmi1"),
+    ("BMI2", "bmi2"),
+    ("CLMUL", "pclmuldq"),
+    ("F16C", "f16c"),
+    ("FMA3", "fma"),
+    ("FMA4", "fma4"),
+    ("MMX", "mmx"),
+    ("MPX", "mpx"),
+    ("SHA", "sha-ni"),
+    ("SSE", "sse"),
+    ("SSE2", "sse2"),
+    ("SSE3", "pni"),
+    ("SSE41", "sse4.1"),
+    ("SSE42", "sse4.2"),
+    ("SSE4A", "sse4a"),
+    ("SSSE3", "ssse3"),
+    ("SVM", "svm"),
+    ("AMD_SVM", "svm"),
+    ("TBM", "tbm"),
+    ("VMX", "vmx"),
+    ("INTEL_VMX", "vmx"),
+    ("XOP", "xop"),
+];
+
+/// Topology limits and required features read from specs and properties.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParsedSpecs {
+    /// Flavor and image topology values.
+    pub topology: TopologySpecs,
+    /// Feature names required through CPU traits.
+    pub required_features: Vec<String>,
+}
+
+impl ParsedSpecs {
+    /// True when any topology key was given.
+    pub fn has_topology(&self) -> bool {
+        self.topology != TopologySpecs::default()
+    }
+}
+
+/// Parses flavor extra specs (`hw:...`, `trait:...`) and image properties
+/// (`hw_...`, `trait:...`).
+///
+/// # Errors
+/// See [`SpecError`].
+pub fn parse_specs(flavor: &[String], image: &[String]) -> Result<ParsedSpecs, SpecError> {
+    let mut out = ParsedSpecs::default();
+    for (items, kind, prefix) in [
+        (flavor, "flavor extra spec", "hw:"),
+        (image, "image property", "hw_"),
+    ] {
+        for text in items {
+            let (key, value) = text
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| SpecError::NotKeyValue {
+                    kind,
+                    text: text.clone(),
+                })?;
+            if let Some(t) = key.strip_prefix("trait:") {
+                let feature = t
+                    .strip_prefix("HW_CPU_X86_")
+                    .and_then(|n| CPU_TRAITS.iter().find(|(tr, _)| *tr == n))
+                    .map(|(_, f)| *f)
+                    .ok_or_else(|| SpecError::BadTrait {
+                        kind,
+                        key: key.to_string(),
+                        value: value.to_string(),
+                        problem: "not a CPU trait that maps to a CPU feature (HW_CPU_X86_*)".into(),
+                    })?;
+                match value {
+                    "required" => out.required_features.push(feature.to_string()),
+                    "forbidden" => {}
+                    _ => {
+                        return Err(SpecError::BadTrait {
+                            kind,
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            problem: "the value must be 'required' or 'forbidden'".into(),
+                        })
+                    }
+                }
+                continue;
+            }
+            let known: Vec<String> = TOPOLOGY_KEYS
+                .iter()
+                .map(|k| format!("{prefix}{k}"))
+                .collect();
+            let name = key
+                .strip_prefix(prefix)
+                .filter(|n| TOPOLOGY_KEYS.contains(n))
+                .ok_or_else(|| SpecError::UnknownKey {
+                    kind,
+                    key: key.to_string(),
+                    suggestions: closest(key, known.iter().map(String::as_str)),
+                })?;
+            let n: u32 =
+                value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| SpecError::BadNumber {
+                        kind,
+                        key: key.to_string(),
+                        value: value.to_string(),
+                    })?;
+            let limits: &mut Limits = if kind == "flavor extra spec" {
+                &mut out.topology.flavor
+            } else {
+                &mut out.topology.image
+            };
+            match name {
+                "cpu_sockets" => limits.preferred.sockets = n,
+                "cpu_cores" => limits.preferred.cores = n,
+                "cpu_threads" => limits.preferred.threads = n,
+                "cpu_max_sockets" => limits.maximum.sockets = n,
+                "cpu_max_cores" => limits.maximum.cores = n,
+                _ => limits.maximum.threads = n,
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_topology_and_traits() {
+        let p = parse_specs(
+            &s(&["hw:cpu_max_sockets=2", "trait:HW_CPU_X86_AVX2=required"]),
+            &s(&["hw_cpu_threads=2"]),
+        )
+        .unwrap();
+        assert_eq!(p.topology.flavor.maximum.sockets, 2);
+        assert_eq!(p.topology.image.preferred.threads, 2);
+        assert_eq!(p.required_features, ["avx2"]);
+    }
+
+    #[test]
+    fn bad_specs_name_the_key() {
+        assert_eq!(
+            parse_specs(&s(&["hw:cpu_socket=2"]), &[]).unwrap_err().to_string(),
+            "unknown flavor extra spec 'hw:cpu_socket'; did you mean 'hw:cpu_sockets', 'hw:cpu_cores'?"
+        );
+        assert_eq!(
+            parse_specs(&s(&["hw:cpu_sockets=-1"]), &[])
+                .unwrap_err()
+                .to_string(),
+            "flavor extra spec hw:cpu_sockets='-1' must be a positive integer"
+        );
+        assert_eq!(
+            parse_specs(&[], &s(&["hw_cpu_cores=two"]))
+                .unwrap_err()
+                .to_string(),
+            "image property hw_cpu_cores='two' must be a positive integer"
+        );
+        assert_eq!(
+            parse_specs(&s(&["hw:cpu_sockets"]), &[])
+                .unwrap_err()
+                .to_string(),
+            "flavor extra spec 'hw:cpu_sockets' is not KEY=VALUE"
+        );
+    }
+}
