@@ -99,10 +99,28 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+
+        /// Write what KVM can give a guest instead (KVM_GET_SUPPORTED_CPUID
+        /// and the feature MSRs of /dev/kvm).
+        #[arg(long)]
+        kvm: bool,
     },
 
     /// Show this machine's CPU model and the host-model guest <cpu> element.
-    Host,
+    ///
+    /// Shows the hypervisor view (what /dev/kvm can give a guest) when KVM
+    /// is usable, the raw CPUID view otherwise; the first line says which.
+    Host {
+        /// Show the raw CPUID view even when KVM is usable.
+        #[arg(long)]
+        raw: bool,
+    },
+
+    /// The CPU part of libvirt's domain capabilities (virsh domcapabilities),
+    /// computed from what /dev/kvm can give a guest: host-passthrough,
+    /// maximum, the host-model CPU (migratable features only) and every
+    /// model with usable='yes|no' and the features that block it.
+    Domcaps,
 
     /// Can HOST run the guest CPU? Prints identical, superset or
     /// incompatible, then the features that block the guest, one per line.

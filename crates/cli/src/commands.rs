@@ -2,14 +2,15 @@
 //! failure never leaves partial output behind.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cpumodel_cpu::{
     decode, host_features_from_cpudata, parse_cpus, parse_known_cpus, BaselineAccumulator,
     BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
 };
-use cpumodel_data::format_cpudata;
 use cpumodel_data::host::{read_cpuid, HostCpuid};
+use cpumodel_data::{format_cpudata, CpuData};
+use cpumodel_kvm::KvmProbeError;
 use cpumodel_map::{load_cpu_map, Database, ModelId};
 use cpumodel_qemu::QemuNames;
 use serde_json::json;
@@ -79,8 +80,9 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
             };
             render_cpu(&cpu, format)
         }
-        Command::Dump { output } => dump(output.as_deref(), format),
-        Command::Host => host(&db, format),
+        Command::Dump { output, kvm } => dump(output.as_deref(), *kvm, format),
+        Command::Host { raw } => host(&db, *raw, format),
+        Command::Domcaps => domcaps(&db, format),
         Command::Compare { host, cpu } => compare(&db, host, cpu, format),
         Command::Baseline {
             expand_features,
@@ -325,8 +327,26 @@ fn decode_qemu_replies(
     Ok(decoded.to_cpu_def(db, kind))
 }
 
-fn dump(output: Option<&Path>, format: Option<Format>) -> Result<Output, CliError> {
-    if !cpumodel_data::host::HOST_CPUID_AVAILABLE {
+/// The KVM device: `/dev/kvm`, or the path in `CPUMODEL_KVM_DEVICE` (which
+/// lets tests point the probe at a missing or non-KVM file).
+fn kvm_device() -> PathBuf {
+    std::env::var_os("CPUMODEL_KVM_DEVICE")
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || PathBuf::from(cpumodel_kvm::DEFAULT_DEVICE),
+            PathBuf::from,
+        )
+}
+
+/// What KVM can give a guest, and the device it came from.
+fn kvm_view() -> Result<(PathBuf, CpuData), KvmProbeError> {
+    let device = kvm_device();
+    let data = cpumodel_kvm::probe_at(&device)?;
+    Ok((device, data))
+}
+
+fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Output, CliError> {
+    if !kvm && !cpumodel_data::host::HOST_CPUID_AVAILABLE {
         return Err(CliError::Usage(
             "dump reads CPUID, which this processor architecture does not have".into(),
         ));
@@ -336,7 +356,12 @@ fn dump(output: Option<&Path>, format: Option<Format>) -> Result<Output, CliErro
             "dump writes libvirt <cpudata> XML only; drop --format".into(),
         ));
     }
-    let text = format_cpudata(&read_cpuid(&HostCpuid));
+    let data = if kvm {
+        kvm_view()?.1
+    } else {
+        read_cpuid(&HostCpuid)
+    };
+    let text = format_cpudata(&data);
     match output {
         Some(path) => {
             std::fs::write(path, &text).map_err(|source| CliError::File {
@@ -350,14 +375,67 @@ fn dump(output: Option<&Path>, format: Option<Format>) -> Result<Output, CliErro
     }
 }
 
-fn host(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
-    if !cpumodel_data::host::HOST_CPUID_AVAILABLE {
-        return Err(CliError::Usage(
-            "host reads CPUID, which this processor architecture does not have".into(),
-        ));
+/// Text that is safe inside an XML comment (no `--`).
+fn comment_safe(s: &str) -> String {
+    let mut out = s.to_string();
+    while out.contains("--") {
+        out = out.replace("--", "-\u{2010}");
     }
-    let data = read_cpuid(&HostCpuid);
-    let input = "this machine's CPUID".to_string();
+    out
+}
+
+fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliError> {
+    // The hypervisor view unless asked for raw, or unless KVM is unusable
+    // (then say why).
+    let kvm = if raw { None } else { Some(kvm_view()) };
+    let (view, comment, data, host_model) = match kvm {
+        Some(Ok((device, data))) => {
+            let input = format!("KVM at {}", device.display());
+            let caps =
+                cpumodel_cpu::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
+                    input: input.clone(),
+                    source,
+                })?;
+            let view =
+                json!({"view": "hypervisor (KVM)", "kvm_device": device.display().to_string()});
+            let comment = format!(
+                "hypervisor: what KVM at {} can give a guest",
+                comment_safe(&device.display().to_string())
+            );
+            (view, comment, (input, data), Some(caps.host_model))
+        }
+        other => {
+            if !cpumodel_data::host::HOST_CPUID_AVAILABLE {
+                return Err(match other {
+                    Some(Err(e)) => e.into(),
+                    _ => CliError::Usage(
+                        "host reads CPUID, which this processor architecture does not have".into(),
+                    ),
+                });
+            }
+            let data = read_cpuid(&HostCpuid);
+            let (view, comment) = match other {
+                Some(Err(e)) => (
+                    json!({"view": "raw CPUID", "kvm_unusable": e.reason()}),
+                    format!(
+                        "raw CPUID of this machine (KVM not usable: {})",
+                        comment_safe(&e.reason())
+                    ),
+                ),
+                _ => (
+                    json!({"view": "raw CPUID"}),
+                    "raw CPUID of this machine".to_string(),
+                ),
+            };
+            (
+                view,
+                comment,
+                ("this machine's CPUID".to_string(), data),
+                None,
+            )
+        }
+    };
+    let (input, data) = data;
     let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
         input: input.clone(),
         source,
@@ -368,23 +446,74 @@ fn host(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
             source,
         })?
         .to_cpu_def(db, CpuKind::Host);
-    let guest = decode(db, &features, &DecodeOptions::new(CpuKind::Guest))
-        .map_err(|source| CliError::Decode { input, source })?
-        .to_cpu_def(db, CpuKind::Guest);
+    let guest = match host_model {
+        Some(cpu) => cpu,
+        None => decode(db, &features, &DecodeOptions::new(CpuKind::Guest))
+            .map_err(|source| CliError::Decode { input, source })?
+            .to_cpu_def(db, CpuKind::Guest),
+    };
     match format.unwrap_or(Format::Text) {
-        Format::Json => Ok(Output::ok(json_text(&json!({
-            "view": "raw CPUID",
-            "host": host,
-            "host_model": guest,
-        })))),
+        Format::Json => {
+            let mut v = view;
+            v["host"] = serde_json::to_value(&host).expect("CpuDef serializes");
+            v["host_model"] = serde_json::to_value(&guest).expect("CpuDef serializes");
+            Ok(Output::ok(json_text(&v)))
+        }
         Format::Xml | Format::Text | Format::Qemu => {
-            let mut out =
-                String::from("<!-- view: raw CPUID of this machine -->\n<!-- host CPU -->\n");
+            let mut out = format!("<!-- view: {comment} -->\n<!-- host CPU -->\n");
             out.push_str(&host.to_xml());
             out.push_str("<!-- host-model guest CPU -->\n");
             out.push_str(&guest.to_xml());
             Ok(Output::ok(out))
         }
+    }
+}
+
+fn domcaps(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
+    if format == Some(Format::Text) {
+        return Err(CliError::Usage(
+            "domcaps has no text form; use --format xml or json".into(),
+        ));
+    }
+    let (device, data) = kvm_view()?;
+    let caps = cpumodel_cpu::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
+        input: format!("KVM at {}", device.display()),
+        source,
+    })?;
+    match format.unwrap_or(Format::Xml) {
+        Format::Json => {
+            let enums = |name: &str| json!({ name: ["on", "off"] });
+            let models: Vec<_> = caps
+                .custom
+                .iter()
+                .map(|m| {
+                    json!({
+                        "name": m.name,
+                        "usable": if m.usable { "yes" } else { "no" },
+                        "vendor": m.vendor.as_deref().unwrap_or("unknown"),
+                        "blockers": m.blockers,
+                    })
+                })
+                .collect();
+            Ok(Output::ok(json_text(&json!({
+                "domainCapabilities": {
+                    "domain": "kvm",
+                    "arch": "x86_64",
+                    "cpu": {
+                        "modes": [
+                            {"name": "host-passthrough", "supported": "yes",
+                             "enums": enums("hostPassthroughMigratable")},
+                            {"name": "maximum", "supported": "yes",
+                             "enums": enums("maximumMigratable")},
+                            {"name": "host-model", "supported": "yes", "cpu": caps.host_model},
+                            {"name": "custom", "supported": if models.is_empty() { "no" } else { "yes" },
+                             "models": models},
+                        ]
+                    }
+                }
+            }))))
+        }
+        Format::Xml | Format::Text | Format::Qemu => Ok(Output::ok(caps.to_xml())),
     }
 }
 

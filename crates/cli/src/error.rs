@@ -25,6 +25,9 @@ pub enum CliError {
     /// An XML input is malformed or invalid.
     #[error(transparent)]
     Input(#[from] cpumodel_cpu::InputError),
+    /// The KVM device could not be probed.
+    #[error(transparent)]
+    Kvm(#[from] cpumodel_kvm::KvmProbeError),
     /// QMP replies are malformed or incomplete.
     #[error(transparent)]
     Qmp(#[from] cpumodel_qemu::QmpError),

@@ -253,6 +253,17 @@ impl CpuDef {
     /// Writes the element in libvirt's formatting (two-space indentation,
     /// single quotes, libvirt's attribute and child order).
     pub fn to_xml(&self) -> String {
+        let attrs = self.xml_attributes();
+        let body = self.xml_body();
+        if body.is_empty() {
+            format!("<cpu{attrs}/>\n")
+        } else {
+            format!("<cpu{attrs}>\n{body}</cpu>\n")
+        }
+    }
+
+    /// The attributes of the `<cpu>` element, each with a leading space.
+    fn xml_attributes(&self) -> String {
         let mut attrs = String::new();
         let guest = self.kind == CpuKind::Guest;
         if guest && (self.mode != Mode::Custom || self.model.is_some()) {
@@ -269,6 +280,14 @@ impl CpuDef {
                 }
             }
         }
+        attrs
+    }
+
+    /// The children of the `<cpu>` element as libvirt formats them, one per
+    /// line, each indented by two spaces (empty when there are none). This
+    /// is also the content of the host-model `<mode>` of domain capabilities.
+    pub fn xml_body(&self) -> String {
+        let guest = self.kind == CpuKind::Guest;
         let mut body = String::new();
         if !guest {
             if let Some(arch) = &self.arch {
@@ -333,11 +352,7 @@ impl CpuDef {
                 }
             }
         }
-        if body.is_empty() {
-            format!("<cpu{attrs}/>\n")
-        } else {
-            format!("<cpu{attrs}>\n{body}</cpu>\n")
-        }
+        body
     }
 }
 

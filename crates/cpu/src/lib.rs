@@ -21,6 +21,7 @@
 
 pub mod decode;
 mod def;
+mod domcaps;
 mod error;
 mod input;
 pub mod ops;
@@ -30,6 +31,7 @@ pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, 
 pub use def::{
     Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
 };
+pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, InputError};
 pub use ops::{

@@ -1,0 +1,66 @@
+//! The hypervisor's CPU view: what `/dev/kvm` can give a guest.
+//!
+//! A host's own CPUID is not what its guests can get: KVM hides some
+//! features and emulates others. KVM says what it can offer through two
+//! system ioctls, and this crate turns their answers into the same
+//! [`CpuData`] a `<cpudata>` dump holds, so every decoder works on it:
+//!
+//! - `KVM_GET_SUPPORTED_CPUID`: every CPUID leaf and subleaf KVM can expose;
+//! - `KVM_GET_MSR_FEATURE_INDEX_LIST`, then `KVM_GET_MSRS` on the system
+//!   file descriptor: the feature MSRs (such as `IA32_ARCH_CAPABILITIES`,
+//!   0x10a) and their values.
+//!
+//! This is the only cpumodel crate that touches a device. The conversion
+//! from KVM's structures to [`CpuData`] ([`cpudata_from_kvm`]) is a pure
+//! function; the probe ([`probe_at`]) is a thin edge on top of it, and its
+//! failures are a typed [`KvmProbeError`] whose message says how to fix the
+//! environment.
+//!
+//! ```no_run
+//! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+//! # fn main() -> Result<(), cpumodel_kvm::KvmProbeError> {
+//! let data = cpumodel_kvm::probe_at(std::path::Path::new(cpumodel_kvm::DEFAULT_DEVICE))?;
+//! println!("{}", cpumodel_data::format_cpudata(&data));
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+//! # fn main() {}
+//! ```
+
+#![deny(missing_docs)]
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod convert;
+mod error;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod probe;
+
+use std::path::Path;
+
+use cpumodel_data::CpuData;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use convert::cpudata_from_kvm;
+pub use error::{KvmProbeError, RAW_STILL_WORKS};
+
+/// The usual KVM device.
+pub const DEFAULT_DEVICE: &str = "/dev/kvm";
+
+/// What KVM can give a guest, read from the KVM device at `path`: the
+/// supported CPUID leaves and the feature MSRs.
+///
+/// # Errors
+/// [`KvmProbeError`]: the device is missing or not accessible, is not a KVM
+/// device, or lacks one of the ioctls; on a build for another platform than
+/// Linux on x86_64, [`KvmProbeError::Unsupported`].
+pub fn probe_at(path: &Path) -> Result<CpuData, KvmProbeError> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        probe::probe_at(path)
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = path;
+        Err(KvmProbeError::Unsupported)
+    }
+}
