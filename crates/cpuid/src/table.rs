@@ -217,11 +217,12 @@ impl CpuidTable {
     pub fn to_text(&self) -> String {
         let t = &self.topology;
         let mut out = format!(
-            "# {} ({}), {}, {} vCPUs: {} sockets × {} dies × {} clusters × {} cores × {} threads\n",
+            "# {} ({}), {}, {} vCPU{}: {} sockets × {} dies × {} clusters × {} cores × {} threads\n",
             self.model,
             self.qemu_model,
             String::from_utf8_lossy(&self.vendor),
             self.vcpus(),
+            if self.vcpus() == 1 { "" } else { "s" },
             t.sockets,
             t.dies,
             t.clusters,

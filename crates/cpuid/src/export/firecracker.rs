@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use cpumodel_data::ItemKey;
 use cpumodel_map::Database;
-use serde_json::json;
 
 use crate::build::{feature, RUNTIME_FEATURES};
 use crate::table::{dynamic_mask, CpuidTable};
@@ -88,6 +87,26 @@ pub fn bitmap(value: u32, mask: u32) -> String {
     s
 }
 
+/// The template document, fields in Firecracker's documented order.
+#[derive(serde::Serialize)]
+struct Template {
+    cpuid_modifiers: Vec<LeafModifier>,
+}
+
+#[derive(serde::Serialize)]
+struct LeafModifier {
+    leaf: String,
+    subleaf: String,
+    flags: u32,
+    modifiers: Vec<RegisterModifier>,
+}
+
+#[derive(serde::Serialize)]
+struct RegisterModifier {
+    register: &'static str,
+    bitmap: String,
+}
+
 /// The template for `table` (built with `db`), as pretty-printed JSON.
 pub fn to_firecracker(db: &Database, table: &CpuidTable) -> String {
     let determined = determined_bits(db);
@@ -102,24 +121,24 @@ pub fn to_firecracker(db: &Database, table: &CpuidTable) -> String {
         if !sets_a_bit && !ALWAYS_PRESENT.contains(&(e.function, e.index)) {
             continue;
         }
-        let modifiers: Vec<_> = (0..4)
+        let modifiers = (0..4)
             .filter(|r| mask[*r] != 0)
-            .map(|r| {
-                json!({
-                    "register": names[r],
-                    "bitmap": bitmap(regs[r], mask[r]),
-                })
+            .map(|r| RegisterModifier {
+                register: names[r],
+                bitmap: bitmap(regs[r], mask[r]),
             })
             .collect();
-        leaves.push(json!({
-            "leaf": format!("{:#x}", e.function),
-            "subleaf": format!("{:#x}", e.index),
-            "flags": e.flags,
-            "modifiers": modifiers,
-        }));
+        leaves.push(LeafModifier {
+            leaf: format!("{:#x}", e.function),
+            subleaf: format!("{:#x}", e.index),
+            flags: e.flags,
+            modifiers,
+        });
     }
-    let mut s = serde_json::to_string_pretty(&json!({ "cpuid_modifiers": leaves }))
-        .expect("JSON values always serialize");
+    let mut s = serde_json::to_string_pretty(&Template {
+        cpuid_modifiers: leaves,
+    })
+    .expect("the template always serializes");
     s.push('\n');
     s
 }
