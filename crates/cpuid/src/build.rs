@@ -435,6 +435,27 @@ fn leaf1f(topo: &CpuTopology) -> Vec<[u32; 4]> {
 mod tests {
     use super::*;
 
+    fn table(model: &str, topo: (u32, u32, u32, u32)) -> CpuidTable {
+        let db = Database::embedded();
+        let (sockets, dies, cores, threads) = topo;
+        let t = CpuTopology {
+            sockets,
+            dies,
+            clusters: 1,
+            cores,
+            threads,
+        };
+        let spec = CpuidSpec::new(&db, db.find_model(model).unwrap(), t).unwrap();
+        build(&db, &spec).unwrap()
+    }
+
+    fn regs(t: &[CpuidEntry], leaf: u32, sub: u32) -> [u32; 4] {
+        t.iter()
+            .find(|e| e.function == leaf && e.index == sub)
+            .unwrap_or_else(|| panic!("no leaf {leaf:#x}.{sub}"))
+            .regs()
+    }
+
     #[test]
     fn every_embedded_model_has_a_qemu_definition_but_the_downstream_ones() {
         let db = Database::embedded();
@@ -445,5 +466,261 @@ mod tests {
             .map(|m| m.name.as_ref())
             .collect();
         assert_eq!(missing, ["pentiumpro", "cpu64-rhel5", "cpu64-rhel6"]);
+    }
+
+    #[test]
+    fn every_model_with_a_qemu_definition_builds_a_consistent_table() {
+        let db = Database::embedded();
+        let t = CpuTopology {
+            sockets: 2,
+            dies: 2,
+            clusters: 1,
+            cores: 3,
+            threads: 2,
+        };
+        for m in db
+            .models()
+            .iter()
+            .filter(|m| qemu::resolve(&m.name).is_ok())
+        {
+            let spec = CpuidSpec::new(&db, db.find_model(&m.name).unwrap(), t).unwrap();
+            let table = build(&db, &spec).unwrap();
+            let level = table.get(0, 0).unwrap().eax;
+            assert!(
+                table
+                    .entries
+                    .iter()
+                    .all(|e| e.function <= level || e.function >= 0x8000_0000),
+                "{}",
+                m.name
+            );
+            assert!(
+                table.entries.len() <= 256,
+                "{}: {} entries",
+                m.name,
+                table.entries.len()
+            );
+            // Sorted and unique.
+            for w in table.entries.windows(2) {
+                assert!(
+                    (w[0].function, w[0].index) < (w[1].function, w[1].index),
+                    "{}",
+                    m.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn skylake_client_ibrs_identity_leaves() {
+        let t = table("Skylake-Client-IBRS", (2, 1, 2, 2));
+        let e = &t.entries;
+        assert_eq!(regs(e, 0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
+        assert_eq!(regs(e, 1, 0)[0], 0x0005_06e3);
+        assert_eq!(regs(e, 0x8000_0000, 0), [0x8000_0008, 0, 0, 0]);
+        let brand: Vec<u8> = (0x8000_0002..=0x8000_0004)
+            .flat_map(|l| regs(e, l, 0))
+            .flat_map(u32::to_le_bytes)
+            .collect();
+        assert_eq!(
+            String::from_utf8(brand).unwrap().trim_end_matches('\0'),
+            "Intel Core Processor (Skylake, IBRS)"
+        );
+    }
+
+    #[test]
+    fn skylake_client_ibrs_feature_leaves() {
+        let e = table("Skylake-Client-IBRS", (2, 1, 2, 2)).entries;
+        // Hypervisor and HT set, OSXSAVE left to the processor.
+        assert_eq!(regs(e.as_slice(), 1, 0)[2..], [0xf7fa_3203, 0x178b_fbff]);
+        assert_eq!(regs(&e, 6, 0), [0x4, 0, 0, 0]);
+        assert_eq!(regs(&e, 7, 0), [0, 0x001c_0fb9, 0, 0x0400_0000]);
+        assert_eq!(regs(&e, 7, 1), [0; 4]);
+        assert_eq!(regs(&e, 7, 2), [0; 4]);
+        assert_eq!(
+            regs(&e, 0x8000_0001, 0),
+            [0x0005_06e3, 0, 0x121, 0x2810_0800]
+        );
+        assert_eq!(regs(&e, 0x8000_0007, 0), [0; 4]);
+        // 40 physical and 48 virtual address bits; 4 threads per package.
+        assert_eq!(regs(&e, 0x8000_0008, 0), [0x3028, 0, 0x2003, 0]);
+        // x87, SSE and AVX: 832 bytes.
+        assert_eq!(regs(&e, 0xd, 0), [0x7, 832, 832, 0]);
+        assert_eq!(regs(&e, 0xd, 1), [0x7, 832, 0, 0]);
+        assert_eq!(regs(&e, 0xd, 2), [256, 576, 0, 0]);
+    }
+
+    #[test]
+    fn skylake_client_ibrs_two_sockets_two_cores_two_threads() {
+        let t = table("Skylake-Client-IBRS", (2, 1, 2, 2));
+        assert_eq!(t.apic_ids(), [0, 1, 2, 3, 4, 5, 6, 7]);
+        // Leaf 1 EBX: APIC ID, 4 logical processors per package, CLFLUSH 8.
+        assert_eq!(regs(&t.vcpu_entries(0), 1, 0)[1], 0x0004_0800);
+        assert_eq!(regs(&t.vcpu_entries(5), 1, 0)[1], 0x0504_0800);
+        // Leaf 4: two cores per package (EAX[31:26] = 1), L1/L2 shared by a
+        // core's 2 threads, L3 by the die's 4.
+        let e = &t.entries;
+        assert_eq!(regs(e, 4, 0), [0x0400_4121, 0x01c0_003f, 0x3f, 1]);
+        assert_eq!(regs(e, 4, 1), [0x0400_4122, 0x01c0_003f, 0x3f, 1]);
+        assert_eq!(regs(e, 4, 2), [0x0400_4143, 0x03c0_003f, 0xfff, 1]);
+        assert_eq!(regs(e, 4, 3), [0x0400_c163, 0x03c0_003f, 0x3fff, 6]);
+        assert_eq!(regs(e, 4, 4), [0; 4]);
+        assert_eq!(regs(e, 2, 0), [1, 0, 0x4d, 0x002c_307d]);
+        // Leaf 0xB: SMT level (shift 1, 2 threads), core level (shift 2,
+        // 4 threads), then the end; EDX is each vCPU's x2APIC ID.
+        let v6 = t.vcpu_entries(6);
+        assert_eq!(regs(&v6, 0xb, 0), [1, 2, 0x100, 6]);
+        assert_eq!(regs(&v6, 0xb, 1), [2, 4, 0x201, 6]);
+        assert_eq!(regs(&v6, 0xb, 2), [0, 0, 2, 6]);
+        // Level 0xd: no leaf 0x1F.
+        assert!(t.get(0x1f, 0).is_none());
+    }
+
+    #[test]
+    fn avx512_models_need_2696_bytes_of_xsave_with_pkru() {
+        let e = table("Skylake-Server-v5", (1, 1, 1, 1)).entries;
+        assert_eq!(regs(&e, 0xd, 0), [0x2e7, 2696, 2696, 0]);
+        assert_eq!(regs(&e, 0xd, 5), [64, 1088, 0, 0]);
+        assert_eq!(regs(&e, 0xd, 6), [512, 1152, 0, 0]);
+        assert_eq!(regs(&e, 0xd, 7), [1024, 1664, 0, 0]);
+        assert_eq!(regs(&e, 0xd, 9), [8, 2688, 0, 0]);
+        assert_eq!(regs(&e, 0xd, 1)[1], 576 + 256 + 64 + 512 + 1024 + 8);
+        assert_eq!(
+            regs(&table("Icelake-Server", (1, 1, 1, 1)).entries, 0xd, 0)[2],
+            2696
+        );
+        // libvirt's Skylake-Server-IBRS and KnightsMill have AVX-512 but
+        // no pku: the area ends with Hi16_ZMM.
+        let e = table("Skylake-Server-IBRS", (1, 1, 1, 1)).entries;
+        assert_eq!(regs(&e, 0xd, 0), [0xe7, 2688, 2688, 0]);
+        assert!(e.iter().all(|x| !(x.function == 0xd && x.index == 9)));
+        assert_eq!(
+            regs(&table("KnightsMill", (1, 1, 1, 1)).entries, 0xd, 0)[2],
+            2688
+        );
+    }
+
+    #[test]
+    fn amx_models_add_the_tile_components_and_leaves() {
+        let e = table("SapphireRapids", (1, 1, 1, 1)).entries;
+        assert_eq!(regs(&e, 0, 0)[0], 0x20);
+        assert_eq!(regs(&e, 0xd, 0)[0], 0x0006_02e7);
+        assert_eq!(regs(&e, 0xd, 0)[2], 11008);
+        assert_eq!(regs(&e, 0xd, 18), [8192, 2816, 0x6, 0]);
+        assert_eq!(regs(&e, 0x1d, 1), [0x0400_2000, 0x0008_0040, 0x10, 0]);
+        assert_eq!(regs(&e, 0x1e, 0), [0, 0x4010, 0, 0]);
+        // Level 0x20 reaches leaf 0x1F: SMT, core, end.
+        assert_eq!(regs(&e, 0x1f, 0), [0, 1, 0x100, 0]);
+        assert_eq!(regs(&e, 0x1f, 1), [0, 1, 0x201, 0]);
+        assert_eq!(regs(&e, 0x1f, 2), [0, 0, 2, 0]);
+    }
+
+    #[test]
+    fn several_dies_raise_intel_level_to_0x1f() {
+        let t = table("Cascadelake-Server", (2, 2, 2, 1));
+        let e = &t.entries;
+        assert_eq!(regs(e, 0, 0)[0], 0x1f);
+        // Core field at bit 0 (1 thread), die at bit 1, socket at bit 2.
+        assert_eq!(t.apic_ids(), [0, 1, 2, 3, 4, 5, 6, 7]);
+        let v7 = t.vcpu_entries(7);
+        assert_eq!(regs(&v7, 0x1f, 0), [0, 1, 0x100, 7]);
+        assert_eq!(regs(&v7, 0x1f, 1), [1, 2, 0x201, 7]);
+        assert_eq!(regs(&v7, 0x1f, 2), [2, 4, 0x502, 7]);
+        assert_eq!(regs(&v7, 0x1f, 3), [0, 0, 3, 7]);
+        // Leaf 0xB still goes straight from core to package.
+        assert_eq!(regs(&v7, 0xb, 1), [2, 4, 0x201, 7]);
+        // L3 is shared by a die: 2 threads' worth of IDs.
+        assert_eq!(regs(e, 4, 3)[0] >> 14 & 0xfff, 1);
+        assert_eq!(regs(e, 4, 3)[0] >> 26, 3);
+    }
+
+    #[test]
+    fn epyc_rome_one_socket_four_cores_two_threads() {
+        let t = table("EPYC-Rome", (1, 1, 4, 2));
+        let e = &t.entries;
+        assert_eq!(regs(e, 0, 0), [0xd, 0x6874_7541, 0x444d_4163, 0x6974_6e65]);
+        assert_eq!(
+            regs(e, 0x8000_0000, 0),
+            [0x8000_001e, 0x6874_7541, 0x444d_4163, 0x6974_6e65]
+        );
+        assert_eq!(regs(e, 1, 0)[0], 0x0083_0f10);
+        // AMD: no Intel cache leaves.
+        assert_eq!(regs(e, 2, 0), [0; 4]);
+        assert_eq!(regs(e, 4, 0), [0; 4]);
+        // Core count and APIC ID size: 8 threads, 3 bits.
+        assert_eq!(regs(e, 0x8000_0008, 0)[2], 0x3007);
+        // CmpLegacy, and the leaf 1 EDX bits AMD repeats.
+        assert_eq!(regs(e, 0x8000_0001, 0)[2] & 0x2, 0x2);
+        assert_eq!(
+            regs(e, 0x8000_0001, 0)[3] & 0x0183_f3ff,
+            regs(e, 1, 0)[3] & 0x0183_f3ff
+        );
+        // Leaf 0x8000001E per vCPU: APIC ID, threads per core - 1 and core
+        // ID, node (socket) ID.
+        for (vcpu, apic, core) in [(0, 0, 0), (1, 1, 0), (2, 2, 1), (7, 7, 3)] {
+            let v = t.vcpu_entries(vcpu);
+            assert_eq!(
+                regs(&v, 0x8000_001e, 0),
+                [apic, 0x100 | core, 0, 0],
+                "vCPU {vcpu}"
+            );
+            assert_eq!(regs(&v, 1, 0)[1], (apic << 24) | 0x0008_0800);
+        }
+        // Leaf 0x8000001D: the AMD legacy caches, L3 shared by 8 threads.
+        assert_eq!(regs(e, 0x8000_001d, 0), [0x4121, 0x0040_003f, 0x1ff, 1]);
+        assert_eq!(regs(e, 0x8000_001d, 2), [0x4043, 0x03c0_003f, 0x1ff, 0]);
+        assert_eq!(
+            regs(e, 0x8000_001d, 3),
+            [0x0001_c163, 0x03c0_003f, 0x3fff, 2]
+        );
+        assert_eq!(regs(e, 0x8000_001d, 4), [0; 4]);
+        assert_eq!(
+            regs(e, 0x8000_0005, 0),
+            [0x01ff_01ff, 0x01ff_01ff, 0x4002_0140, 0x4002_0140]
+        );
+        assert_eq!(regs(e, 0x8000_000a, 0), [1, 0x10, 0, 0x9]);
+    }
+
+    #[test]
+    fn flags_change_the_feature_bits_and_what_depends_on_them() {
+        let db = Database::embedded();
+        let model = db.find_model("Skylake-Client-IBRS").unwrap();
+        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        spec.features.remove(db.find_feature("avx").unwrap());
+        spec.features.insert(db.find_feature("avx512f").unwrap());
+        let t = build(&db, &spec).unwrap();
+        assert_eq!(regs(&t.entries, 0xd, 0), [0xe3, 2688, 2688, 0]);
+        assert_eq!(regs(&t.entries, 7, 0)[1] & (1 << 16), 1 << 16);
+        // One vCPU: no HT, no package thread count.
+        assert_eq!(regs(&t.entries, 1, 0)[1], 0x800);
+        assert_eq!(regs(&t.entries, 1, 0)[3] & (1 << 28), 0);
+        assert_eq!(regs(&t.entries, 0x8000_0008, 0)[2], 0);
+    }
+
+    #[test]
+    fn svm_raises_the_extended_level() {
+        let db = Database::embedded();
+        let model = db.find_model("Westmere").unwrap();
+        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        spec.features.insert(db.find_feature("svm").unwrap());
+        let t = build(&db, &spec).unwrap();
+        assert_eq!(t.get(0x8000_0000, 0).unwrap().eax, 0x8000_000a);
+        assert_eq!(t.get(0x8000_000a, 0).unwrap().regs()[..2], [1, 0x10]);
+    }
+
+    #[test]
+    fn guest_policies_without_a_model_have_no_table() {
+        let db = Database::embedded();
+        let guest = GuestCpu {
+            mode: CpuMode::HostPassthrough,
+            resolved_mode: CpuMode::HostPassthrough,
+            model: None,
+            features: Vec::new(),
+            topology: None,
+        };
+        assert_eq!(
+            CpuidSpec::from_guest(&db, &guest).unwrap_err().to_string(),
+            "CPU mode 'host-passthrough' has no fixed CPUID table; use a named model (custom mode or a resolved host-model)"
+        );
     }
 }

@@ -155,3 +155,108 @@ fn missing_bits(want: &Item, supported: &CpuData) -> Option<MissingBits> {
         regs,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use cpumodel_data::{CpuData, Item, ItemKey};
+    use cpumodel_map::Database;
+
+    use crate::{build, CpuTopology, CpuidSpec};
+
+    /// What a host with every feature of `model` supports, less `remove`
+    /// bits.
+    fn host_like(db: &Database, model: &str, remove: &[Item]) -> CpuData {
+        let m = db.model(db.find_model(model).unwrap());
+        let mut d = db.features_to_data(&m.features);
+        // The XSAVE components of such a host: everything up to AMX.
+        d.add(Item::cpuid(0xd, 0, 0x0006_02ff, 0, 0, 0));
+        let remove: CpuData = remove.iter().copied().collect();
+        d.subtract(&remove);
+        d
+    }
+
+    #[test]
+    fn a_full_host_drops_nothing() {
+        let db = Database::embedded();
+        let model = db.find_model("Skylake-Server-v5").unwrap();
+        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let before = build(&db, &spec).unwrap();
+        let report = spec.mask(&db, &host_like(&db, "Skylake-Server-v5", &[]));
+        assert!(report.is_empty(), "{report}");
+        assert_eq!(build(&db, &spec).unwrap(), before);
+    }
+
+    #[test]
+    fn dropped_bits_are_reported_by_feature_name() {
+        let db = Database::embedded();
+        let model = db.find_model("Skylake-Server-v5").unwrap();
+        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        // No AVX512BW in leaf 7, no PKRU state component.
+        let supported = host_like(
+            &db,
+            "Skylake-Server-v5",
+            &[
+                Item::cpuid(7, 0, 0, 1 << 30, 0, 0),
+                Item::cpuid(0xd, 0, 1 << 9, 0, 0, 0),
+            ],
+        );
+        let report = spec.mask(&db, &supported);
+        assert_eq!(report.names(), ["avx512bw", "pku"]);
+        assert_eq!(
+            report.to_string(),
+            "avx512bw: CPUID.(EAX=0x7,ECX=0x0):EBX[30]\npku: CPUID.(EAX=0xd,ECX=0x0):EAX[9]\n"
+        );
+        // The rebuilt table is consistent: no AVX512BW bit, no PKRU state.
+        let t = build(&db, &spec).unwrap();
+        assert_eq!(t.get(7, 0).unwrap().ebx & (1 << 30), 0);
+        assert_eq!(t.get(7, 0).unwrap().ecx & (1 << 3), 0);
+        assert_eq!(t.get(0xd, 0).unwrap().regs(), [0xe7, 2688, 2688, 0]);
+    }
+
+    #[test]
+    fn tsc_deadline_is_never_dropped_and_msr_features_are_ignored() {
+        let db = Database::embedded();
+        let model = db.find_model("Cascadelake-Server-v2").unwrap();
+        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        // KVM reports neither the TSC deadline timer nor (here) any MSR.
+        let supported = host_like(
+            &db,
+            "Cascadelake-Server-v2",
+            &[Item::cpuid(1, 0, 0, 0, 1 << 24, 0)],
+        );
+        assert!(supported
+            .items()
+            .iter()
+            .any(|i| matches!(i.key, ItemKey::Msr { .. })));
+        let no_msrs: CpuData = supported
+            .items()
+            .iter()
+            .filter(|i| matches!(i.key, ItemKey::Cpuid { .. }))
+            .copied()
+            .collect();
+        let report = spec.mask(&db, &no_msrs);
+        assert!(report.is_empty(), "{report}");
+        assert_ne!(
+            build(&db, &spec).unwrap().get(1, 0).unwrap().ecx & (1 << 24),
+            0
+        );
+    }
+
+    #[test]
+    fn an_old_host_drops_whole_generations() {
+        let db = Database::embedded();
+        let model = db.find_model("EPYC-Genoa").unwrap();
+        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let report = spec.mask(&db, &host_like(&db, "EPYC-Rome", &[]));
+        let names = report.names();
+        for f in ["avx512f", "avx512bw", "vaes", "la57", "auto-ibrs"] {
+            assert!(names.contains(&f), "{f} not in {names:?}");
+        }
+        let t = build(&db, &spec).unwrap();
+        // Without AVX-512 and with PKU from Genoa kept only if Rome had it.
+        assert_eq!(t.get(0xd, 0).unwrap().eax & 0xe0, 0);
+        // Genoa's extended level stays QEMU's 0x80000022: 0x8000001F exists.
+        assert_eq!(t.get(0x8000_0000, 0).unwrap().eax, 0x8000_0022);
+        assert_eq!(t.get(0x8000_001f, 0).unwrap().regs(), [0; 4]);
+    }
+}

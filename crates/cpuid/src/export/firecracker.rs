@@ -156,3 +156,79 @@ mod tests {
         assert_eq!(bitmap(0, 0), format!("0b{}", "x".repeat(32)));
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use cpumodel_map::Database;
+
+    use super::*;
+    use crate::{build, CpuTopology, CpuidSpec};
+
+    #[test]
+    fn template_of_a_486() {
+        let db = Database::embedded();
+        let spec = CpuidSpec::new(&db, db.find_model("486").unwrap(), CpuTopology::SINGLE).unwrap();
+        let table = build(&db, &spec).unwrap();
+        assert_eq!(
+            to_firecracker(&db, &table),
+            r#"{
+  "cpuid_modifiers": [
+    {
+      "leaf": "0x1",
+      "subleaf": "0x0",
+      "flags": 0,
+      "modifiers": [
+        {
+          "register": "eax",
+          "bitmap": "0bxxxx000000000000xx00010010000000"
+        },
+        {
+          "register": "ecx",
+          "bitmap": "0b1000x0000000000x0000x00000000000"
+        },
+        {
+          "register": "edx",
+          "bitmap": "0b00000000000x000000000xx000001011"
+        }
+      ]
+    }
+  ]
+}
+"#
+        );
+    }
+
+    #[test]
+    fn epyc_rome_template_pins_amd_feature_leaves() {
+        let db = Database::embedded();
+        let spec = CpuidSpec::new(
+            &db,
+            db.find_model("EPYC-Rome").unwrap(),
+            CpuTopology::SINGLE,
+        )
+        .unwrap();
+        let t = to_firecracker(&db, &build(&db, &spec).unwrap());
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let leaves: Vec<(&str, &str)> = v["cpuid_modifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["leaf"].as_str().unwrap(), l["subleaf"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            leaves,
+            [
+                ("0x1", "0x0"),
+                ("0x6", "0x0"),
+                ("0x7", "0x0"),
+                ("0x7", "0x1"),
+                ("0xd", "0x0"),
+                ("0xd", "0x1"),
+                ("0x80000001", "0x0"),
+                ("0x80000007", "0x0"),
+                ("0x80000008", "0x0"),
+                ("0x8000000a", "0x0"),
+            ]
+        );
+    }
+}

@@ -31,3 +31,34 @@ pub fn to_kvm_json(table: &CpuidTable, vcpu: u32) -> Result<String, ExportCpuidE
     out.push_str("]\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use cpumodel_map::Database;
+
+    use super::*;
+    use crate::{build, CpuTopology, CpuidSpec};
+
+    #[test]
+    fn entry_list_of_a_486_with_two_vcpus() {
+        let db = Database::embedded();
+        let topo = CpuTopology {
+            sockets: 2,
+            ..CpuTopology::SINGLE
+        };
+        let spec = CpuidSpec::new(&db, db.find_model("486").unwrap(), topo).unwrap();
+        let table = build(&db, &spec).unwrap();
+        assert_eq!(
+            to_kvm_json(&table, 1).unwrap(),
+            r#"[
+  {"function": 0, "index": 0, "flags": 0, "eax": 1, "ebx": 1970169159, "ecx": 1818588270, "edx": 1231384169},
+  {"function": 1, "index": 0, "flags": 0, "eax": 1152, "ebx": 16779264, "ecx": 2147483648, "edx": 11}
+]
+"#
+        );
+        assert_eq!(
+            to_kvm_json(&table, 2).unwrap_err().to_string(),
+            "vCPU 2 does not exist: the table describes 2 vCPUs"
+        );
+    }
+}
