@@ -22,7 +22,7 @@ pub struct Args {
 
     /// Output format; each command has its natural default (XML or a table).
     #[arg(long, global = true, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
 
     /// What to do.
     #[command(subcommand)]
@@ -40,6 +40,33 @@ pub enum Format {
     Text,
     /// The QEMU `-cpu` argument (guest only).
     Qemu,
+}
+
+/// Every value of `--format`: the formats above, and the CPUID table
+/// formats of the cpuid command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// libvirt XML.
+    Xml,
+    /// JSON.
+    Json,
+    /// Human-readable text.
+    Text,
+    /// The QEMU `-cpu` argument (guest only).
+    Qemu,
+    /// KVM's CPUID entry list as JSON (cpuid only).
+    KvmJson,
+    /// A Firecracker custom CPU template (cpuid only).
+    Firecracker,
+}
+
+impl FormatArg {
+    /// The spelling on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
 }
 
 /// Candidate scoring in decode.
@@ -153,6 +180,10 @@ pub enum Command {
     /// cpu_model_extra_flags, flavor and image topology) into the guest
     /// <cpu> element or QEMU's -cpu argument, validating it first.
     Guest(Box<GuestArgs>),
+
+    /// The guest CPUID table of a model: every leaf and subleaf KVM gets,
+    /// per-vCPU APIC IDs, as text, KVM JSON or a Firecracker template.
+    Cpuid(crate::cpuid_cmd::CpuidArgs),
 
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand {

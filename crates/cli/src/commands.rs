@@ -36,7 +36,7 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         Some(dir) => load_cpu_map(dir)?,
         None => Database::embedded(),
     };
-    let format = args.format;
+    let format = crate::cpuid_cmd::common_format(args)?;
     if format == Some(Format::Qemu) && !matches!(args.command, Command::Guest(_)) {
         return Err(CliError::Usage(
             "--format qemu applies to the guest command only".into(),
@@ -96,6 +96,7 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
             baseline(&db, inputs, opts, format)
         }
         Command::Guest(g) => guest(&db, g, format),
+        Command::Cpuid(c) => crate::cpuid_cmd::run(&db, c, args.format),
         Command::Expand { file } => {
             let cpu = first_cpu(&db, file)?;
             let expanded = cpumodel_cpu::expand(&db, &cpu)

@@ -9,6 +9,7 @@
 
 mod cli;
 mod commands;
+mod cpuid_cmd;
 mod error;
 
 use std::io::Write as _;

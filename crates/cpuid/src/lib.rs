@@ -1,0 +1,56 @@
+//! The guest CPUID table of a CPU model.
+//!
+//! libvirt hands QEMU a model name; Rust VMMs (Firecracker,
+//! cloud-hypervisor, anything on `kvm-ioctls`) need the CPUID entries
+//! themselves. This crate builds them from a guest CPU — a named model (or
+//! a resolved host-model) plus flags and a topology — with QEMU's model
+//! definitions as the reference for the identity leaves ([`qemu`]):
+//!
+//! 1. [`CpuidSpec`] says what the guest is; [`CpuidSpec::from_guest`] takes
+//!    the result of `cpumodel_guest::build`.
+//! 2. [`CpuidSpec::mask`] removes what the host's KVM cannot provide and
+//!    names every dropped feature ([`MaskReport`]).
+//! 3. [`build`] produces the [`CpuidTable`]: vCPU 0's entries plus the
+//!    per-vCPU APIC ID fields ([`CpuidTable::vcpu_entries`]).
+//! 4. [`export`] writes it as KVM JSON, as a Firecracker template, or as
+//!    `kvm_bindings::CpuId`.
+//!
+//! The crate is pure: no device, no file, no host CPUID.
+//!
+//! ```
+//! use cpumodel_cpuid::{build, CpuTopology, CpuidSpec};
+//! use cpumodel_map::Database;
+//!
+//! let db = Database::embedded();
+//! let model = db.find_model("Skylake-Client-IBRS").unwrap();
+//! let topology = CpuTopology { sockets: 2, dies: 1, clusters: 1, cores: 2, threads: 2 };
+//! let spec = CpuidSpec::new(&db, model, topology).unwrap();
+//! let table = build(&db, &spec).unwrap();
+//! // QEMU's Skylake-Client: family 6, model 94, stepping 3.
+//! assert_eq!(table.get(1, 0).unwrap().eax, 0x0005_06e3);
+//! assert_eq!(table.apic_ids(), [0, 1, 2, 3, 4, 5, 6, 7]);
+//! // vCPU 5 is thread 1 of core 0 of socket 1: x2APIC ID 5 in leaf 0xB.
+//! let vcpu5 = table.vcpu_entries(5);
+//! assert!(vcpu5.iter().any(|e| e.function == 0xb && e.edx == 5));
+//! ```
+
+#![deny(missing_docs)]
+
+mod build;
+pub mod cache;
+mod error;
+pub mod export;
+mod mask;
+pub mod qemu;
+mod table;
+pub mod topology;
+pub mod xsave;
+
+pub use build::{build, CpuidSpec, RUNTIME_FEATURES};
+pub use error::{BuildCpuidError, ExportCpuidError};
+pub use mask::{DroppedFeature, MaskReport, MissingBits, KVM_IMPLIED};
+pub use table::{
+    dynamic_mask, CpuidEntry, CpuidTable, DynamicBits, DYNAMIC_BITS, FLAG_SIGNIFICANT_INDEX,
+    INDEXED_LEAVES,
+};
+pub use topology::{CpuTopology, TopologyError};

@@ -1,0 +1,266 @@
+//! The CPUID table: KVM's entry list for every vCPU.
+//!
+//! A [`CpuidTable`] holds the entries of vCPU 0 in the order KVM's
+//! `kvm_cpuid_entry2` list takes them, plus what varies per vCPU (the APIC
+//! ID fields of leaves 0x1, 0xB, 0x1F and 0x8000001E). It is plain data: a
+//! VMM applies [`CpuidTable::vcpu_entries`] to each vCPU with
+//! `KVM_SET_CPUID2`, and a checker compares what a guest reads against the
+//! same entries, allowing for the bits [`DYNAMIC_BITS`] lists.
+
+use std::fmt::Write as _;
+
+use crate::topology::{ApicLayout, CpuTopology};
+
+/// `KVM_CPUID_FLAG_SIGNIFCANT_INDEX`: the entry is selected by ECX too.
+pub const FLAG_SIGNIFICANT_INDEX: u32 = 1;
+
+/// Leaves whose subleaf (ECX) selects the entry, as KVM treats them.
+pub const INDEXED_LEAVES: &[u32] = &[
+    0x4,
+    0x7,
+    0xb,
+    0xd,
+    0xf,
+    0x10,
+    0x12,
+    0x14,
+    0x17,
+    0x18,
+    0x1d,
+    0x1e,
+    0x1f,
+    0x20,
+    0x23,
+    0x24,
+    0x8000_001d,
+    0x8000_0020,
+    0x8000_0026,
+];
+
+/// One CPUID entry: what `CPUID(EAX=function, ECX=index)` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CpuidEntry {
+    /// EAX input (leaf).
+    pub function: u32,
+    /// ECX input (subleaf); meaningful when `flags` has
+    /// [`FLAG_SIGNIFICANT_INDEX`].
+    pub index: u32,
+    /// KVM flags.
+    pub flags: u32,
+    /// EAX output.
+    pub eax: u32,
+    /// EBX output.
+    pub ebx: u32,
+    /// ECX output.
+    pub ecx: u32,
+    /// EDX output.
+    pub edx: u32,
+}
+
+impl CpuidEntry {
+    /// An entry, flagged as indexed when the leaf is one of
+    /// [`INDEXED_LEAVES`].
+    pub fn new(function: u32, index: u32, regs: [u32; 4]) -> Self {
+        let flags = if INDEXED_LEAVES.contains(&function) {
+            FLAG_SIGNIFICANT_INDEX
+        } else {
+            0
+        };
+        CpuidEntry {
+            function,
+            index,
+            flags,
+            eax: regs[0],
+            ebx: regs[1],
+            ecx: regs[2],
+            edx: regs[3],
+        }
+    }
+
+    /// `[eax, ebx, ecx, edx]`.
+    pub fn regs(&self) -> [u32; 4] {
+        [self.eax, self.ebx, self.ecx, self.edx]
+    }
+
+    /// Replaces the four registers.
+    pub fn set_regs(&mut self, regs: [u32; 4]) {
+        [self.eax, self.ebx, self.ecx, self.edx] = regs;
+    }
+}
+
+/// Bits a processor (or KVM) changes by itself at run time; a checker
+/// compares them against the guest's state, not against the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DynamicBits {
+    /// Leaf.
+    pub function: u32,
+    /// Subleaf.
+    pub index: u32,
+    /// 0 = EAX, 1 = EBX, 2 = ECX, 3 = EDX.
+    pub register: usize,
+    /// The bits.
+    pub mask: u32,
+    /// What sets them.
+    pub reason: &'static str,
+}
+
+/// The run-time bits of every table.
+pub const DYNAMIC_BITS: &[DynamicBits] = &[
+    DynamicBits {
+        function: 0x1,
+        index: 0,
+        register: 2,
+        mask: 1 << 27,
+        reason: "OSXSAVE mirrors CR4.OSXSAVE",
+    },
+    DynamicBits {
+        function: 0x1,
+        index: 0,
+        register: 3,
+        mask: 1 << 9,
+        reason: "APIC is clear while IA32_APIC_BASE disables the local APIC",
+    },
+    DynamicBits {
+        function: 0x7,
+        index: 0,
+        register: 2,
+        mask: 1 << 4,
+        reason: "OSPKE mirrors CR4.PKE",
+    },
+    DynamicBits {
+        function: 0xd,
+        index: 0,
+        register: 1,
+        mask: u32::MAX,
+        reason: "XSAVE area size for the components enabled in XCR0",
+    },
+    DynamicBits {
+        function: 0xd,
+        index: 1,
+        register: 1,
+        mask: u32::MAX,
+        reason: "compacted XSAVE area size for XCR0 | IA32_XSS",
+    },
+    DynamicBits {
+        function: 0x8000_0001,
+        index: 0,
+        register: 3,
+        mask: 1 << 9,
+        reason: "APIC is clear while IA32_APIC_BASE disables the local APIC",
+    },
+];
+
+/// The run-time bits of `(function, index)`, per register.
+pub fn dynamic_mask(function: u32, index: u32) -> [u32; 4] {
+    let mut m = [0; 4];
+    for d in DYNAMIC_BITS
+        .iter()
+        .filter(|d| d.function == function && d.index == index)
+    {
+        m[d.register] |= d.mask;
+    }
+    m
+}
+
+/// A complete guest CPUID table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuidTable {
+    /// vCPU 0's entries, sorted by function then index.
+    pub entries: Vec<CpuidEntry>,
+    /// The topology the table describes.
+    pub topology: CpuTopology,
+    /// The model the table was built for (`Skylake-Client-IBRS`).
+    pub model: String,
+    /// QEMU's definition it took the identity from (`Skylake-Client-v2`).
+    pub qemu_model: String,
+    /// Vendor string.
+    pub vendor: [u8; 12],
+}
+
+impl CpuidTable {
+    /// The number of vCPUs.
+    pub fn vcpus(&self) -> u32 {
+        u32::try_from(self.topology.vcpus()).expect("topologies are validated")
+    }
+
+    /// The x2APIC ID of every vCPU, in vCPU order.
+    pub fn apic_ids(&self) -> Vec<u32> {
+        (0..self.vcpus())
+            .map(|i| self.topology.apic_id(i))
+            .collect()
+    }
+
+    /// The entry for `(function, index)` as vCPU 0 sees it.
+    pub fn get(&self, function: u32, index: u32) -> Option<&CpuidEntry> {
+        self.entries.iter().find(|e| {
+            e.function == function && (e.index == index || e.flags & FLAG_SIGNIFICANT_INDEX == 0)
+        })
+    }
+
+    /// The entries of vCPU `vcpu`: vCPU 0's with its APIC ID fields.
+    ///
+    /// # Panics
+    /// When `vcpu` is not below [`CpuidTable::vcpus`].
+    pub fn vcpu_entries(&self, vcpu: u32) -> Vec<CpuidEntry> {
+        assert!(vcpu < self.vcpus(), "vCPU {vcpu} out of range");
+        let apic_id = self.topology.apic_id(vcpu);
+        let layout = self.topology.layout();
+        let mut entries = self.entries.clone();
+        for e in &mut entries {
+            apply_apic_id(e, apic_id, &self.topology, &layout);
+        }
+        entries
+    }
+
+    /// One line per entry with hexadecimal registers, a header naming the
+    /// model and topology, and the APIC IDs of every vCPU.
+    pub fn to_text(&self) -> String {
+        let t = &self.topology;
+        let mut out = format!(
+            "# {} ({}), {}, {} vCPU{}: {} sockets × {} dies × {} clusters × {} cores × {} threads\n",
+            self.model,
+            self.qemu_model,
+            String::from_utf8_lossy(&self.vendor),
+            self.vcpus(),
+            if self.vcpus() == 1 { "" } else { "s" },
+            t.sockets,
+            t.dies,
+            t.clusters,
+            t.cores,
+            t.threads
+        );
+        out.push_str("# leaf      subleaf     eax        ebx        ecx        edx\n");
+        for e in &self.entries {
+            let _ = writeln!(
+                out,
+                "0x{:08x} 0x{:08x}  0x{:08x} 0x{:08x} 0x{:08x} 0x{:08x}",
+                e.function, e.index, e.eax, e.ebx, e.ecx, e.edx
+            );
+        }
+        let ids: Vec<String> = self.apic_ids().iter().map(|i| i.to_string()).collect();
+        let _ = writeln!(out, "# APIC IDs by vCPU: {}", ids.join(" "));
+        out
+    }
+}
+
+/// Writes `apic_id` into every field of `e` that holds the vCPU's APIC ID
+/// or a value derived from it.
+pub(crate) fn apply_apic_id(
+    e: &mut CpuidEntry,
+    apic_id: u32,
+    topo: &CpuTopology,
+    layout: &ApicLayout,
+) {
+    match e.function {
+        0x1 => e.ebx = (e.ebx & 0x00ff_ffff) | ((apic_id & 0xff) << 24),
+        0xb | 0x1f => e.edx = apic_id,
+        0x8000_001e => {
+            let core = (apic_id >> layout.core_offset)
+                & ((1 << (layout.cluster_offset - layout.core_offset)) - 1);
+            e.eax = apic_id;
+            e.ebx = ((topo.threads - 1) << 8) | (core & 0xff);
+            e.ecx = (apic_id >> layout.package_offset) & 0xff;
+        }
+        _ => {}
+    }
+}
