@@ -6,75 +6,19 @@
 //! fresh temporary directory, and the binary runs there, so file names in
 //! messages are short and stable. Everything else uses the embedded CPU map.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "cpumodel-guest-test-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path).expect("create temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `text` to `name` (relative to the directory), creating parents.
-    fn write(&self, name: &str, text: &str) {
-        let path = self.0.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("create fixture directory");
-        }
-        std::fs::write(path, text).expect("write fixture");
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What one run of the binary produced.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::*;
 
 /// Runs `cpumodel guest args...` in `dir`.
-fn run(dir: &TempDir, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_cpumodel"))
-        .arg("guest")
-        .args(args)
-        .current_dir(dir.path())
-        .output()
-        .expect("run cpumodel");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+fn run_guest(dir: &TempDir, args: &[&str]) -> Run {
+    let mut all = vec!["guest"];
+    all.extend_from_slice(args);
+    run(dir, &all)
 }
 
 /// Asserts a success: exit code 0, exactly `stdout`, nothing on stderr.
 fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
-    let got = run(dir, args);
+    let got = run_guest(dir, args);
     let want = Run {
         code: Some(0),
         stdout: stdout.to_string(),
@@ -86,7 +30,7 @@ fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
 /// Asserts a rejected policy: exit code 2, nothing on stdout, and exactly
 /// `cpumodel: error: {message}\n` on stderr.
 fn assert_error(dir: &TempDir, args: &[&str], message: &str) {
-    let got = run(dir, args);
+    let got = run_guest(dir, args);
     let want = Run {
         code: Some(2),
         stdout: String::new(),
@@ -683,7 +627,7 @@ fn three_formats_of_one_policy() {
 fn json_names_the_mode_as_given() {
     let dir = TempDir::new();
     dir.write("host.xml", HOST_WESTMERE);
-    let got = run(
+    let got = run_guest(
         &dir,
         &[
             "--mode",

@@ -7,75 +7,8 @@
 //! directory, and the binary runs with that directory as its working
 //! directory, so file names in messages are short and stable.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "cpumodel-ops-test-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path).expect("create temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `text` to `name` (relative to the directory), creating parents.
-    fn write(&self, name: &str, text: &str) {
-        let path = self.0.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("create fixture directory");
-        }
-        std::fs::write(path, text).expect("write fixture");
-    }
-
-    /// Creates the (empty) directory `name`.
-    fn mkdir(&self, name: &str) {
-        std::fs::create_dir_all(self.0.join(name)).expect("create fixture directory");
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What one run of the binary produced.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `cpumodel args...` in `dir`.
-fn run(dir: &TempDir, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_cpumodel"))
-        .args(args)
-        .current_dir(dir.path())
-        .output()
-        .expect("run cpumodel");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
+mod common;
+use common::*;
 
 /// Asserts exactly this exit code, stdout and (empty) stderr.
 fn assert_out(dir: &TempDir, args: &[&str], code: i32, stdout: &str) {

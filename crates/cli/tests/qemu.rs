@@ -24,9 +24,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -34,6 +33,9 @@ use std::time::{Duration, Instant};
 
 use cpumodel_map::Database;
 use serde_json::{json, Value};
+
+mod common;
+use common::*;
 
 const QEMU: &str = "qemu-system-x86_64";
 
@@ -86,36 +88,6 @@ const CASES: &[&[&str]] = &[
 
 // ---------------------------------------------------------------------------
 // Running cpumodel.
-
-/// A directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "cpumodel-qemu-test-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path).expect("create temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `cpumodel guest args...` in `dir`; its stdout, asserting success.
 fn guest(dir: &TempDir, args: &[&str]) -> String {
