@@ -19,48 +19,11 @@ CPU_MAP=/usr/share/libvirt/cpu_map
 URI=qemu:///system
 HOSTS=256
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    else
-        sudo "$@"
-    fi
-}
+# shellcheck source=scripts/lib/libvirtd.sh
+source scripts/lib/libvirtd.sh
 
-# --- Packages --------------------------------------------------------------
-missing=()
-command -v libvirtd >/dev/null 2>&1 || [ -x /usr/sbin/libvirtd ] || missing+=(libvirt-daemon-system)
-command -v virsh >/dev/null 2>&1 || missing+=(libvirt-clients)
-command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
-command -v hyperfine >/dev/null 2>&1 || missing+=(hyperfine)
-if [ "${#missing[@]}" -gt 0 ]; then
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}"
-fi
-PATH=$PATH:/usr/sbin:/sbin
-
-# --- What libvirtd's QEMU driver expects -----------------------------------
-# Package scripts normally create these; containers may lack them.
-getent group kvm >/dev/null || as_root groupadd --system kvm
-getent group libvirt-qemu >/dev/null || as_root groupadd --system libvirt-qemu
-getent passwd libvirt-qemu >/dev/null ||
-    as_root useradd --system --gid libvirt-qemu --groups kvm \
-        --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
-as_root mkdir -p /var/log/libvirt
-
-# --- libvirtd, without systemd ---------------------------------------------
-if ! virsh -c "$URI" version >/dev/null 2>&1; then
-    if ! pgrep -x libvirtd >/dev/null; then
-        echo "Starting libvirtd -d" >&2
-        as_root libvirtd -d
-    fi
-    for _ in $(seq 1 60); do
-        virsh -c "$URI" version >/dev/null 2>&1 && break
-        sleep 1
-    done
-fi
-virsh -c "$URI" version
+ensure_packages libvirtd:libvirt-daemon-system virsh:libvirt-clients qemu-system-x86_64:qemu-system-x86 hyperfine:hyperfine
+ensure_libvirtd "$URI"
 
 # --- Input: 256 host CPUs, one plain concatenation of <cpu> elements --------
 # Models and features are ones libvirt 9.0's CPU map knows. Every host has

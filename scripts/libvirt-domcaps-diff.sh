@@ -25,54 +25,16 @@ BIN=target/release/cpumodel
 CPU_MAP=/usr/share/libvirt/cpu_map
 URI=qemu:///system
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    else
-        sudo "$@"
-    fi
-}
+# shellcheck source=scripts/lib/libvirtd.sh
+source scripts/lib/libvirtd.sh
 
 if [ ! -w /dev/kvm ]; then
     echo "libvirt-domcaps-diff: /dev/kvm is not usable here; nothing to compare" >&2
     exit 2
 fi
 
-# --- Packages --------------------------------------------------------------
-missing=()
-command -v libvirtd >/dev/null 2>&1 || [ -x /usr/sbin/libvirtd ] || missing+=(libvirt-daemon-system)
-command -v virsh >/dev/null 2>&1 || missing+=(libvirt-clients)
-command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "Installing ${missing[*]}" >&2
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}"
-fi
-PATH=$PATH:/usr/sbin:/sbin
-
-# --- What libvirtd's QEMU driver expects -----------------------------------
-# The packages' scripts normally create these; a container may lack them.
-getent group kvm >/dev/null || as_root groupadd --system kvm
-getent group libvirt-qemu >/dev/null || as_root groupadd --system libvirt-qemu
-getent passwd libvirt-qemu >/dev/null ||
-    as_root useradd --system --gid libvirt-qemu --groups kvm \
-        --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
-as_root mkdir -p /var/log/libvirt
-
-# --- libvirtd: use the running one, or start one ---------------------------
-if ! virsh -c "$URI" version >/dev/null 2>&1; then
-    echo "Starting libvirtd -d" >&2
-    # Another job may start one at the same moment; then this one exits
-    # (the pid file is taken) and the wait below finds the other.
-    as_root libvirtd -d || true
-    for _ in $(seq 1 90); do
-        virsh -c "$URI" version >/dev/null 2>&1 && break
-        sleep 1
-    done
-fi
-virsh -c "$URI" version
+ensure_packages libvirtd:libvirt-daemon-system virsh:libvirt-clients qemu-system-x86_64:qemu-system-x86 python3:python3
+ensure_libvirtd "$URI"
 
 # --- Both answers ----------------------------------------------------------
 cargo build --release --locked --bin cpumodel
