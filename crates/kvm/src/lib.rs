@@ -32,8 +32,13 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod convert;
 mod error;
+pub mod guest;
+mod limits;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod probe;
+mod run_error;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod vm;
 
 use std::path::Path;
 
@@ -42,6 +47,10 @@ use cpumodel_data::CpuData;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use convert::cpudata_from_kvm;
 pub use error::{KvmProbeError, RAW_STILL_WORKS};
+pub use limits::{StoredCpuidEntry, VcpuControl, VcpuRun, VmLimits};
+pub use run_error::KvmRunError;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use vm::{CpuidGuest, GuestVcpu, APIC_BASE_ENABLE};
 
 /// The usual KVM device.
 pub const DEFAULT_DEVICE: &str = "/dev/kvm";
