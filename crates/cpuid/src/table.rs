@@ -114,7 +114,9 @@ pub enum DynamicRule {
     /// The table's bit while `IA32_APIC_BASE` enables the local APIC, clear
     /// otherwise.
     ApicEnabled,
-    /// The standard-format XSAVE area size of the components in XCR0.
+    /// The standard-format XSAVE area size of the components in XCR0. KVM
+    /// fills it whenever the table has the leaf, even without XSAVE
+    /// components (576 bytes for XCR0 = 1).
     XsaveSize,
     /// The compacted XSAVE area size of the components in XCR0 | IA32_XSS,
     /// when the table offers XSAVEC or XSAVES (EAX bit 1 or 3); otherwise
@@ -150,6 +152,17 @@ impl VcpuState {
 pub const APIC_BASE_ENABLE: u64 = 1 << 11;
 
 impl DynamicBits {
+    /// True when the vCPU's state can change these bits for a table with
+    /// this register value and EAX: the APIC bit only when the table sets
+    /// it, the compacted size only with XSAVEC or XSAVES.
+    pub fn varies(&self, table_value: u32, table_eax: u32) -> bool {
+        match self.rule {
+            DynamicRule::Cr4Bit(_) | DynamicRule::XsaveSize => true,
+            DynamicRule::ApicEnabled => table_value & self.mask != 0,
+            DynamicRule::XsaveCompactedSize => table_eax & 0b1010 != 0,
+        }
+    }
+
     /// The value of these bits (the rest of `table_value` cleared) on a
     /// vCPU in `state`, given the table's value of the register and the
     /// table's EAX of the same leaf.

@@ -98,16 +98,28 @@ impl<'a> BitNames<'a> {
     }
 
     /// The name of bit `bit` of register `register` (0 = EAX ... 3 = EDX)
-    /// of `(leaf, subleaf)`.
+    /// of `(leaf, subleaf)`. An XCR0 bit of leaf 0xD without a feature gets
+    /// its state component: `CPUID.(EAX=0xd,ECX=0x0):EAX[2](AVX state)`.
     pub fn name(&self, leaf: u32, subleaf: u32, register: usize, bit: u32) -> String {
-        match self.names.get(&(leaf, subleaf, register, bit)) {
-            Some(name) => (*name).to_string(),
-            None => format!(
-                "{}:{}[{bit}]",
-                ItemKey::Cpuid { leaf, subleaf },
-                REGISTERS[register]
-            ),
+        if let Some(name) = self.names.get(&(leaf, subleaf, register, bit)) {
+            return (*name).to_string();
         }
+        let mut s = format!(
+            "{}:{}[{bit}]",
+            ItemKey::Cpuid { leaf, subleaf },
+            REGISTERS[register]
+        );
+        // CPUID.(EAX=0xD,ECX=0):EAX and EDX are the XCR0 bits of the state
+        // components.
+        let xcr0_bit = match (leaf, subleaf, register) {
+            (0xd, 0, 0) => Some(bit),
+            (0xd, 0, 3) => Some(bit + 32),
+            _ => None,
+        };
+        if let Some(c) = xcr0_bit.and_then(crate::xsave::component) {
+            s.push_str(&format!("({} state)", c.name));
+        }
+        s
     }
 }
 
@@ -481,6 +493,7 @@ fn run_time_checks(
     DYNAMIC_BITS
         .iter()
         .filter(|d| d.function == entry.function && d.index == entry.index)
+        .filter(|d| d.varies(e.regs()[d.register], e.eax))
         .map(|d| {
             let value = d.expected(e.regs()[d.register], e.eax, &o.state);
             if d.mask.count_ones() == 1 {
@@ -754,6 +767,38 @@ mod tests {
             "vCPU 7  APIC ID 7 (socket 0 die 0 cluster 0 core 3 thread 1): 0x1 APIC ID 7; \
              0xB x2APIC ID 7, SMT shift 1 (2 CPUs), core shift 3 (8 CPUs); \
              0x8000001E ext APIC ID 7, core 3, 2 threads per core, node 0: OK"
+        );
+    }
+
+    #[test]
+    fn xsave_component_bits_carry_the_component_name() {
+        let db = Database::embedded();
+        let names = BitNames::new(&db);
+        assert_eq!(
+            names.name(0xd, 0, 0, 2),
+            "CPUID.(EAX=0xd,ECX=0x0):EAX[2](AVX state)"
+        );
+        assert_eq!(names.name(0xd, 0, 3, 0), "CPUID.(EAX=0xd,ECX=0x0):EDX[0]");
+        assert_eq!(names.name(0xd, 0, 2, 7), "CPUID.(EAX=0xd,ECX=0x0):ECX[7]");
+        assert_eq!(names.name(1, 0, 2, 0), "pni");
+    }
+
+    #[test]
+    fn run_time_notes_only_where_the_state_matters() {
+        // Intel: no APIC copy in 0x80000001 EDX, so no note there.
+        let (db, t) = table("Westmere", 1, 1, 1);
+        let report = verify(&db, &t, &faithful(&t, VcpuState::REAL_MODE));
+        let text = report.to_text();
+        assert!(text.contains("\nOK        0x80000001.0\n"), "{text}");
+        // AMD copies the APIC bit.
+        let (db, t) = table("EPYC", 1, 1, 1);
+        let report = verify(&db, &t, &faithful(&t, VcpuState::REAL_MODE));
+        let text = report.to_text();
+        assert!(
+            text.contains(
+                "\nOK        0x80000001.0  run-time CPUID.(EAX=0x80000001,ECX=0x0):EDX[9]=1\n"
+            ),
+            "{text}"
         );
     }
 
