@@ -420,7 +420,11 @@ fn check(dir: &TempDir, case: &Case) -> String {
             );
         }
         if case.dies > 1 {
-            assert!(l.contains(&format!("; 0x1F x2APIC ID {apic}, SMT shift 0 (1 CPUs), core shift 1 (2 CPUs), die shift 2 (4 CPUs)")), "{what}: {l}");
+            let leaf_1f = format!(
+                "; 0x1F x2APIC ID {apic}, SMT shift 0 (1 CPU), core shift 1 (2 CPUs), \
+                 die shift 2 (4 CPUs)"
+            );
+            assert!(l.contains(&leaf_1f), "{what}: {l}");
         }
         assert!(l.ends_with(": OK"), "{what}: {l}");
     }

@@ -349,7 +349,10 @@ impl VcpuTopology {
                 let levels: Vec<String> = t
                     .levels
                     .iter()
-                    .map(|l| format!("{} shift {} ({} CPUs)", l.kind, l.shift, l.count))
+                    .map(|l| {
+                        let s = if l.count == 1 { "" } else { "s" };
+                        format!("{} shift {} ({} CPU{s})", l.kind, l.shift, l.count)
+                    })
                     .collect();
                 parts.push(format!(
                     "{leaf} x2APIC ID {}, {}",
