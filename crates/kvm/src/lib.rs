@@ -26,6 +26,38 @@
 //! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 //! # fn main() {}
 //! ```
+//!
+//! It also runs guests, for `cpumodel verify`: [`CpuidGuest`] creates a VM,
+//! gives each vCPU its own CPUID table with `KVM_SET_CPUID2`, and runs the
+//! small real-mode program of [`guest`] on every vCPU, which executes CPUID
+//! for each `(leaf, subleaf)` asked and leaves the registers in guest
+//! memory. vCPU limits are checked first ([`VmLimits`]), and failures are a
+//! typed [`KvmRunError`] naming the ioctl and the vCPU.
+//!
+//! ```no_run
+//! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+//! # fn main() -> Result<(), cpumodel_kvm::KvmRunError> {
+//! use cpumodel_kvm::{CpuidGuest, GuestVcpu};
+//! use kvm_bindings::{kvm_cpuid_entry2, CpuId};
+//!
+//! let kvm = CpuidGuest::open(std::path::Path::new(cpumodel_kvm::DEFAULT_DEVICE))?;
+//! // Leaf 0 only: maximum leaf 0xd and "GenuineIntel".
+//! let leaf0 = kvm_cpuid_entry2 {
+//!     function: 0,
+//!     eax: 0xd,
+//!     ebx: 0x756e_6547,
+//!     ecx: 0x6c65_746e,
+//!     edx: 0x4965_6e69,
+//!     ..Default::default()
+//! };
+//! let cpuid = CpuId::from_entries(&[leaf0]).unwrap();
+//! let runs = kvm.run(&[GuestVcpu { apic_id: 0, cpuid }], &[(0, 0)])?;
+//! assert_eq!(runs[0].results[0], [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+//! # fn main() {}
+//! ```
 
 #![deny(missing_docs)]
 
