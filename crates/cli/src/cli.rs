@@ -185,6 +185,11 @@ pub enum Command {
     /// per-vCPU APIC IDs, as text, KVM JSON or a Firecracker template.
     Cpuid(crate::cpuid_cmd::CpuidArgs),
 
+    /// Run a model's CPUID table in a real KVM guest and check, bit by bit,
+    /// that every vCPU sees the intended table (masked by what KVM can
+    /// provide). Exit 0 when it does, 1 on a mismatch.
+    Verify(crate::verify_cmd::VerifyArgs),
+
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand {
         /// The CPU definition.

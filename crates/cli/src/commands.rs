@@ -97,6 +97,7 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         }
         Command::Guest(g) => guest(&db, g, format),
         Command::Cpuid(c) => crate::cpuid_cmd::run(&db, c, args.format),
+        Command::Verify(v) => crate::verify_cmd::run(&db, v, format),
         Command::Expand { file } => {
             let cpu = first_cpu(&db, file)?;
             let expanded = cpumodel_cpu::expand(&db, &cpu)
@@ -330,7 +331,7 @@ fn decode_qemu_replies(
 
 /// The KVM device: `/dev/kvm`, or the path in `CPUMODEL_KVM_DEVICE` (which
 /// lets tests point the probe at a missing or non-KVM file).
-fn kvm_device() -> PathBuf {
+pub(crate) fn kvm_device() -> PathBuf {
     std::env::var_os("CPUMODEL_KVM_DEVICE")
         .filter(|p| !p.is_empty())
         .map_or_else(

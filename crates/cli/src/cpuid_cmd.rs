@@ -73,6 +73,33 @@ pub fn common_format(args: &Args) -> Result<Option<Format>, CliError> {
     })
 }
 
+/// The guest CPU of a model with flags and a topology, validated as a
+/// custom-mode guest policy (so names get suggestions and topologies Nova's
+/// checks).
+///
+/// # Errors
+/// Unknown model or flag names, impossible topologies and models without
+/// a QEMU definition.
+pub fn guest_spec(
+    db: &Database,
+    model: &str,
+    flags: &[String],
+    vcpus: Option<u32>,
+    explicit: ExplicitTopology,
+) -> Result<CpuidSpec, CliError> {
+    let input = PolicyInput {
+        mode: CpuMode::Custom,
+        models: vec![model.to_string()],
+        flags: flags.to_vec(),
+        required: Vec::new(),
+        vcpus,
+        specs: Default::default(),
+        explicit,
+    };
+    let guest = cpumodel_guest::build(db, &input, None)?;
+    CpuidSpec::from_guest(db, &guest).map_err(|e| CliError::Usage(e.to_string()))
+}
+
 /// Runs `cpumodel cpuid`.
 ///
 /// # Errors
@@ -90,24 +117,15 @@ pub fn run(db: &Database, a: &CpuidArgs, format: Option<FormatArg>) -> Result<Ou
             )))
         }
     };
-    let input = PolicyInput {
-        mode: CpuMode::Custom,
-        models: vec![a.model.clone()],
-        flags: a.flags.clone(),
-        required: Vec::new(),
-        vcpus: a.vcpus,
-        specs: Default::default(),
-        explicit: ExplicitTopology {
-            sockets: a.sockets,
-            dies: a.dies,
-            clusters: None,
-            cores: a.cores,
-            threads: a.threads,
-        },
+    let explicit = ExplicitTopology {
+        sockets: a.sockets,
+        dies: a.dies,
+        clusters: None,
+        cores: a.cores,
+        threads: a.threads,
     };
-    let guest = cpumodel_guest::build(db, &input, None)?;
+    let mut spec = guest_spec(db, &a.model, &a.flags, a.vcpus, explicit)?;
     let usage = |e: cpumodel_cpuid::BuildCpuidError| CliError::Usage(e.to_string());
-    let mut spec = CpuidSpec::from_guest(db, &guest).map_err(usage)?;
     if let Some(path) = &a.kvm_supported {
         let name = path.display().to_string();
         let supported = cpumodel_data::parse_cpudata(&name, &read(path)?)

@@ -28,6 +28,9 @@ pub enum CliError {
     /// The KVM device could not be probed.
     #[error(transparent)]
     Kvm(#[from] cpumodel_kvm::KvmProbeError),
+    /// The KVM guest of `verify` could not run.
+    #[error(transparent)]
+    KvmRun(#[from] cpumodel_kvm::KvmRunError),
     /// QMP replies are malformed or incomplete.
     #[error(transparent)]
     Qmp(#[from] cpumodel_qemu::QmpError),

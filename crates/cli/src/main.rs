@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod cpuid_cmd;
 mod error;
+mod verify_cmd;
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -14,6 +14,9 @@
 //!    per-vCPU APIC ID fields ([`CpuidTable::vcpu_entries`]).
 //! 4. [`export`] writes it as KVM JSON, as a Firecracker template, or as
 //!    `kvm_bindings::CpuId`.
+//! 5. [`verify`] checks what a guest's vCPUs read with CPUID against the
+//!    table, bit by bit, with the run-time bits at the values the vCPU's
+//!    state gives them.
 //!
 //! The crate is pure: no device, no file, no host CPUID.
 //!
@@ -44,13 +47,14 @@ mod mask;
 pub mod qemu;
 mod table;
 pub mod topology;
+pub mod verify;
 pub mod xsave;
 
 pub use build::{build, CpuidSpec, RUNTIME_FEATURES};
 pub use error::{BuildCpuidError, ExportCpuidError};
 pub use mask::{DroppedFeature, MaskReport, MissingBits, KVM_IMPLIED};
 pub use table::{
-    dynamic_mask, CpuidEntry, CpuidTable, DynamicBits, DYNAMIC_BITS, FLAG_SIGNIFICANT_INDEX,
-    INDEXED_LEAVES,
+    dynamic_mask, CpuidEntry, CpuidTable, DynamicBits, DynamicRule, VcpuState, APIC_BASE_ENABLE,
+    DYNAMIC_BITS, FLAG_SIGNIFICANT_INDEX, INDEXED_LEAVES,
 };
 pub use topology::{CpuTopology, TopologyError};

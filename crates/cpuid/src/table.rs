@@ -102,6 +102,97 @@ pub struct DynamicBits {
     pub mask: u32,
     /// What sets them.
     pub reason: &'static str,
+    /// How their value follows from the vCPU's state.
+    pub rule: DynamicRule,
+}
+
+/// How the value of run-time bits follows from the vCPU's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DynamicRule {
+    /// Set exactly when this CR4 bit is set.
+    Cr4Bit(u32),
+    /// The table's bit while `IA32_APIC_BASE` enables the local APIC, clear
+    /// otherwise.
+    ApicEnabled,
+    /// The standard-format XSAVE area size of the components in XCR0. KVM
+    /// fills it whenever the table has the leaf, even without XSAVE
+    /// components (576 bytes for XCR0 = 1).
+    XsaveSize,
+    /// The compacted XSAVE area size of the components in XCR0 | IA32_XSS,
+    /// when the table offers XSAVEC or XSAVES (EAX bit 1 or 3); otherwise
+    /// the table's value.
+    XsaveCompactedSize,
+}
+
+/// The vCPU state the run-time bits mirror.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VcpuState {
+    /// CR4 (OSXSAVE is bit 18, PKE bit 22).
+    pub cr4: u64,
+    /// XCR0.
+    pub xcr0: u64,
+    /// `IA32_XSS`.
+    pub xss: u64,
+    /// `IA32_APIC_BASE` (bit 11 enables the local APIC).
+    pub apic_base: u64,
+}
+
+impl VcpuState {
+    /// A vCPU just out of reset in real mode with its local APIC enabled:
+    /// CR4 0, XCR0 1 (x87), `IA32_XSS` 0.
+    pub const REAL_MODE: VcpuState = VcpuState {
+        cr4: 0,
+        xcr0: 1,
+        xss: 0,
+        apic_base: 0xfee0_0000 | APIC_BASE_ENABLE,
+    };
+}
+
+/// `IA32_APIC_BASE` bit 11: the local APIC is enabled.
+pub const APIC_BASE_ENABLE: u64 = 1 << 11;
+
+impl DynamicBits {
+    /// True when the vCPU's state can change these bits for a table with
+    /// this register value and EAX: the APIC bit only when the table sets
+    /// it, the compacted size only with XSAVEC or XSAVES.
+    pub fn varies(&self, table_value: u32, table_eax: u32) -> bool {
+        match self.rule {
+            DynamicRule::Cr4Bit(_) | DynamicRule::XsaveSize => true,
+            DynamicRule::ApicEnabled => table_value & self.mask != 0,
+            DynamicRule::XsaveCompactedSize => table_eax & 0b1010 != 0,
+        }
+    }
+
+    /// The value of these bits (the rest of `table_value` cleared) on a
+    /// vCPU in `state`, given the table's value of the register and the
+    /// table's EAX of the same leaf.
+    pub fn expected(&self, table_value: u32, table_eax: u32, state: &VcpuState) -> u32 {
+        let value = match self.rule {
+            DynamicRule::Cr4Bit(bit) => {
+                if state.cr4 & (1 << bit) != 0 {
+                    u32::MAX
+                } else {
+                    0
+                }
+            }
+            DynamicRule::ApicEnabled => {
+                if state.apic_base & APIC_BASE_ENABLE != 0 {
+                    table_value
+                } else {
+                    0
+                }
+            }
+            DynamicRule::XsaveSize => crate::xsave::standard_size(state.xcr0),
+            DynamicRule::XsaveCompactedSize => {
+                if table_eax & 0b1010 != 0 {
+                    crate::xsave::compacted_size(state.xcr0 | state.xss)
+                } else {
+                    table_value
+                }
+            }
+        };
+        value & self.mask
+    }
 }
 
 /// The run-time bits of every table.
@@ -112,6 +203,7 @@ pub const DYNAMIC_BITS: &[DynamicBits] = &[
         register: 2,
         mask: 1 << 27,
         reason: "OSXSAVE mirrors CR4.OSXSAVE",
+        rule: DynamicRule::Cr4Bit(18),
     },
     DynamicBits {
         function: 0x1,
@@ -119,6 +211,7 @@ pub const DYNAMIC_BITS: &[DynamicBits] = &[
         register: 3,
         mask: 1 << 9,
         reason: "APIC is clear while IA32_APIC_BASE disables the local APIC",
+        rule: DynamicRule::ApicEnabled,
     },
     DynamicBits {
         function: 0x7,
@@ -126,6 +219,7 @@ pub const DYNAMIC_BITS: &[DynamicBits] = &[
         register: 2,
         mask: 1 << 4,
         reason: "OSPKE mirrors CR4.PKE",
+        rule: DynamicRule::Cr4Bit(22),
     },
     DynamicBits {
         function: 0xd,
@@ -133,6 +227,7 @@ pub const DYNAMIC_BITS: &[DynamicBits] = &[
         register: 1,
         mask: u32::MAX,
         reason: "XSAVE area size for the components enabled in XCR0",
+        rule: DynamicRule::XsaveSize,
     },
     DynamicBits {
         function: 0xd,
@@ -140,6 +235,7 @@ pub const DYNAMIC_BITS: &[DynamicBits] = &[
         register: 1,
         mask: u32::MAX,
         reason: "compacted XSAVE area size for XCR0 | IA32_XSS",
+        rule: DynamicRule::XsaveCompactedSize,
     },
     DynamicBits {
         function: 0x8000_0001,
@@ -147,6 +243,7 @@ pub const DYNAMIC_BITS: &[DynamicBits] = &[
         register: 3,
         mask: 1 << 9,
         reason: "APIC is clear while IA32_APIC_BASE disables the local APIC",
+        rule: DynamicRule::ApicEnabled,
     },
 ];
 

@@ -26,14 +26,51 @@
 //! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 //! # fn main() {}
 //! ```
+//!
+//! It also runs guests, for `cpumodel verify`: [`CpuidGuest`] creates a VM,
+//! gives each vCPU its own CPUID table with `KVM_SET_CPUID2`, and runs the
+//! small real-mode program of [`guest`] on every vCPU, which executes CPUID
+//! for each `(leaf, subleaf)` asked and leaves the registers in guest
+//! memory. vCPU limits are checked first ([`VmLimits`]), and failures are a
+//! typed [`KvmRunError`] naming the ioctl and the vCPU.
+//!
+//! ```no_run
+//! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+//! # fn main() -> Result<(), cpumodel_kvm::KvmRunError> {
+//! use cpumodel_kvm::{CpuidGuest, GuestVcpu};
+//! use kvm_bindings::{kvm_cpuid_entry2, CpuId};
+//!
+//! let kvm = CpuidGuest::open(std::path::Path::new(cpumodel_kvm::DEFAULT_DEVICE))?;
+//! // Leaf 0 only: maximum leaf 0xd and "GenuineIntel".
+//! let leaf0 = kvm_cpuid_entry2 {
+//!     function: 0,
+//!     eax: 0xd,
+//!     ebx: 0x756e_6547,
+//!     ecx: 0x6c65_746e,
+//!     edx: 0x4965_6e69,
+//!     ..Default::default()
+//! };
+//! let cpuid = CpuId::from_entries(&[leaf0]).unwrap();
+//! let runs = kvm.run(&[GuestVcpu { apic_id: 0, cpuid }], &[(0, 0)])?;
+//! assert_eq!(runs[0].results[0], [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+//! # fn main() {}
+//! ```
 
 #![deny(missing_docs)]
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod convert;
 mod error;
+pub mod guest;
+mod limits;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod probe;
+mod run_error;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod vm;
 
 use std::path::Path;
 
@@ -42,6 +79,10 @@ use cpumodel_data::CpuData;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use convert::cpudata_from_kvm;
 pub use error::{KvmProbeError, RAW_STILL_WORKS};
+pub use limits::{StoredCpuidEntry, VcpuControl, VcpuRun, VmLimits};
+pub use run_error::KvmRunError;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use vm::{CpuidGuest, GuestVcpu, APIC_BASE_ENABLE};
 
 /// The usual KVM device.
 pub const DEFAULT_DEVICE: &str = "/dev/kvm";

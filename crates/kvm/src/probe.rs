@@ -68,8 +68,8 @@ impl SystemIoctls for Kvm {
     }
 }
 
-/// Opens the device at `path` and probes it.
-pub(crate) fn probe_at(path: &Path) -> Result<CpuData, KvmProbeError> {
+/// Opens the KVM device at `path`.
+pub(crate) fn open(path: &Path) -> Result<Kvm, KvmProbeError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -77,8 +77,12 @@ pub(crate) fn probe_at(path: &Path) -> Result<CpuData, KvmProbeError> {
         .map_err(|e| KvmProbeError::open(path, e))?;
     // SAFETY: the descriptor was just opened and is owned by nobody else;
     // `Kvm` takes it over and closes it when dropped.
-    let kvm = unsafe { Kvm::from_raw_fd(file.into_raw_fd()) };
-    probe(&kvm, path)
+    Ok(unsafe { Kvm::from_raw_fd(file.into_raw_fd()) })
+}
+
+/// Opens the device at `path` and probes it.
+pub(crate) fn probe_at(path: &Path) -> Result<CpuData, KvmProbeError> {
+    probe(&open(path)?, path)
 }
 
 /// Asks the ioctls in turn; `path` names the device in errors.

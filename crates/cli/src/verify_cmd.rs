@@ -1,0 +1,255 @@
+//! `cpumodel verify`: build a model's CPUID table, run it in a real KVM
+//! guest, and check that every vCPU sees the intended table.
+//!
+//! The steps: the model, flags and topology are validated as in `cpumodel
+//! cpuid`; the table is masked by what KVM supports
+//! (`KVM_GET_SUPPORTED_CPUID`), naming every dropped feature; the masked
+//! table is built and applied to each vCPU of a KVM VM with
+//! `KVM_SET_CPUID2`; a tiny real-mode guest program executes CPUID for every
+//! leaf and subleaf of the table on each vCPU ([`cpumodel_kvm::guest`]); and
+//! what each vCPU read is compared bit by bit with the intended table
+//! ([`cpumodel_cpuid::verify`]).
+//!
+//! Exit codes: 0 when every vCPU saw the intended (masked) table, 1 on a
+//! mismatch, 2 on an error (no usable KVM, a bad name, a topology KVM cannot
+//! run).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use cpumodel_cpuid::verify::{queries, verify, VcpuObservation, VerifyReport};
+use cpumodel_cpuid::{build, CpuidEntry, CpuidTable, MaskReport, VcpuState};
+use cpumodel_guest::ExplicitTopology;
+use cpumodel_kvm::{KvmRunError, VcpuRun, VmLimits};
+use cpumodel_map::Database;
+use serde_json::json;
+
+use crate::cli::Format;
+use crate::commands::{kvm_device, Output};
+use crate::error::CliError;
+
+/// Arguments of `cpumodel verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The CPU model (case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    pub model: String,
+    /// An extra flag: +name or name enables it, -name disables it.
+    #[arg(long = "flag", value_name = "F", allow_hyphen_values = true)]
+    pub flags: Vec<String>,
+    /// The number of vCPUs (default 1); without --sockets/--cores/--threads
+    /// the topology is chosen as Nova chooses it.
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Sockets (the counts must multiply to --vcpus).
+    #[arg(long)]
+    pub sockets: Option<u32>,
+    /// Dies per socket.
+    #[arg(long)]
+    pub dies: Option<u32>,
+    /// Cores per die.
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Threads per core.
+    #[arg(long)]
+    pub threads: Option<u32>,
+}
+
+/// Runs `cpumodel verify`.
+///
+/// # Errors
+/// Unknown model or flag names (with suggestions), impossible topologies,
+/// an unusable KVM device (with the reason), a topology past KVM's vCPU
+/// limits (with the limit), and a guest that could not run.
+pub fn run(db: &Database, a: &VerifyArgs, format: Option<Format>) -> Result<Output, CliError> {
+    let json = match format {
+        None | Some(Format::Text) => false,
+        Some(Format::Json) => true,
+        Some(Format::Xml | Format::Qemu) => {
+            return Err(CliError::Usage(
+                "verify has no XML or QEMU form; use --format text or json".into(),
+            ))
+        }
+    };
+    let explicit = ExplicitTopology {
+        sockets: a.sockets,
+        dies: a.dies,
+        clusters: None,
+        cores: a.cores,
+        threads: a.threads,
+    };
+    let mut spec = crate::cpuid_cmd::guest_spec(db, &a.model, &a.flags, a.vcpus, explicit)?;
+    let device = kvm_device();
+    let supported = cpumodel_kvm::probe_at(&device).map_err(KvmRunError::Device)?;
+    let dropped = spec.mask(db, &supported);
+    let table = build(db, &spec).map_err(|e| CliError::Usage(e.to_string()))?;
+    let queries = queries(&table);
+    let (limits, runs) = run_guest(&device, &table, &queries)?;
+    let observations: Vec<VcpuObservation> = runs
+        .into_iter()
+        .enumerate()
+        .map(|(n, r)| observation(n as u32, r))
+        .collect();
+    let report = verify(db, &table, &observations);
+    let code = if report.is_ok() { 0 } else { 1 };
+    let run = GuestRun {
+        device: &device,
+        limits,
+        table: &table,
+        dropped: &dropped,
+        state: observations
+            .first()
+            .map_or(VcpuState::REAL_MODE, |o| o.state),
+        report: &report,
+    };
+    let text = if json { run.to_json() } else { run.to_text() };
+    Ok(Output { text, code })
+}
+
+/// What one vCPU read, for the comparison.
+fn observation(vcpu: u32, r: VcpuRun) -> VcpuObservation {
+    VcpuObservation {
+        vcpu,
+        state: VcpuState {
+            cr4: r.control.cr4,
+            xcr0: r.control.xcr0,
+            xss: r.control.xss,
+            apic_base: r.control.apic_base,
+        },
+        seen: r.results,
+        stored: r
+            .stored
+            .iter()
+            .map(|e| CpuidEntry {
+                function: e.function,
+                index: e.index,
+                flags: e.flags,
+                eax: e.regs[0],
+                ebx: e.regs[1],
+                ecx: e.regs[2],
+                edx: e.regs[3],
+            })
+            .collect(),
+    }
+}
+
+/// Runs the CPUID guest with one vCPU per APIC ID of the table.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_guest(
+    device: &Path,
+    table: &CpuidTable,
+    queries: &[(u32, u32)],
+) -> Result<(VmLimits, Vec<VcpuRun>), CliError> {
+    use cpumodel_cpuid::export::kvm::to_kvm_cpuid;
+    use cpumodel_kvm::{CpuidGuest, GuestVcpu};
+
+    let guest = CpuidGuest::open(device)?;
+    let limits = guest.limits();
+    let apic_ids = table.apic_ids();
+    // Before building a CPUID per vCPU: a topology past KVM's limits is an
+    // error that gives the limit.
+    limits.check(device, &apic_ids, queries.len())?;
+    let vcpus = apic_ids
+        .iter()
+        .enumerate()
+        .map(|(n, &apic_id)| {
+            Ok(GuestVcpu {
+                apic_id,
+                cpuid: to_kvm_cpuid(table, n as u32).map_err(|e| CliError::Usage(e.to_string()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    Ok((limits, guest.run(&vcpus, queries)?))
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn run_guest(
+    _device: &Path,
+    _table: &CpuidTable,
+    _queries: &[(u32, u32)],
+) -> Result<(VmLimits, Vec<VcpuRun>), CliError> {
+    Err(KvmRunError::Unsupported.into())
+}
+
+/// Everything the output shows.
+struct GuestRun<'a> {
+    device: &'a Path,
+    limits: VmLimits,
+    table: &'a CpuidTable,
+    dropped: &'a MaskReport,
+    state: VcpuState,
+    report: &'a VerifyReport,
+}
+
+impl GuestRun<'_> {
+    fn to_text(&self) -> String {
+        let t = self.table;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "model:    {} (QEMU {}), {}",
+            t.model,
+            t.qemu_model,
+            String::from_utf8_lossy(&t.vendor)
+        );
+        let ids: Vec<String> = t.apic_ids().iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "topology: {} vCPU{}: {}; APIC IDs {}",
+            t.vcpus(),
+            if t.vcpus() == 1 { "" } else { "s" },
+            t.topology,
+            ids.join(" ")
+        );
+        let _ = writeln!(
+            out,
+            "kvm:      {}: at most {} vCPUs per VM ({} recommended)",
+            self.device.display(),
+            self.limits.max_vcpus,
+            self.limits.recommended_vcpus
+        );
+        if self.dropped.is_empty() {
+            let _ = writeln!(out, "KVM provides every feature of the model");
+        } else {
+            let _ = writeln!(
+                out,
+                "KVM cannot provide: {} (dropped from the table)",
+                self.dropped.names().join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "guest:    real mode, CR4 {:#x}, XCR0 {:#x}, IA32_APIC_BASE {:#x}; CPUID on {} leaves per vCPU",
+            self.state.cr4,
+            self.state.xcr0,
+            self.state.apic_base,
+            self.report.leaves.len()
+        );
+        out.push_str(&self.report.to_text());
+        out
+    }
+
+    fn to_json(&self) -> String {
+        let t = self.table;
+        let v = json!({
+            "model": t.model,
+            "qemu_model": t.qemu_model,
+            "vendor": String::from_utf8_lossy(&t.vendor),
+            "topology": t.topology,
+            "apic_ids": t.apic_ids(),
+            "kvm": {
+                "device": self.device.display().to_string(),
+                "max_vcpus": self.limits.max_vcpus,
+                "recommended_vcpus": self.limits.recommended_vcpus,
+            },
+            "dropped": self.dropped.dropped,
+            "state": self.state,
+            "result": if self.report.is_ok() { "ok" } else { "mismatch" },
+            "leaves": self.report.leaves,
+            "vcpus": self.report.vcpus,
+        });
+        let mut s = serde_json::to_string_pretty(&v).expect("JSON values always serialize");
+        s.push('\n');
+        s
+    }
+}
