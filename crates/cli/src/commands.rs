@@ -31,10 +31,13 @@ impl Output {
 
 /// Runs the command `args` describes.
 pub fn run(args: &Args) -> Result<Output, CliError> {
-    let db = match &args.cpu_map {
+    // The process ends right after the command: freeing the database's few
+    // hundred allocations one by one would only cost time.
+    let db = std::mem::ManuallyDrop::new(match &args.cpu_map {
         Some(dir) => load_cpu_map(dir)?,
         None => Database::embedded(),
-    };
+    });
+    let db: &Database = &db;
     let format = args.format;
     if format == Some(Format::Qemu) && !matches!(args.command, Command::Guest(_)) {
         return Err(CliError::Usage(
@@ -42,8 +45,8 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         ));
     }
     match &args.command {
-        Command::Models => models(&db, format),
-        Command::Model { name } => model(&db, name, format),
+        Command::Models => models(db, format),
+        Command::Model { name } => model(db, name, format),
         Command::Decode {
             guest,
             qemu_models,
@@ -67,9 +70,9 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
                 CpuKind::Host
             };
             let cpu = match (qemu_replies, cpudata) {
-                (Some(replies), _) => decode_qemu_replies(&db, replies, kind, names, scoring)?,
+                (Some(replies), _) => decode_qemu_replies(db, replies, kind, names, scoring)?,
                 (None, Some(file)) => {
-                    decode_file(&db, file, kind, qemu_models.as_deref(), names, scoring)?
+                    decode_file(db, file, kind, qemu_models.as_deref(), names, scoring)?
                 }
                 (None, None) => {
                     return Err(CliError::Usage(
@@ -80,8 +83,8 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
             render_cpu(&cpu, format)
         }
         Command::Dump { output } => dump(output.as_deref(), format),
-        Command::Host => host(&db, format),
-        Command::Compare { host, cpu } => compare(&db, host, cpu, format),
+        Command::Host => host(db, format),
+        Command::Compare { host, cpu } => compare(db, host, cpu, format),
         Command::Baseline {
             expand_features,
             migratable,
@@ -91,12 +94,12 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
                 expand_features: *expand_features,
                 migratable: *migratable,
             };
-            baseline(&db, inputs, opts, format)
+            baseline(db, inputs, opts, format)
         }
-        Command::Guest(g) => guest(&db, g, format),
+        Command::Guest(g) => guest(db, g, format),
         Command::Expand { file } => {
-            let cpu = first_cpu(&db, file)?;
-            let expanded = cpumodel_cpu::expand(&db, &cpu)
+            let cpu = first_cpu(db, file)?;
+            let expanded = cpumodel_cpu::expand(db, &cpu)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
             render_cpu(&expanded, format)
         }

@@ -6,7 +6,7 @@
 //! of them, detected from the document itself, so fleet tooling can feed
 //! whatever it collected.
 
-use cpumodel_data::xml::{child, child_text, elements, Source};
+use cpumodel_data::xml::{child, elements, parse_u32, Source};
 use cpumodel_data::{parse_cpudata_node, XmlError};
 use cpumodel_map::Database;
 use roxmltree::Node;
@@ -16,6 +16,7 @@ use crate::def::{
     Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
 };
 use crate::input::{cpudata_features, InputError};
+use crate::tree::{skip_space, CpuElement, LightTree, RoxNode};
 
 /// One CPU read from a file, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,41 +59,33 @@ fn parse_cpus_with(
     text: &str,
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
-    if text.len() >= PARALLEL_MIN_BYTES && looks_like_several_cpus(text) {
-        if let Some(cpus) = parse_several_in_parallel(db, source, text, check) {
-            return Ok(cpus);
-        }
+    if let Some(cpus) = parse_plain_cpus(db, source, text, check) {
+        return Ok(cpus);
     }
     let src = Source(source);
     let wrapped;
+    // Where the parsed text starts in `text`, less what was put before it.
+    let mut shift = 0isize;
     let doc = if looks_like_several_cpus(text) {
         // Several top-level <cpu> elements are not one XML document; read
         // them inside a synthetic wrapper. Any problem is reported by the
         // plain parse below, which has the exact positions.
-        wrapped = format!("<cpus>{}</cpus>", strip_declaration(text));
+        let body = strip_declaration(text);
+        wrapped = format!("<cpus>{body}</cpus>");
         match roxmltree::Document::parse(&wrapped) {
-            Ok(d) => d,
+            Ok(d) => {
+                shift = (text.len() - body.len()) as isize - "<cpus>".len() as isize;
+                d
+            }
             Err(_) => src.parse(text)?,
         }
     } else {
         src.parse(text)?
     };
     let root = doc.root_element();
-    // Line numbers from one forward pass (roxmltree's own lookup rescans the
-    // text from the start each time, which is quadratic for fleet files).
-    let text_seen = doc.input_text();
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(
-            text_seen
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        )
-        .collect();
     let origin = |n: Node<'_, '_>| {
-        let line = line_starts.partition_point(|&start| start <= n.range().start);
-        format!("{source}:{line}")
+        let at = n.range().start.saturating_add_signed(shift);
+        format!("{source}:{}", 1 + count_lines(&text.as_bytes()[..at]))
     };
     let checked = |n: Node<'_, '_>, cpu: CpuDef| -> Result<SourcedCpu, InputError> {
         if check {
@@ -161,6 +154,11 @@ fn parse_cpus_with(
     Ok(cpus)
 }
 
+/// The number of line feeds in `bytes`.
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
 /// Fails on the first model or feature name of `cpu` (parsed from `n`) that
 /// `db` does not know, pointing at its element.
 fn check_names(
@@ -187,74 +185,82 @@ fn check_names(
     Ok(())
 }
 
-/// Fleet files with many top-level `<cpu>` elements are split at element
-/// boundaries and parsed on two threads above this size.
+/// Files of top-level `<cpu>` elements at least this big are read on two
+/// threads, split at an element boundary.
 const PARALLEL_MIN_BYTES: usize = 32 * 1024;
 
-/// The fast path for big files of top-level `<cpu>` elements: each element is
-/// parsed on its own, half of them on a second thread. Returns `None` when
-/// anything looks unusual (the caller then parses the whole document, which
-/// also gives exact error positions).
-fn parse_several_in_parallel(
+/// The fast path for documents that are nothing but `<cpu>` elements: one
+/// `<cpu>` document, or the plain concatenation fleet tools write. Each
+/// element is read into a [`LightTree`] and interpreted by the same
+/// [`read_cpu`] as on the roxmltree path. Returns `None` when anything is
+/// unusual or invalid, and the caller then parses the whole document with
+/// roxmltree, which gives the same result or the exact error position.
+fn parse_plain_cpus(
     db: &Database,
     source: &str,
     text: &str,
     check: bool,
 ) -> Option<Vec<SourcedCpu>> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while let Some(end) = text[start..].find("</cpu>") {
-        let end = start + end + "</cpu>".len();
-        chunks.push((start, end));
-        start = end;
-    }
-    if chunks.len() < 2 || !text[start..].trim().is_empty() {
+    let bytes = text.as_bytes();
+    let several = looks_like_several_cpus(text);
+    let start = if several {
+        // As the wrapped parse: the declaration is skipped.
+        skip_space(bytes, text.len() - strip_declaration(text).len())
+    } else {
+        // One document: only XML white space before its root (a declaration
+        // or anything else is left to roxmltree).
+        skip_space(bytes, 0)
+    };
+    if !text[start..].starts_with("<cpu") {
         return None;
     }
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        )
-        .collect();
-    let parse_range = |range: &[(usize, usize)]| -> Option<Vec<SourcedCpu>> {
-        let src = Source(source);
-        range
-            .iter()
-            .map(|&(a, b)| {
-                let piece = if a == 0 {
-                    strip_declaration(&text[..b])
-                } else {
-                    &text[a..b]
-                };
-                let offset = b - piece.len();
-                let doc = roxmltree::Document::parse(piece).ok()?;
-                let root = doc.root_element();
-                if !root.has_tag_name("cpu") {
-                    return None;
-                }
-                let cpu = parse_cpu_node(&src, root, None).ok()?;
-                if check && crate::ops::ResolvedCpu::new(db, &cpu).is_err() {
-                    return None;
-                }
-                let line = line_starts.partition_point(|&l| l <= offset + root.range().start);
-                Some(SourcedCpu {
-                    origin: format!("{source}:{line}"),
-                    cpu,
-                })
-            })
-            .collect()
+    let read = |from: usize, to: usize| -> Option<Vec<SourcedCpu>> {
+        let mut tree = LightTree::default();
+        let mut out = Vec::new();
+        let mut line = 1 + count_lines(&bytes[..from]);
+        let (mut counted, mut i) = (from, skip_space(bytes, from));
+        while i < to {
+            let end = tree.read(&text[..to], i)?;
+            let root = tree.root();
+            if root.name() != "cpu" {
+                return None;
+            }
+            let cpu = read_cpu(root, None).ok()?;
+            if check && crate::ops::ResolvedCpu::new(db, &cpu).is_err() {
+                return None;
+            }
+            line += count_lines(&bytes[counted..i]);
+            counted = i;
+            out.push(SourcedCpu {
+                origin: format!("{source}:{line}"),
+                cpu,
+            });
+            i = skip_space(bytes, end);
+        }
+        Some(out)
     };
-    let (first, second) = chunks.split_at(chunks.len() / 2);
-    let (a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| parse_range(second));
-        (parse_range(first), other.join().ok().flatten())
-    });
-    let mut cpus = a?;
-    cpus.extend(b?);
-    Some(cpus)
+    let split = (several && text.len() >= PARALLEL_MIN_BYTES)
+        .then(|| {
+            let half = start + (text.len() - start) / 2;
+            text[half..]
+                .find("</cpu>")
+                .map(|e| half + e + "</cpu>".len())
+        })
+        .flatten();
+    let cpus = match split {
+        Some(split) => {
+            let (first, second) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| read(split, text.len()));
+                (read(start, split), other.join().ok().flatten())
+            });
+            let mut cpus = first?;
+            cpus.extend(second?);
+            cpus
+        }
+        None => read(start, text.len())?,
+    };
+    // Several elements where roxmltree sees one document is an error there.
+    (several || cpus.len() == 1).then_some(cpus)
 }
 
 /// True when the text starts with a `<cpu>` element and another one follows
@@ -280,74 +286,85 @@ fn strip_declaration(text: &str) -> &str {
 
 /// The host-model `<mode>` of domain capabilities as a guest CPU.
 fn parse_host_model_mode(src: &Source<'_>, mode: Node<'_, '_>) -> Result<CpuDef, InputError> {
+    let mode = RoxNode {
+        src: *src,
+        node: mode,
+    };
     let mut cpu = CpuDef::new(CpuKind::Guest);
     cpu.match_ = Some(Match::Exact);
-    let model =
-        child(mode, "model").ok_or_else(|| src.error(mode, "host-model mode without <model>"))?;
+    let model = mode
+        .child("model")
+        .ok_or_else(|| mode.error("host-model mode without <model>".into()))?;
     cpu.model = Some(model.text().unwrap_or("").trim().to_string());
     cpu.fallback = Some(
-        parse_enum(src, model, "fallback", Fallback::parse, Fallback::spellings)?
+        parse_enum(model, "fallback", Fallback::parse, Fallback::spellings)?
             .unwrap_or(Fallback::Forbid),
     );
-    cpu.vendor = child_text(mode, "vendor").map(str::to_string);
-    cpu.features = parse_features(src, mode, CpuKind::Guest)?;
+    cpu.vendor = mode.child_text("vendor").map(str::to_string);
+    cpu.features = parse_features(mode, CpuKind::Guest)?;
     Ok(cpu)
 }
 
-fn parse_enum<T>(
-    src: &Source<'_>,
-    n: Node<'_, '_>,
+fn parse_enum<'a, E: CpuElement<'a>, T>(
+    n: E,
     attr: &str,
     parse: impl Fn(&str) -> Option<T>,
     spellings: impl Fn() -> String,
-) -> Result<Option<T>, XmlError> {
+) -> Result<Option<T>, E::Error> {
     match n.attribute(attr) {
         None => Ok(None),
         Some(v) => parse(v).map(Some).ok_or_else(|| {
-            src.error(
-                n,
-                format!("invalid {attr}='{v}' (expected one of: {})", spellings()),
-            )
+            n.error(format!(
+                "invalid {attr}='{v}' (expected one of: {})",
+                spellings()
+            ))
         }),
     }
 }
 
-fn nonzero(
-    src: &Source<'_>,
-    n: Node<'_, '_>,
-    attr: &str,
-    default: Option<u32>,
-) -> Result<u32, XmlError> {
+fn nonzero<'a, E: CpuElement<'a>>(n: E, attr: &str, default: Option<u32>) -> Result<u32, E::Error> {
     let Some(v) = n.attribute(attr) else {
-        return default.ok_or_else(|| src.error(n, format!("missing attribute '{attr}'")));
+        return default.ok_or_else(|| n.error(format!("missing attribute '{attr}'")));
     };
     match v.trim().parse::<u32>() {
-        Ok(0) => Err(src.error(n, format!("{attr}='0': topology values must be at least 1"))),
+        Ok(0) => Err(n.error(format!("{attr}='0': topology values must be at least 1"))),
         Ok(x) => Ok(x),
-        Err(_) => Err(src.error(n, format!("{attr}='{v}' is not a positive integer"))),
+        Err(_) => Err(n.error(format!("{attr}='{v}' is not a positive integer"))),
     }
 }
 
-fn parse_features(
-    src: &Source<'_>,
-    node: Node<'_, '_>,
+/// A required unsigned attribute, `0x` hex or decimal (as
+/// [`Source::req_u32_attr`]).
+fn req_u32<'a, E: CpuElement<'a>>(n: E, attr: &str) -> Result<u32, E::Error> {
+    let v = n
+        .attribute(attr)
+        .ok_or_else(|| n.error(format!("missing attribute '{attr}'")))?;
+    parse_u32(v).ok_or_else(|| {
+        n.error(format!(
+            "attribute {attr}='{v}' is not a valid unsigned 32-bit number"
+        ))
+    })
+}
+
+fn parse_features<'a, E: CpuElement<'a>>(
+    node: E,
     kind: CpuKind,
-) -> Result<Vec<FeatureRef>, XmlError> {
+) -> Result<Vec<FeatureRef>, E::Error> {
     let mut out: Vec<FeatureRef> = Vec::new();
-    for f in elements(node).filter(|n| n.has_tag_name("feature")) {
+    for f in node.elements().filter(|n| n.name() == "feature") {
         let name = f
             .attribute("name")
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| src.error(f, "missing feature name"))?;
+            .ok_or_else(|| f.error("missing feature name".into()))?;
         let policy = match kind {
             CpuKind::Host => None,
             CpuKind::Guest => Some(
-                parse_enum(src, f, "policy", Policy::parse, Policy::spellings)?
+                parse_enum(f, "policy", Policy::parse, Policy::spellings)?
                     .unwrap_or(Policy::Require),
             ),
         };
         if out.iter().any(|x| x.name == name) {
-            return Err(src.error(f, format!("feature '{name}' is listed more than once")));
+            return Err(f.error(format!("feature '{name}' is listed more than once")));
         }
         out.push(FeatureRef {
             name: name.to_string(),
@@ -367,14 +384,18 @@ pub fn parse_cpu_node(
     n: Node<'_, '_>,
     kind: Option<CpuKind>,
 ) -> Result<CpuDef, XmlError> {
-    let has_arch = child(n, "arch").is_some();
+    read_cpu(RoxNode { src: *src, node: n }, kind)
+}
+
+/// [`parse_cpu_node`] on any element tree: the one reading of `<cpu>`.
+fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef, E::Error> {
+    let has_arch = n.child("arch").is_some();
     let kind = match kind {
         Some(k) => k,
         None if has_arch => {
             if n.attribute("match").is_some() {
-                return Err(src.error(
-                    n,
-                    "a CPU with <arch> is a host CPU and cannot have a 'match' attribute",
+                return Err(n.error(
+                    "a CPU with <arch> is a host CPU and cannot have a 'match' attribute".into(),
                 ));
             }
             CpuKind::Host
@@ -382,82 +403,79 @@ pub fn parse_cpu_node(
         None => CpuKind::Guest,
     };
     let mut cpu = CpuDef::new(kind);
-    if let Some(mode) = parse_enum(src, n, "mode", Mode::parse, Mode::spellings)? {
+    if let Some(mode) = parse_enum(n, "mode", Mode::parse, Mode::spellings)? {
         if kind == CpuKind::Host {
-            return Err(src.error(n, "attribute 'mode' is only allowed for guest CPUs"));
+            return Err(n.error("attribute 'mode' is only allowed for guest CPUs".into()));
         }
         cpu.mode = mode;
     }
     if let Some(m) = n.attribute("migratable") {
         if !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
-            return Err(src.error(
-                n,
-                "attribute 'migratable' is only allowed for host-passthrough and maximum CPUs",
+            return Err(n.error(
+                "attribute 'migratable' is only allowed for host-passthrough and maximum CPUs"
+                    .into(),
             ));
         }
         cpu.migratable = Some(match m {
             "on" => true,
             "off" => false,
             v => {
-                return Err(src.error(
-                    n,
-                    format!("invalid migratable='{v}' (expected one of: on, off)"),
-                ))
+                return Err(n.error(format!(
+                    "invalid migratable='{v}' (expected one of: on, off)"
+                )))
             }
         });
     }
     if kind == CpuKind::Guest {
-        cpu.match_ = parse_enum(src, n, "match", Match::parse, Match::spellings)?;
-        cpu.check = parse_enum(src, n, "check", Check::parse, Check::spellings)?;
+        cpu.match_ = parse_enum(n, "match", Match::parse, Match::spellings)?;
+        cpu.check = parse_enum(n, "check", Check::parse, Check::spellings)?;
     }
     if kind == CpuKind::Host {
-        cpu.arch = child_text(n, "arch").map(str::to_string);
-        if let Some(s) = child(n, "signature") {
+        cpu.arch = n.child_text("arch").map(str::to_string);
+        if let Some(s) = n.child("signature") {
             cpu.signature = Some(SignatureDef {
-                family: nonzero(src, s, "family", None)?,
-                model: src.req_u32_attr(s, "model")?,
-                stepping: src.req_u32_attr(s, "stepping")?,
+                family: nonzero(s, "family", None)?,
+                model: req_u32(s, "model")?,
+                stepping: req_u32(s, "stepping")?,
             });
         }
     }
-    if let Some(model) = child(n, "model") {
+    if let Some(model) = n.child("model") {
         let name = model.text().unwrap_or("").trim();
         if !name.is_empty() {
             cpu.model = Some(name.to_string());
         }
         if kind == CpuKind::Guest && !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
-            cpu.fallback =
-                parse_enum(src, model, "fallback", Fallback::parse, Fallback::spellings)?;
+            cpu.fallback = parse_enum(model, "fallback", Fallback::parse, Fallback::spellings)?;
             if let Some(v) = model.attribute("vendor_id") {
                 if v.len() != 12 || v.contains(',') {
-                    return Err(src.error(
-                        model,
-                        format!("vendor_id='{v}' must be exactly 12 characters without commas"),
-                    ));
+                    return Err(model.error(format!(
+                        "vendor_id='{v}' must be exactly 12 characters without commas"
+                    )));
                 }
                 cpu.vendor_id = Some(v.to_string());
             }
         }
     }
     if kind == CpuKind::Host && cpu.model.is_none() {
-        return Err(src.error(n, "host CPU without a <model>"));
+        return Err(n.error("host CPU without a <model>".into()));
     }
-    cpu.vendor = child_text(n, "vendor").map(str::to_string);
+    cpu.vendor = n.child_text("vendor").map(str::to_string);
     if cpu.vendor.is_some() && cpu.model.is_none() {
-        return Err(src.error(n, "<vendor> given without a <model>"));
+        return Err(n.error("<vendor> given without a <model>".into()));
     }
-    if let Some(t) = child(n, "topology") {
+    if let Some(t) = n.child("topology") {
         cpu.topology = Some(Topology {
-            sockets: nonzero(src, t, "sockets", None)?,
-            dies: nonzero(src, t, "dies", Some(1))?,
-            clusters: nonzero(src, t, "clusters", Some(1))?,
-            cores: nonzero(src, t, "cores", None)?,
-            threads: nonzero(src, t, "threads", None)?,
+            sockets: nonzero(t, "sockets", None)?,
+            dies: nonzero(t, "dies", Some(1))?,
+            clusters: nonzero(t, "clusters", Some(1))?,
+            cores: nonzero(t, "cores", None)?,
+            threads: nonzero(t, "threads", None)?,
         });
     }
-    cpu.features = parse_features(src, n, kind)?;
+    cpu.features = parse_features(n, kind)?;
     if !cpu.features.is_empty() && cpu.model.is_none() && cpu.mode == Mode::Custom {
-        return Err(src.error(n, "features listed without a CPU model"));
+        return Err(n.error("features listed without a CPU model".into()));
     }
     Ok(cpu)
 }
@@ -543,25 +561,103 @@ mod tests {
         assert!(check("<cpu><model>westmere</model><feature name='VMX'/></cpu>").is_ok());
     }
 
+    /// The whole-document roxmltree parse, without the fast path.
+    fn slow(source: &str, text: &str) -> Result<Vec<SourcedCpu>, String> {
+        let wrapped;
+        let src = Source(source);
+        let doc = if looks_like_several_cpus(text) {
+            let body = strip_declaration(text);
+            wrapped = format!("<cpus>{body}</cpus>");
+            roxmltree::Document::parse(&wrapped).map_err(|e| e.to_string())?
+        } else {
+            src.parse(text).map_err(|e| e.to_string())?
+        };
+        let root = doc.root_element();
+        let nodes: Vec<_> = if root.has_tag_name("cpus") {
+            elements(root).filter(|n| n.has_tag_name("cpu")).collect()
+        } else {
+            vec![root]
+        };
+        let offset = text.len() - strip_declaration(text).len();
+        nodes
+            .into_iter()
+            .map(|n| {
+                let at = if root.has_tag_name("cpus") {
+                    n.range().start - "<cpus>".len() + offset
+                } else {
+                    n.range().start
+                };
+                Ok(SourcedCpu {
+                    origin: format!("{source}:{}", 1 + count_lines(&text.as_bytes()[..at])),
+                    cpu: parse_cpu_node(&src, n, None).map_err(|e| e.to_string())?,
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fast_path_reads_plain_cpu_files_as_roxmltree_does() {
+        let db = Database::embedded();
+        let host = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
+        let guest = "<cpu mode='custom' match='exact' check='partial'>\n  <model fallback='forbid' vendor_id='GenuineIntel'>Haswell</model>\n  <topology sockets='2' cores='4' threads='2'/>\n  <feature policy='force' name='pcid'/>\n  <feature policy=\"disable\" name='vmx'/>\n</cpu>";
+        for text in [
+            host.to_string(),
+            guest.to_string(),
+            format!("\n\n  {host}"),
+            format!("{host}{guest}\n{host}"),
+            format!("<?xml version='1.0'?>\n{host}\n\n{guest}"),
+            format!("  \n<?xml version='1.0'?>{host}{host}"),
+            "<cpu mode='host-passthrough' migratable='off'/>".to_string(),
+            "<cpu/>".to_string(),
+        ] {
+            let fast = parse_plain_cpus(&db, "f.xml", &text, true);
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast.unwrap(), slow("f.xml", &text).unwrap(), "{text}");
+            assert_eq!(
+                parse_known_cpus(&db, "f.xml", &text).unwrap(),
+                slow("f.xml", &text).unwrap()
+            );
+        }
+        // Left to roxmltree: a declaration before a single element, comments,
+        // entities, other roots, more than one root where only one may be.
+        for text in [
+            format!("<?xml version='1.0'?>{host}"),
+            format!("<!-- c -->{host}{host}"),
+            format!("{host}<!-- c -->{host}"),
+            "<cpu><model>A&amp;B</model></cpu>".to_string(),
+            "<cpuTest><cpu/></cpuTest>".to_string(),
+            "<cpu/><cpu><model>Westmere</model></cpu>".to_string(),
+            format!("{host}x{host}"),
+        ] {
+            assert_eq!(parse_plain_cpus(&db, "f.xml", &text, false), None, "{text}");
+        }
+        // Invalid definitions too, so that roxmltree reports their position.
+        let bad = format!("{host}<cpu><arch>x86_64</arch></cpu>");
+        assert_eq!(parse_plain_cpus(&db, "f.xml", &bad, false), None);
+        assert_eq!(
+            parse_cpus(&db, "f.xml", &bad).unwrap_err().to_string(),
+            "f.xml:7:1: <cpu>: host CPU without a <model>"
+        );
+    }
+
     #[test]
     fn big_fleet_files_parse_the_same_in_parallel() {
         let db = Database::embedded();
         let one = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
         let text = format!("<?xml version='1.0'?>\n{}", one.repeat(600));
         assert!(text.len() >= PARALLEL_MIN_BYTES);
-        let fast = parse_several_in_parallel(&db, "f.xml", &text, true).expect("fast path taken");
+        let fast = parse_plain_cpus(&db, "f.xml", &text, true).expect("fast path taken");
         assert_eq!(fast.len(), 600);
         assert_eq!(fast[0].origin, "f.xml:2");
         assert_eq!(fast[599].origin, format!("f.xml:{}", 2 + 599 * 6));
-        let whole = parse_cpus(&db, "f.xml", &text).unwrap();
-        assert_eq!(whole, fast);
+        assert_eq!(fast, slow("f.xml", &text).unwrap());
         // An unknown feature makes the fast path step aside; the whole-document
         // parse then reports it at its element.
         let bad = format!(
             "{}<cpu><arch>x86_64</arch><model>Westmere</model><feature name='nope'/></cpu>\n",
             one.repeat(600)
         );
-        assert!(parse_several_in_parallel(&db, "f.xml", &bad, true).is_none());
+        assert!(parse_plain_cpus(&db, "f.xml", &bad, true).is_none());
         let e = parse_known_cpus(&db, "f.xml", &bad)
             .unwrap_err()
             .to_string();

@@ -1,7 +1,6 @@
 //! The database types: vendors, features, models, and name lookup.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use cpumodel_data::{CpuData, Item, ItemKey, Signature};
@@ -149,42 +148,63 @@ pub struct Database {
 
 /// Case-insensitive name lookup tables, built on first use so that
 /// constructing a database stays cheap.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct NameIndex {
-    features: HashMap<String, u16, Fnv>,
-    models: HashMap<String, u16, Fnv>,
+    features: NameTable,
+    models: NameTable,
 }
 
-/// FNV-1a: names are short and trusted, so a simple fast hash beats SipHash.
-#[derive(Clone, Copy, Debug, Default)]
-struct Fnv;
-
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
+/// An open-addressing hash table from names, ignoring ASCII case, to their
+/// index in a name list. It holds indices only: keys are compared against
+/// the list itself, so building it allocates one array and copies no name.
+#[derive(Clone, Debug)]
+struct NameTable {
+    /// Index + 1 of a name, 0 for a free slot; the length is a power of two
+    /// at least twice the number of names.
+    slots: Vec<u16>,
 }
 
-struct FnvHasher(u64);
+/// FNV-1a of the ASCII lowercase form: names are short and trusted, so a
+/// simple fast hash is enough.
+fn hash_lowercase(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
-impl std::hash::Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl NameTable {
+    /// Indexes `names`; of names equal but for case, the first one wins.
+    fn new<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Self {
+        let list: Vec<&str> = names.collect();
+        let mut table = NameTable {
+            slots: vec![0; (list.len() * 2).next_power_of_two().max(2)],
+        };
+        for (i, name) in list.iter().enumerate() {
+            if let Err(free) = table.find(name, |j| list[j]) {
+                table.slots[free] = i as u16 + 1;
+            }
+        }
+        table
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+
+    /// The index of `name` (ignoring ASCII case); `names` gives the name at
+    /// an index.
+    fn get<'a>(&self, name: &str, names: impl Fn(usize) -> &'a str) -> Option<u16> {
+        self.find(name, names).ok()
+    }
+
+    /// The index of `name`, or the free slot where it would go.
+    fn find<'a>(&self, name: &str, names: impl Fn(usize) -> &'a str) -> Result<u16, usize> {
+        let mask = self.slots.len() - 1;
+        let mut slot = hash_lowercase(name) as usize & mask;
+        loop {
+            match self.slots[slot] {
+                0 => return Err(slot),
+                i if names(usize::from(i - 1)).eq_ignore_ascii_case(name) => return Ok(i - 1),
+                _ => slot = (slot + 1) & mask,
+            }
         }
     }
-}
-
-fn lower_map<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, u16, Fnv> {
-    let mut map = HashMap::with_hasher(Fnv);
-    for (i, n) in names.enumerate() {
-        map.entry(n.to_ascii_lowercase()).or_insert(i as u16);
-    }
-    map
 }
 
 impl Database {
@@ -210,13 +230,6 @@ impl Database {
             names: OnceLock::new(),
             migration_blockers,
             msr_features,
-        }
-    }
-
-    /// Records each model's ancestor (used when building from generated tables).
-    pub(crate) fn set_ancestors(&mut self, ancestors: &[Option<ModelId>]) {
-        for (m, a) in self.models.iter_mut().zip(ancestors) {
-            m.ancestor = *a;
         }
     }
 
@@ -286,17 +299,15 @@ impl Database {
     /// # Errors
     /// [`UnknownName`] with the closest known names.
     pub fn find_feature(&self, name: &str) -> Result<FeatureId, UnknownName> {
-        self.index()
-            .features
-            .get(&name.to_ascii_lowercase())
-            .map(|i| FeatureId(*i))
+        self.feature_index(name)
+            .map(FeatureId)
             .ok_or_else(|| self.unknown(NameKind::Feature, name))
     }
 
     /// Looks a feature up by its exact canonical name.
     pub fn find_feature_exact(&self, name: &str) -> Option<FeatureId> {
-        match self.index().features.get(&name.to_ascii_lowercase()) {
-            Some(i) if self.features[*i as usize].name == name => Some(FeatureId(*i)),
+        match self.feature_index(name) {
+            Some(i) if self.features[i as usize].name == name => Some(FeatureId(i)),
             _ => self
                 .features
                 .iter()
@@ -322,17 +333,15 @@ impl Database {
     /// # Errors
     /// [`UnknownName`] with the closest known names.
     pub fn find_model(&self, name: &str) -> Result<ModelId, UnknownName> {
-        self.index()
-            .models
-            .get(&name.to_ascii_lowercase())
-            .map(|i| ModelId(*i))
+        self.model_index(name)
+            .map(ModelId)
             .ok_or_else(|| self.unknown(NameKind::Model, name))
     }
 
     /// Looks a model up by its exact name.
     pub fn find_model_exact(&self, name: &str) -> Option<ModelId> {
-        match self.index().models.get(&name.to_ascii_lowercase()) {
-            Some(i) if self.models[*i as usize].name == name => Some(ModelId(*i)),
+        match self.model_index(name) {
+            Some(i) if self.models[i as usize].name == name => Some(ModelId(i)),
             _ => self
                 .models
                 .iter()
@@ -343,9 +352,21 @@ impl Database {
 
     fn index(&self) -> &NameIndex {
         self.names.get_or_init(|| NameIndex {
-            features: lower_map(self.features.iter().map(|f| f.name.as_ref())),
-            models: lower_map(self.models.iter().map(|m| m.name.as_ref())),
+            features: NameTable::new(self.features.iter().map(|f| f.name.as_ref())),
+            models: NameTable::new(self.models.iter().map(|m| m.name.as_ref())),
         })
+    }
+
+    fn feature_index(&self, name: &str) -> Option<u16> {
+        self.index()
+            .features
+            .get(name, |i| self.features[i].name.as_ref())
+    }
+
+    fn model_index(&self, name: &str) -> Option<u16> {
+        self.index()
+            .models
+            .get(name, |i| self.models[i].name.as_ref())
     }
 
     fn unknown(&self, kind: NameKind, name: &str) -> UnknownName {
