@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use cpumodel_cpu::{
-    decode, host_features_from_cpudata, parse_cpus, parse_known_cpus, BaselineAccumulator,
-    BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+    add_cpus_to_baseline, decode, host_features_from_cpudata, parse_known_cpus, AddCpusError,
+    BaselineAccumulator, BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions,
+    Scoring,
 };
 use cpumodel_data::format_cpudata;
 use cpumodel_data::host::{read_cpuid, HostCpuid};
@@ -498,8 +499,10 @@ fn baseline(
         }
         let text = read(file)?;
         let name = file.display().to_string();
-        for cpu in parse_cpus(db, &name, &text)? {
-            if let Err(e) = acc.add(db, &cpu.origin, &cpu.cpu) {
+        match add_cpus_to_baseline(&mut acc, db, &name, &text) {
+            Ok(()) => {}
+            Err(AddCpusError::Input(e)) => return Err(e.into()),
+            Err(AddCpusError::Baseline(e)) => {
                 // Unknown names are reported at their element, which the
                 // checked parse knows; other errors stand as they are.
                 parse_known_cpus(db, &name, &text)?;

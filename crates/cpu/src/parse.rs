@@ -16,6 +16,7 @@ use crate::def::{
     Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
 };
 use crate::input::{cpudata_features, InputError};
+use crate::ops::{BaselineAccumulator, BaselineError};
 use crate::tree::{skip_space, CpuElement, LightTree, RoxNode};
 
 /// One CPU read from a file, with where it came from.
@@ -154,9 +155,22 @@ fn parse_cpus_with(
     Ok(cpus)
 }
 
-/// The number of line feeds in `bytes`.
+/// The number of line feeds in `bytes`, eight bytes at a time.
 fn count_lines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().iter().filter(|&&b| b == b'\n').count();
+    words
+        .map(|w| {
+            // A byte of `x` is zero where the input byte is a line feed; the
+            // high bit of `found` is set in exactly those bytes.
+            let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'\n'));
+            let found = !(((x & LOW7) + LOW7) | x) & !LOW7;
+            found.count_ones() as usize
+        })
+        .sum::<usize>()
+        + tail
 }
 
 /// Fails on the first model or feature name of `cpu` (parsed from `n`) that
@@ -186,14 +200,90 @@ fn check_names(
 }
 
 /// Files of top-level `<cpu>` elements at least this big are read on two
-/// threads, split at an element boundary.
-const PARALLEL_MIN_BYTES: usize = 32 * 1024;
+/// threads, split at an element boundary. Below it, starting a thread costs
+/// more than it saves.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// Why the light path stopped.
+enum Stop<E> {
+    /// Something it does not read, or an invalid definition: the roxmltree
+    /// path decides.
+    Fallback,
+    /// The caller's own failure.
+    Failed(E),
+}
+
+/// Where the `<cpu>` elements of a document the light path may read start,
+/// and whether the document has several (which [`looks_like_several_cpus`]
+/// decides, as on the roxmltree path).
+fn plain_cpus_start(text: &str) -> Option<(usize, bool)> {
+    let several = looks_like_several_cpus(text);
+    let start = if several {
+        // As the wrapped parse: the declaration is skipped.
+        skip_space(text.as_bytes(), text.len() - strip_declaration(text).len())
+    } else {
+        // One document: only XML white space before its root (a declaration
+        // or anything else is left to roxmltree).
+        skip_space(text.as_bytes(), 0)
+    };
+    text[start..]
+        .starts_with("<cpu")
+        .then_some((start, several))
+}
+
+/// Reads the top-level `<cpu>` elements of `text[from..to]` with the light
+/// tree into one reused definition, calling `each` with the line of each
+/// element and the definition.
+fn read_plain<E>(
+    text: &str,
+    (from, to): (usize, usize),
+    several: bool,
+    mut each: impl FnMut(usize, &mut CpuDef) -> Result<(), Stop<E>>,
+) -> Result<(), Stop<E>> {
+    let bytes = text.as_bytes();
+    let mut tree = LightTree::default();
+    let mut cpu = CpuDef::new(CpuKind::Guest);
+    let mut line = 1 + count_lines(&bytes[..from]);
+    let (mut counted, mut i) = (from, skip_space(bytes, from));
+    let mut first = true;
+    while i < to {
+        // Several elements where roxmltree sees one document is an error there.
+        if !several && !first {
+            return Err(Stop::Fallback);
+        }
+        first = false;
+        let end = tree.read(&text[..to], i).ok_or(Stop::Fallback)?;
+        let root = tree.root();
+        if root.name() != "cpu" {
+            return Err(Stop::Fallback);
+        }
+        read_cpu_into(root, None, &mut cpu).map_err(|()| Stop::Fallback)?;
+        line += count_lines(&bytes[counted..i]);
+        counted = i;
+        each(line, &mut cpu)?;
+        i = skip_space(bytes, end);
+    }
+    Ok(())
+}
+
+/// Where to split a big file of several `<cpu>` elements between two
+/// threads: after the first `</cpu>` past the middle.
+fn parallel_split(text: &str, start: usize, several: bool) -> Option<usize> {
+    if !several || text.len() < PARALLEL_MIN_BYTES {
+        return None;
+    }
+    let half = start + (text.len() - start) / 2;
+    let half = (half..text.len()).find(|&i| text.is_char_boundary(i))?;
+    text[half..]
+        .find("</cpu>")
+        .map(|e| half + e + "</cpu>".len())
+}
 
 /// The fast path for documents that are nothing but `<cpu>` elements: one
 /// `<cpu>` document, or the plain concatenation fleet tools write. Each
 /// element is read into a [`LightTree`] and interpreted by the same
-/// [`read_cpu`] as on the roxmltree path. Returns `None` when anything is
-/// unusual or invalid, and the caller then parses the whole document with
+/// [`read_cpu_into`] as on the roxmltree path. Returns `None` when anything
+/// is unusual or invalid, and the caller then parses the whole document with
 /// roxmltree, which gives the same result or the exact error position.
 fn parse_plain_cpus(
     db: &Database,
@@ -201,66 +291,110 @@ fn parse_plain_cpus(
     text: &str,
     check: bool,
 ) -> Option<Vec<SourcedCpu>> {
-    let bytes = text.as_bytes();
-    let several = looks_like_several_cpus(text);
-    let start = if several {
-        // As the wrapped parse: the declaration is skipped.
-        skip_space(bytes, text.len() - strip_declaration(text).len())
-    } else {
-        // One document: only XML white space before its root (a declaration
-        // or anything else is left to roxmltree).
-        skip_space(bytes, 0)
-    };
-    if !text[start..].starts_with("<cpu") {
-        return None;
-    }
-    let read = |from: usize, to: usize| -> Option<Vec<SourcedCpu>> {
-        let mut tree = LightTree::default();
+    let (start, several) = plain_cpus_start(text)?;
+    let read = |range: (usize, usize)| -> Option<Vec<SourcedCpu>> {
         let mut out = Vec::new();
-        let mut line = 1 + count_lines(&bytes[..from]);
-        let (mut counted, mut i) = (from, skip_space(bytes, from));
-        while i < to {
-            let end = tree.read(&text[..to], i)?;
-            let root = tree.root();
-            if root.name() != "cpu" {
-                return None;
+        let kept = read_plain::<()>(text, range, several, |line, cpu| {
+            if check && crate::ops::ResolvedCpu::new(db, cpu).is_err() {
+                return Err(Stop::Fallback);
             }
-            let cpu = read_cpu(root, None).ok()?;
-            if check && crate::ops::ResolvedCpu::new(db, &cpu).is_err() {
-                return None;
-            }
-            line += count_lines(&bytes[counted..i]);
-            counted = i;
             out.push(SourcedCpu {
                 origin: format!("{source}:{line}"),
-                cpu,
+                cpu: std::mem::replace(cpu, CpuDef::new(CpuKind::Guest)),
             });
-            i = skip_space(bytes, end);
-        }
-        Some(out)
+            Ok(())
+        });
+        kept.ok().map(|()| out)
     };
-    let split = (several && text.len() >= PARALLEL_MIN_BYTES)
-        .then(|| {
-            let half = start + (text.len() - start) / 2;
-            text[half..]
-                .find("</cpu>")
-                .map(|e| half + e + "</cpu>".len())
-        })
-        .flatten();
-    let cpus = match split {
+    match parallel_split(text, start, several) {
         Some(split) => {
             let (first, second) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| read(split, text.len()));
-                (read(start, split), other.join().ok().flatten())
+                let other = scope.spawn(|| read((split, text.len())));
+                (read((start, split)), other.join().ok().flatten())
             });
             let mut cpus = first?;
             cpus.extend(second?);
-            cpus
+            Some(cpus)
         }
-        None => read(start, text.len())?,
-    };
-    // Several elements where roxmltree sees one document is an error there.
-    (several || cpus.len() == 1).then_some(cpus)
+        None => read((start, text.len())),
+    }
+}
+
+/// Why [`add_cpus_to_baseline`] failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddCpusError {
+    /// The document does not parse (as [`parse_cpus`] reports it).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The document parses, but one of its CPUs cannot be added (the first
+    /// one, as [`BaselineAccumulator::add`] reports it).
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+}
+
+/// Adds every CPU of a document to a baseline: [`parse_cpus`], then
+/// [`BaselineAccumulator::add`] for each CPU in document order, with the
+/// same results and errors, but without keeping the definitions. A file of
+/// plain `<cpu>` elements is read with one reused definition, so a fleet
+/// file costs almost no allocation per CPU.
+///
+/// # Errors
+/// [`AddCpusError::Input`] when the document does not parse, whichever CPU
+/// would fail to add; otherwise [`AddCpusError::Baseline`]. On error, `acc`
+/// is left as it was.
+pub fn add_cpus_to_baseline(
+    acc: &mut BaselineAccumulator,
+    db: &Database,
+    source: &str,
+    text: &str,
+) -> Result<(), AddCpusError> {
+    let saved = acc.clone();
+    if let Some((start, several)) = plain_cpus_start(text) {
+        let add = |acc: &mut BaselineAccumulator, line: usize, cpu: &CpuDef| {
+            acc.add_with_origin(db, || format!("{source}:{line}"), cpu)
+                .map_err(Stop::Failed)
+        };
+        let added = match parallel_split(text, start, several) {
+            Some(split) => std::thread::scope(|scope| {
+                let other = scope.spawn(|| {
+                    let mut cpus = Vec::new();
+                    read_plain::<()>(text, (split, text.len()), several, |line, cpu| {
+                        cpus.push((line, std::mem::replace(cpu, CpuDef::new(CpuKind::Guest))));
+                        Ok(())
+                    })
+                    .ok()
+                    .map(|()| cpus)
+                });
+                read_plain(text, (start, split), several, |line, cpu| {
+                    add(acc, line, cpu)
+                })?;
+                let cpus = other.join().ok().flatten().ok_or(Stop::Fallback)?;
+                cpus.iter().try_for_each(|(line, cpu)| add(acc, *line, cpu))
+            }),
+            None => read_plain(text, (start, text.len()), several, |line, cpu| {
+                add(acc, line, cpu)
+            }),
+        };
+        match added {
+            Ok(()) => return Ok(()),
+            Err(Stop::Failed(e)) => {
+                *acc = saved;
+                // A CPU could not be added; a parse error anywhere in the
+                // document comes first, as when it is parsed before adding.
+                parse_cpus(db, source, text)?;
+                return Err(e.into());
+            }
+            Err(Stop::Fallback) => *acc = saved.clone(),
+        }
+    }
+    let cpus = parse_cpus(db, source, text)?;
+    for cpu in &cpus {
+        if let Err(e) = acc.add(db, &cpu.origin, &cpu.cpu) {
+            *acc = saved;
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// True when the text starts with a `<cpu>` element and another one follows
@@ -350,7 +484,18 @@ fn parse_features<'a, E: CpuElement<'a>>(
     node: E,
     kind: CpuKind,
 ) -> Result<Vec<FeatureRef>, E::Error> {
-    let mut out: Vec<FeatureRef> = Vec::new();
+    let mut out = Vec::new();
+    parse_features_into(node, kind, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_features`] into `out`, reusing its entries' allocations.
+fn parse_features_into<'a, E: CpuElement<'a>>(
+    node: E,
+    kind: CpuKind,
+    out: &mut Vec<FeatureRef>,
+) -> Result<(), E::Error> {
+    let mut len = 0;
     for f in node.elements().filter(|n| n.name() == "feature") {
         let name = f
             .attribute("name")
@@ -363,15 +508,36 @@ fn parse_features<'a, E: CpuElement<'a>>(
                     .unwrap_or(Policy::Require),
             ),
         };
-        if out.iter().any(|x| x.name == name) {
+        if out[..len].iter().any(|x| x.name == name) {
             return Err(f.error(format!("feature '{name}' is listed more than once")));
         }
-        out.push(FeatureRef {
-            name: name.to_string(),
-            policy,
-        });
+        match out.get_mut(len) {
+            Some(old) => {
+                old.name.clear();
+                old.name.push_str(name);
+                old.policy = policy;
+            }
+            None => out.push(FeatureRef {
+                name: name.to_string(),
+                policy,
+            }),
+        }
+        len += 1;
     }
-    Ok(out)
+    out.truncate(len);
+    Ok(())
+}
+
+/// `Some(text)` in `slot`'s allocation when it has one.
+fn reuse(slot: Option<String>, text: &str) -> String {
+    match slot {
+        Some(mut s) => {
+            s.clear();
+            s.push_str(text);
+            s
+        }
+        None => text.to_string(),
+    }
 }
 
 /// Parses one `<cpu>` element. `kind` forces host or guest; `None` detects it
@@ -389,6 +555,21 @@ pub fn parse_cpu_node(
 
 /// [`parse_cpu_node`] on any element tree: the one reading of `<cpu>`.
 fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef, E::Error> {
+    let mut cpu = CpuDef::new(CpuKind::Guest);
+    read_cpu_into(n, kind, &mut cpu)?;
+    Ok(cpu)
+}
+
+/// [`read_cpu`] into `cpu`, reusing the allocations of its strings and
+/// features (a fleet file is read with one definition). On error, `cpu`
+/// holds part of the element.
+fn read_cpu_into<'a, E: CpuElement<'a>>(
+    n: E,
+    kind: Option<CpuKind>,
+    cpu: &mut CpuDef,
+) -> Result<(), E::Error> {
+    let mut features = std::mem::take(&mut cpu.features);
+    let (arch, model_buf, vendor) = (cpu.arch.take(), cpu.model.take(), cpu.vendor.take());
     let has_arch = n.child("arch").is_some();
     let kind = match kind {
         Some(k) => k,
@@ -402,7 +583,7 @@ fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef
         }
         None => CpuKind::Guest,
     };
-    let mut cpu = CpuDef::new(kind);
+    *cpu = CpuDef::new(kind);
     if let Some(mode) = parse_enum(n, "mode", Mode::parse, Mode::spellings)? {
         if kind == CpuKind::Host {
             return Err(n.error("attribute 'mode' is only allowed for guest CPUs".into()));
@@ -431,7 +612,7 @@ fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef
         cpu.check = parse_enum(n, "check", Check::parse, Check::spellings)?;
     }
     if kind == CpuKind::Host {
-        cpu.arch = n.child_text("arch").map(str::to_string);
+        cpu.arch = n.child_text("arch").map(|a| reuse(arch, a));
         if let Some(s) = n.child("signature") {
             cpu.signature = Some(SignatureDef {
                 family: nonzero(s, "family", None)?,
@@ -443,7 +624,7 @@ fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef
     if let Some(model) = n.child("model") {
         let name = model.text().unwrap_or("").trim();
         if !name.is_empty() {
-            cpu.model = Some(name.to_string());
+            cpu.model = Some(reuse(model_buf, name));
         }
         if kind == CpuKind::Guest && !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
             cpu.fallback = parse_enum(model, "fallback", Fallback::parse, Fallback::spellings)?;
@@ -460,7 +641,7 @@ fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef
     if kind == CpuKind::Host && cpu.model.is_none() {
         return Err(n.error("host CPU without a <model>".into()));
     }
-    cpu.vendor = n.child_text("vendor").map(str::to_string);
+    cpu.vendor = n.child_text("vendor").map(|v| reuse(vendor, v));
     if cpu.vendor.is_some() && cpu.model.is_none() {
         return Err(n.error("<vendor> given without a <model>".into()));
     }
@@ -473,11 +654,12 @@ fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef
             threads: nonzero(t, "threads", None)?,
         });
     }
-    cpu.features = parse_features(n, kind)?;
+    parse_features_into(n, kind, &mut features)?;
+    cpu.features = features;
     if !cpu.features.is_empty() && cpu.model.is_none() && cpu.mode == Mode::Custom {
         return Err(n.error("features listed without a CPU model".into()));
     }
-    Ok(cpu)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -640,27 +822,112 @@ mod tests {
         );
     }
 
+    /// `parse_cpus` then `add` for each CPU: what `add_cpus_to_baseline`
+    /// must match.
+    fn add_one_by_one(
+        acc: &mut BaselineAccumulator,
+        db: &Database,
+        text: &str,
+    ) -> Result<(), AddCpusError> {
+        for cpu in parse_cpus(db, "f.xml", text)? {
+            acc.add(db, &cpu.origin, &cpu.cpu)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn adding_a_document_to_a_baseline_is_parsing_then_adding() {
+        let db = Database::embedded();
+        let host = |model: &str, vendor: &str, feature: &str| {
+            format!("<cpu>\n  <arch>x86_64</arch>\n  <model>{model}</model>\n  <vendor>{vendor}</vendor>\n  <feature name='{feature}'/>\n</cpu>\n")
+        };
+        let intel = host("Haswell", "Intel", "vmx");
+        let amd = host("EPYC", "AMD", "svm");
+        let cases = [
+            // The fast path, with one and with several elements.
+            intel.clone(),
+            format!("{intel}{}", host("Westmere", "Intel", "pdcm")),
+            // roxmltree's path.
+            format!("<!-- fleet -->\n{intel}{intel}"),
+            format!("<capabilities><host>{intel}</host></capabilities>"),
+            // A CPU that cannot be added: mixed vendors, an unknown name.
+            format!("{intel}{amd}"),
+            format!("{intel}{}", host("Haswell", "Intel", "nosuch")),
+            // ... and the same followed by a parse error, which comes first.
+            format!("{intel}{amd}<cpu><arch>x86_64</arch></cpu>"),
+            format!("{intel}{amd}<cpu mode='bad'/>"),
+            // Several roots where one is expected.
+            format!("<cpu/>{intel}"),
+        ];
+        for text in cases {
+            let mut fast = BaselineAccumulator::default();
+            add_one_by_one(&mut fast, &db, &host("Haswell", "Intel", "vmx")).unwrap();
+            let mut slow = fast.clone();
+            let a = add_cpus_to_baseline(&mut fast, &db, "f.xml", &text);
+            let b = add_one_by_one(&mut slow, &db, &text);
+            assert_eq!(a, b, "{text}");
+            if a.is_ok() {
+                assert_eq!(
+                    fast.finish(&db, Default::default()),
+                    slow.finish(&db, Default::default()),
+                    "{text}"
+                );
+            } else {
+                assert_eq!(fast.len(), 1, "unchanged on error: {text}");
+            }
+        }
+        // A fleet file big enough to be read on two threads.
+        let big = format!(
+            "{}{}",
+            intel.repeat(2000),
+            host("Westmere", "Intel", "pdcm").repeat(2000)
+        );
+        assert!(big.len() >= PARALLEL_MIN_BYTES);
+        let mut fast = BaselineAccumulator::default();
+        add_cpus_to_baseline(&mut fast, &db, "f.xml", &big).unwrap();
+        let mut slow = BaselineAccumulator::default();
+        add_one_by_one(&mut slow, &db, &big).unwrap();
+        assert_eq!(fast.len(), 4000);
+        let opts = Default::default();
+        assert_eq!(fast.finish(&db, opts), slow.finish(&db, opts));
+        let bad = format!("{big}{amd}");
+        let mut acc = BaselineAccumulator::default();
+        assert_eq!(
+            add_cpus_to_baseline(&mut acc, &db, "f.xml", &bad),
+            add_one_by_one(&mut BaselineAccumulator::default(), &db, &bad)
+        );
+    }
+
+    #[test]
+    fn counts_lines() {
+        let text = b"a\nbc\n\n\xe9\x8a\n\x0b\x8a\x0a\n123456789\n\n\xff\x0a\x8a";
+        for start in 0..text.len() {
+            let naive = text[start..].iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(count_lines(&text[start..]), naive);
+        }
+    }
+
     #[test]
     fn big_fleet_files_parse_the_same_in_parallel() {
         let db = Database::embedded();
         let one = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
-        let text = format!("<?xml version='1.0'?>\n{}", one.repeat(600));
+        let text = format!("<?xml version='1.0'?>\n{}", one.repeat(3000));
         assert!(text.len() >= PARALLEL_MIN_BYTES);
         let fast = parse_plain_cpus(&db, "f.xml", &text, true).expect("fast path taken");
-        assert_eq!(fast.len(), 600);
+        assert_eq!(fast.len(), 3000);
         assert_eq!(fast[0].origin, "f.xml:2");
-        assert_eq!(fast[599].origin, format!("f.xml:{}", 2 + 599 * 6));
+        assert_eq!(fast[2999].origin, format!("f.xml:{}", 2 + 2999 * 6));
         assert_eq!(fast, slow("f.xml", &text).unwrap());
         // An unknown feature makes the fast path step aside; the whole-document
         // parse then reports it at its element.
         let bad = format!(
             "{}<cpu><arch>x86_64</arch><model>Westmere</model><feature name='nope'/></cpu>\n",
-            one.repeat(600)
+            one.repeat(3000)
         );
         assert!(parse_plain_cpus(&db, "f.xml", &bad, true).is_none());
         let e = parse_known_cpus(&db, "f.xml", &bad)
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("f.xml:3601:"), "{e}");
+        assert!(e.starts_with("f.xml:18001:"), "{e}");
     }
 }

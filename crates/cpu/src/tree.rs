@@ -164,16 +164,53 @@ impl<'t, 'a> LightNode<'t, 'a> {
 /// Deepest nesting the light tree reads (a `<cpu>` needs 2).
 const MAX_DEPTH: usize = 8;
 
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
+/// Byte classes, one bit each: XML white space.
+const SPACE: u8 = 1;
+/// A byte of a name (ASCII letters, digits, `_`, `-`, `.`).
+const NAME: u8 = 2;
+/// A byte that may start a name (ASCII letters, `_`).
+const NAME_START: u8 = 4;
+/// A text byte the light tree reads as roxmltree does: printable ASCII
+/// without `<`, `&` (entities) and `]` (`]]>`), plus tab and newline.
+const TEXT: u8 = 8;
+/// An attribute value byte: as text, less tab and newline (which XML turns
+/// into spaces) and quotes (checked separately).
+const VALUE: u8 = 16;
 
-/// Text and attribute bytes the light tree reads as roxmltree does: printable
-/// ASCII without `&` (entities) and `]` (`]]>`), plus tab and newline in
-/// text. Attribute values exclude tab and newline too, since XML turns them
-/// into spaces.
-fn plain_text_byte(b: u8) -> bool {
-    matches!(b, b' '..=b'~' | b'\t' | b'\n') && b != b'&' && b != b']'
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut k = 0;
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            k |= SPACE;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
+            k |= NAME;
+        }
+        if b.is_ascii_alphabetic() || b == b'_' {
+            k |= NAME_START;
+        }
+        let printable = matches!(b, b' '..=b'~') && !matches!(b, b'<' | b'&' | b']');
+        if printable || matches!(b, b'\t' | b'\n') {
+            k |= TEXT;
+        }
+        if printable && !matches!(b, b'\'' | b'"') {
+            k |= VALUE;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
+
+/// The first position from `i` whose byte is not of `class` (or the end).
+fn skip(b: &[u8], i: usize, class: u8) -> usize {
+    i + b[i..]
+        .iter()
+        .position(|&c| CLASS[c as usize] & class == 0)
+        .unwrap_or(b.len() - i)
 }
 
 impl<'a> LightTree<'a> {
@@ -199,57 +236,50 @@ impl<'a> LightTree<'a> {
         let mut depth = 0usize;
         loop {
             // At '<' of a start tag.
-            i += 1;
-            let name_start = i;
-            i = name_end(b, i)?;
+            let name_start = i + 1;
+            i = name_end(b, name_start)?;
             let name = &text[name_start..i];
             let attrs_start = self.attrs.len() as u32;
             let empty = loop {
-                let spaced = i < b.len() && is_space(b[i]);
-                while i < b.len() && is_space(b[i]) {
-                    i += 1;
-                }
-                match *b.get(i)? {
-                    b'>' => break false,
+                let spaced = skip(b, i, SPACE);
+                match *b.get(spaced)? {
+                    b'>' => {
+                        i = spaced;
+                        break false;
+                    }
                     b'/' => {
-                        if b.get(i + 1) != Some(&b'>') {
+                        if b.get(spaced + 1) != Some(&b'>') {
                             return None;
                         }
-                        i += 1;
+                        i = spaced + 1;
                         break true;
                     }
+                    // An attribute must follow white space.
+                    _ if spaced == i => return None,
                     _ => {
-                        if !spaced {
-                            return None;
-                        }
-                        let an_start = i;
-                        i = name_end(b, i)?;
+                        let an_start = spaced;
+                        i = name_end(b, an_start)?;
                         let an = &text[an_start..i];
                         if an.starts_with("xmlns") {
                             return None;
                         }
-                        while i < b.len() && is_space(b[i]) {
-                            i += 1;
-                        }
+                        i = skip(b, i, SPACE);
                         if b.get(i) != Some(&b'=') {
                             return None;
                         }
-                        i += 1;
-                        while i < b.len() && is_space(b[i]) {
-                            i += 1;
-                        }
+                        i = skip(b, i + 1, SPACE);
                         let quote = *b.get(i)?;
                         if quote != b'\'' && quote != b'"' {
                             return None;
                         }
-                        i += 1;
-                        let v_start = i;
-                        while *b.get(i)? != quote {
-                            let c = b[i];
-                            if !matches!(c, b' '..=b'~') || c == b'&' || c == b'<' || c == b']' {
-                                return None;
-                            }
-                            i += 1;
+                        let v_start = i + 1;
+                        i = skip(b, v_start, VALUE);
+                        let other = if quote == b'\'' { b'"' } else { b'\'' };
+                        while b.get(i) == Some(&other) {
+                            i = skip(b, i + 1, VALUE);
+                        }
+                        if b.get(i) != Some(&quote) {
+                            return None;
                         }
                         let value = &text[v_start..i];
                         i += 1;
@@ -294,11 +324,9 @@ impl<'a> LightTree<'a> {
             // the end of that element.
             loop {
                 let t_start = i;
-                while *b.get(i)? != b'<' {
-                    if !plain_text_byte(b[i]) {
-                        return None;
-                    }
-                    i += 1;
+                i = skip(b, i, TEXT);
+                if *b.get(i)? != b'<' {
+                    return None;
                 }
                 let (open, last) = stack[depth - 1];
                 if i > t_start && last == NONE {
@@ -312,9 +340,7 @@ impl<'a> LightTree<'a> {
                         if &text[close_start..i] != self.elems[open as usize].name {
                             return None;
                         }
-                        while i < b.len() && is_space(b[i]) {
-                            i += 1;
-                        }
+                        i = skip(b, i, SPACE);
                         if b.get(i) != Some(&b'>') {
                             return None;
                         }
@@ -333,25 +359,16 @@ impl<'a> LightTree<'a> {
 }
 
 /// The end of an ASCII XML name without a namespace prefix starting at `i`.
-fn name_end(b: &[u8], mut i: usize) -> Option<usize> {
-    if !matches!(b.get(i)?, b'A'..=b'Z' | b'a'..=b'z' | b'_') {
+fn name_end(b: &[u8], i: usize) -> Option<usize> {
+    if CLASS[*b.get(i)? as usize] & NAME_START == 0 {
         return None;
     }
-    i += 1;
-    while i < b.len()
-        && matches!(b[i], b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.')
-    {
-        i += 1;
-    }
-    Some(i)
+    Some(skip(b, i + 1, NAME))
 }
 
 /// Skips XML white space from `i`.
-pub(crate) fn skip_space(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && is_space(b[i]) {
-        i += 1;
-    }
-    i
+pub(crate) fn skip_space(b: &[u8], i: usize) -> usize {
+    skip(b, i.min(b.len()), SPACE)
 }
 
 #[cfg(test)]
