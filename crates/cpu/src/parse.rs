@@ -199,11 +199,6 @@ fn check_names(
     Ok(())
 }
 
-/// Files of top-level `<cpu>` elements at least this big are read on two
-/// threads, split at an element boundary. Below it, starting a thread costs
-/// more than it saves.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
-
 /// Why the light path stopped.
 enum Stop<E> {
     /// Something it does not read, or an invalid definition: the roxmltree
@@ -231,28 +226,28 @@ fn plain_cpus_start(text: &str) -> Option<(usize, bool)> {
         .then_some((start, several))
 }
 
-/// Reads the top-level `<cpu>` elements of `text[from..to]` with the light
-/// tree into one reused definition, calling `each` with the line of each
-/// element and the definition.
+/// Reads the top-level `<cpu>` elements of `text` from byte `start` with the
+/// light tree into one reused definition, calling `each` with the line of
+/// each element and the definition.
 fn read_plain<E>(
     text: &str,
-    (from, to): (usize, usize),
+    start: usize,
     several: bool,
     mut each: impl FnMut(usize, &mut CpuDef) -> Result<(), Stop<E>>,
 ) -> Result<(), Stop<E>> {
     let bytes = text.as_bytes();
     let mut tree = LightTree::default();
     let mut cpu = CpuDef::new(CpuKind::Guest);
-    let mut line = 1 + count_lines(&bytes[..from]);
-    let (mut counted, mut i) = (from, skip_space(bytes, from));
+    let mut line = 1 + count_lines(&bytes[..start]);
+    let (mut counted, mut i) = (start, start);
     let mut first = true;
-    while i < to {
+    while i < text.len() {
         // Several elements where roxmltree sees one document is an error there.
         if !several && !first {
             return Err(Stop::Fallback);
         }
         first = false;
-        let end = tree.read(&text[..to], i).ok_or(Stop::Fallback)?;
+        let end = tree.read(text, i).ok_or(Stop::Fallback)?;
         let root = tree.root();
         if root.name() != "cpu" {
             return Err(Stop::Fallback);
@@ -264,19 +259,6 @@ fn read_plain<E>(
         i = skip_space(bytes, end);
     }
     Ok(())
-}
-
-/// Where to split a big file of several `<cpu>` elements between two
-/// threads: after the first `</cpu>` past the middle.
-fn parallel_split(text: &str, start: usize, several: bool) -> Option<usize> {
-    if !several || text.len() < PARALLEL_MIN_BYTES {
-        return None;
-    }
-    let half = start + (text.len() - start) / 2;
-    let half = (half..text.len()).find(|&i| text.is_char_boundary(i))?;
-    text[half..]
-        .find("</cpu>")
-        .map(|e| half + e + "</cpu>".len())
 }
 
 /// The fast path for documents that are nothing but `<cpu>` elements: one
@@ -292,32 +274,18 @@ fn parse_plain_cpus(
     check: bool,
 ) -> Option<Vec<SourcedCpu>> {
     let (start, several) = plain_cpus_start(text)?;
-    let read = |range: (usize, usize)| -> Option<Vec<SourcedCpu>> {
-        let mut out = Vec::new();
-        let kept = read_plain::<()>(text, range, several, |line, cpu| {
-            if check && crate::ops::ResolvedCpu::new(db, cpu).is_err() {
-                return Err(Stop::Fallback);
-            }
-            out.push(SourcedCpu {
-                origin: format!("{source}:{line}"),
-                cpu: std::mem::replace(cpu, CpuDef::new(CpuKind::Guest)),
-            });
-            Ok(())
-        });
-        kept.ok().map(|()| out)
-    };
-    match parallel_split(text, start, several) {
-        Some(split) => {
-            let (first, second) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| read((split, text.len())));
-                (read((start, split)), other.join().ok().flatten())
-            });
-            let mut cpus = first?;
-            cpus.extend(second?);
-            Some(cpus)
+    let mut out = Vec::new();
+    let read = read_plain::<()>(text, start, several, |line, cpu| {
+        if check && crate::ops::ResolvedCpu::new(db, cpu).is_err() {
+            return Err(Stop::Fallback);
         }
-        None => read((start, text.len())),
-    }
+        out.push(SourcedCpu {
+            origin: format!("{source}:{line}"),
+            cpu: std::mem::replace(cpu, CpuDef::new(CpuKind::Guest)),
+        });
+        Ok(())
+    });
+    read.ok().map(|()| out)
 }
 
 /// Why [`add_cpus_to_baseline`] failed.
@@ -350,31 +318,10 @@ pub fn add_cpus_to_baseline(
 ) -> Result<(), AddCpusError> {
     let saved = acc.clone();
     if let Some((start, several)) = plain_cpus_start(text) {
-        let add = |acc: &mut BaselineAccumulator, line: usize, cpu: &CpuDef| {
+        let added = read_plain(text, start, several, |line, cpu| {
             acc.add_with_origin(db, || format!("{source}:{line}"), cpu)
                 .map_err(Stop::Failed)
-        };
-        let added = match parallel_split(text, start, several) {
-            Some(split) => std::thread::scope(|scope| {
-                let other = scope.spawn(|| {
-                    let mut cpus = Vec::new();
-                    read_plain::<()>(text, (split, text.len()), several, |line, cpu| {
-                        cpus.push((line, std::mem::replace(cpu, CpuDef::new(CpuKind::Guest))));
-                        Ok(())
-                    })
-                    .ok()
-                    .map(|()| cpus)
-                });
-                read_plain(text, (start, split), several, |line, cpu| {
-                    add(acc, line, cpu)
-                })?;
-                let cpus = other.join().ok().flatten().ok_or(Stop::Fallback)?;
-                cpus.iter().try_for_each(|(line, cpu)| add(acc, *line, cpu))
-            }),
-            None => read_plain(text, (start, text.len()), several, |line, cpu| {
-                add(acc, line, cpu)
-            }),
-        };
+        });
         match added {
             Ok(()) => return Ok(()),
             Err(Stop::Failed(e)) => {
@@ -876,18 +823,17 @@ mod tests {
                 assert_eq!(fast.len(), 1, "unchanged on error: {text}");
             }
         }
-        // A fleet file big enough to be read on two threads.
+        // A fleet file.
         let big = format!(
             "{}{}",
-            intel.repeat(2000),
-            host("Westmere", "Intel", "pdcm").repeat(2000)
+            intel.repeat(300),
+            host("Westmere", "Intel", "pdcm").repeat(300)
         );
-        assert!(big.len() >= PARALLEL_MIN_BYTES);
         let mut fast = BaselineAccumulator::default();
         add_cpus_to_baseline(&mut fast, &db, "f.xml", &big).unwrap();
         let mut slow = BaselineAccumulator::default();
         add_one_by_one(&mut slow, &db, &big).unwrap();
-        assert_eq!(fast.len(), 4000);
+        assert_eq!(fast.len(), 600);
         let opts = Default::default();
         assert_eq!(fast.finish(&db, opts), slow.finish(&db, opts));
         let bad = format!("{big}{amd}");
@@ -908,26 +854,25 @@ mod tests {
     }
 
     #[test]
-    fn big_fleet_files_parse_the_same_in_parallel() {
+    fn big_fleet_files_parse_the_same_on_both_paths() {
         let db = Database::embedded();
         let one = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
-        let text = format!("<?xml version='1.0'?>\n{}", one.repeat(3000));
-        assert!(text.len() >= PARALLEL_MIN_BYTES);
+        let text = format!("<?xml version='1.0'?>\n{}", one.repeat(600));
         let fast = parse_plain_cpus(&db, "f.xml", &text, true).expect("fast path taken");
-        assert_eq!(fast.len(), 3000);
+        assert_eq!(fast.len(), 600);
         assert_eq!(fast[0].origin, "f.xml:2");
-        assert_eq!(fast[2999].origin, format!("f.xml:{}", 2 + 2999 * 6));
+        assert_eq!(fast[599].origin, format!("f.xml:{}", 2 + 599 * 6));
         assert_eq!(fast, slow("f.xml", &text).unwrap());
         // An unknown feature makes the fast path step aside; the whole-document
         // parse then reports it at its element.
         let bad = format!(
             "{}<cpu><arch>x86_64</arch><model>Westmere</model><feature name='nope'/></cpu>\n",
-            one.repeat(3000)
+            one.repeat(600)
         );
         assert!(parse_plain_cpus(&db, "f.xml", &bad, true).is_none());
         let e = parse_known_cpus(&db, "f.xml", &bad)
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("f.xml:18001:"), "{e}");
+        assert!(e.starts_with("f.xml:3601:"), "{e}");
     }
 }
