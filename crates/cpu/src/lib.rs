@@ -25,7 +25,6 @@ mod error;
 mod input;
 pub mod ops;
 mod parse;
-mod tree;
 
 pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
 pub use def::{

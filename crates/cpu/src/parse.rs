@@ -6,7 +6,7 @@
 //! of them, detected from the document itself, so fleet tooling can feed
 //! whatever it collected.
 
-use cpumodel_data::xml::{child, elements, parse_u32, Source};
+use cpumodel_data::xml::{child, elements, Source};
 use cpumodel_data::{parse_cpudata_node, XmlError};
 use cpumodel_map::Database;
 use roxmltree::Node;
@@ -17,7 +17,7 @@ use crate::def::{
 };
 use crate::input::{cpudata_features, InputError};
 use crate::ops::{BaselineAccumulator, BaselineError};
-use crate::tree::{skip_space, CpuElement, LightTree, RoxNode};
+use cpumodel_data::tree::{skip_space, Element, LightTree, RoxNode};
 
 /// One CPU read from a file, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -386,7 +386,7 @@ fn parse_host_model_mode(src: &Source<'_>, mode: Node<'_, '_>) -> Result<CpuDef,
     Ok(cpu)
 }
 
-fn parse_enum<'a, E: CpuElement<'a>, T>(
+fn parse_enum<'a, E: Element<'a>, T>(
     n: E,
     attr: &str,
     parse: impl Fn(&str) -> Option<T>,
@@ -403,7 +403,7 @@ fn parse_enum<'a, E: CpuElement<'a>, T>(
     }
 }
 
-fn nonzero<'a, E: CpuElement<'a>>(n: E, attr: &str, default: Option<u32>) -> Result<u32, E::Error> {
+fn nonzero<'a, E: Element<'a>>(n: E, attr: &str, default: Option<u32>) -> Result<u32, E::Error> {
     let Some(v) = n.attribute(attr) else {
         return default.ok_or_else(|| n.error(format!("missing attribute '{attr}'")));
     };
@@ -414,30 +414,14 @@ fn nonzero<'a, E: CpuElement<'a>>(n: E, attr: &str, default: Option<u32>) -> Res
     }
 }
 
-/// A required unsigned attribute, `0x` hex or decimal (as
-/// [`Source::req_u32_attr`]).
-fn req_u32<'a, E: CpuElement<'a>>(n: E, attr: &str) -> Result<u32, E::Error> {
-    let v = n
-        .attribute(attr)
-        .ok_or_else(|| n.error(format!("missing attribute '{attr}'")))?;
-    parse_u32(v).ok_or_else(|| {
-        n.error(format!(
-            "attribute {attr}='{v}' is not a valid unsigned 32-bit number"
-        ))
-    })
-}
-
-fn parse_features<'a, E: CpuElement<'a>>(
-    node: E,
-    kind: CpuKind,
-) -> Result<Vec<FeatureRef>, E::Error> {
+fn parse_features<'a, E: Element<'a>>(node: E, kind: CpuKind) -> Result<Vec<FeatureRef>, E::Error> {
     let mut out = Vec::new();
     parse_features_into(node, kind, &mut out)?;
     Ok(out)
 }
 
 /// [`parse_features`] into `out`, reusing its entries' allocations.
-fn parse_features_into<'a, E: CpuElement<'a>>(
+fn parse_features_into<'a, E: Element<'a>>(
     node: E,
     kind: CpuKind,
     out: &mut Vec<FeatureRef>,
@@ -501,7 +485,7 @@ pub fn parse_cpu_node(
 }
 
 /// [`parse_cpu_node`] on any element tree: the one reading of `<cpu>`.
-fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef, E::Error> {
+fn read_cpu<'a, E: Element<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef, E::Error> {
     let mut cpu = CpuDef::new(CpuKind::Guest);
     read_cpu_into(n, kind, &mut cpu)?;
     Ok(cpu)
@@ -510,7 +494,7 @@ fn read_cpu<'a, E: CpuElement<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef
 /// [`read_cpu`] into `cpu`, reusing the allocations of its strings and
 /// features (a fleet file is read with one definition). On error, `cpu`
 /// holds part of the element.
-fn read_cpu_into<'a, E: CpuElement<'a>>(
+fn read_cpu_into<'a, E: Element<'a>>(
     n: E,
     kind: Option<CpuKind>,
     cpu: &mut CpuDef,
@@ -563,8 +547,8 @@ fn read_cpu_into<'a, E: CpuElement<'a>>(
         if let Some(s) = n.child("signature") {
             cpu.signature = Some(SignatureDef {
                 family: nonzero(s, "family", None)?,
-                model: req_u32(s, "model")?,
-                stepping: req_u32(s, "stepping")?,
+                model: s.req_u32_attr("model")?,
+                stepping: s.req_u32_attr("stepping")?,
             });
         }
     }

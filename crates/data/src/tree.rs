@@ -1,25 +1,23 @@
-//! The element access `<cpu>` reading needs, over two XML trees.
+//! One element interface over two XML trees, so that each input format has
+//! one interpretation whatever tree it is read from.
 //!
-//! [`parse_cpu_node`](crate::parse_cpu_node) interprets a `<cpu>` element
-//! through the [`CpuElement`] trait, so there is one reading of the element
-//! whatever tree it comes from:
-//!
-//! - [`RoxNode`]: a roxmltree node, for every document shape, with errors
-//!   that point at the element's line and column;
-//! - [`LightNode`]: an element of [`LightTree`], a minimal tree for files
-//!   that are nothing but `<cpu>` elements (fleet dumps). It accepts only a
-//!   strict subset of XML (ASCII, no comments, entities, CDATA, processing
-//!   instructions, namespaces or carriage returns) in which it reads every
-//!   document exactly as roxmltree does; for anything else, and for any
-//!   invalid definition, the caller falls back to the roxmltree path, which
-//!   then gives the exact error position.
+//! - [`RoxNode`]: a roxmltree node, for every document, with errors that
+//!   point at the element's line and column;
+//! - [`LightNode`]: an element of a [`LightTree`], a minimal tree for the
+//!   plain XML that fleet files of `<cpu>` elements and CPU maps are made of.
+//!   It reads only a strict subset of XML (ASCII, no entities, CDATA,
+//!   processing instructions, document types, namespaces or carriage
+//!   returns) in which it reads every document exactly as roxmltree does,
+//!   about five times faster. Its errors only tell that there was one: on
+//!   any, and on anything outside its subset, callers read the document
+//!   again with roxmltree, which then gives the exact error position.
 
-use cpumodel_data::xml::Source;
-use cpumodel_data::XmlError;
 use roxmltree::Node;
 
-/// One element, as the `<cpu>` reader sees it.
-pub(crate) trait CpuElement<'a>: Copy {
+use crate::xml::{parse_u32, Source, XmlError};
+
+/// One element, as the readers of cpumodel's input formats see it.
+pub trait Element<'a>: Copy {
     /// What a problem with the element turns into.
     type Error;
     /// The tag name (local name).
@@ -41,6 +39,18 @@ pub(crate) trait CpuElement<'a>: Copy {
         std::iter::successors(self.first_element(), |e| e.next_element())
     }
 
+    /// The element and all elements below it, in document order.
+    fn descendants(self) -> impl Iterator<Item = Self> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let next = stack.pop()?;
+            let mut children: Vec<Self> = next.elements().collect();
+            children.reverse();
+            stack.extend(children);
+            Some(next)
+        })
+    }
+
     /// The first element child named `name`.
     fn child(self, name: &str) -> Option<Self> {
         self.elements().find(|c| c.name() == name)
@@ -50,16 +60,52 @@ pub(crate) trait CpuElement<'a>: Copy {
     fn child_text(self, name: &str) -> Option<&'a str> {
         self.child(name).map(|c| c.text().unwrap_or("").trim())
     }
+
+    /// A required attribute (as [`Source::req_attr`]).
+    ///
+    /// # Errors
+    /// The attribute is missing.
+    fn req_attr(self, name: &str) -> Result<&'a str, Self::Error> {
+        self.attribute(name)
+            .ok_or_else(|| self.error(format!("missing attribute '{name}'")))
+    }
+
+    /// An optional unsigned attribute, `0x` hex or decimal (as
+    /// [`Source::u32_attr`]).
+    ///
+    /// # Errors
+    /// The value is not such a number.
+    fn u32_attr(self, name: &str) -> Result<Option<u32>, Self::Error> {
+        match self.attribute(name) {
+            None => Ok(None),
+            Some(v) => parse_u32(v).map(Some).ok_or_else(|| {
+                self.error(format!(
+                    "attribute {name}='{v}' is not a valid unsigned 32-bit number"
+                ))
+            }),
+        }
+    }
+
+    /// A required unsigned attribute (as [`Source::req_u32_attr`]).
+    ///
+    /// # Errors
+    /// The attribute is missing or not such a number.
+    fn req_u32_attr(self, name: &str) -> Result<u32, Self::Error> {
+        self.req_attr(name)?;
+        Ok(self.u32_attr(name)?.unwrap_or_default())
+    }
 }
 
 /// A roxmltree element with the source name its errors carry.
-#[derive(Clone, Copy)]
-pub(crate) struct RoxNode<'a, 'i, 's> {
+#[derive(Clone, Copy, Debug)]
+pub struct RoxNode<'a, 'i, 's> {
+    /// Where the document came from.
     pub src: Source<'s>,
+    /// The element.
     pub node: Node<'a, 'i>,
 }
 
-impl<'a, 'i: 'a> CpuElement<'a> for RoxNode<'a, 'i, '_> {
+impl<'a, 'i: 'a> Element<'a> for RoxNode<'a, 'i, '_> {
     type Error = XmlError;
 
     fn name(self) -> &'a str {
@@ -103,22 +149,22 @@ struct Elem<'a> {
     next_sibling: u32,
 }
 
-/// A minimal element tree of one top-level element, reused from element to
-/// element so that reading a fleet file allocates almost nothing.
+/// A minimal element tree of one element, reusable from element to element
+/// so that reading a fleet file allocates almost nothing.
 #[derive(Debug, Default)]
-pub(crate) struct LightTree<'a> {
+pub struct LightTree<'a> {
     elems: Vec<Elem<'a>>,
     attrs: Vec<(&'a str, &'a str)>,
 }
 
-/// An element of a [`LightTree`]; its errors only tell that there was one.
-#[derive(Clone, Copy)]
-pub(crate) struct LightNode<'t, 'a> {
+/// An element of a [`LightTree`].
+#[derive(Clone, Copy, Debug)]
+pub struct LightNode<'t, 'a> {
     tree: &'t LightTree<'a>,
     index: u32,
 }
 
-impl<'t, 'a: 't> CpuElement<'t> for LightNode<'t, 'a> {
+impl<'t, 'a: 't> Element<'t> for LightNode<'t, 'a> {
     type Error = ();
 
     fn name(self) -> &'t str {
@@ -161,7 +207,7 @@ impl<'t, 'a> LightNode<'t, 'a> {
     }
 }
 
-/// Deepest nesting the light tree reads (a `<cpu>` needs 2).
+/// Deepest nesting the light tree reads (a `<cpu>` needs 2, a CPU map 4).
 const MAX_DEPTH: usize = 8;
 
 /// Byte classes, one bit each: XML white space.
@@ -176,6 +222,8 @@ const TEXT: u8 = 8;
 /// An attribute value byte: as text, less tab and newline (which XML turns
 /// into spaces) and quotes (checked separately).
 const VALUE: u8 = 16;
+/// A comment byte: printable ASCII, tab and newline.
+const COMMENT: u8 = 32;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -192,12 +240,16 @@ static CLASS: [u8; 256] = {
         if b.is_ascii_alphabetic() || b == b'_' {
             k |= NAME_START;
         }
-        let printable = matches!(b, b' '..=b'~') && !matches!(b, b'<' | b'&' | b']');
-        if printable || matches!(b, b'\t' | b'\n') {
+        let printable = matches!(b, b' '..=b'~');
+        let plain = printable && !matches!(b, b'<' | b'&' | b']');
+        if plain || matches!(b, b'\t' | b'\n') {
             k |= TEXT;
         }
-        if printable && !matches!(b, b'\'' | b'"') {
+        if plain && !matches!(b, b'\'' | b'"') {
             k |= VALUE;
+        }
+        if printable || matches!(b, b'\t' | b'\n') {
+            k |= COMMENT;
         }
         t[c] = k;
         c += 1;
@@ -206,15 +258,49 @@ static CLASS: [u8; 256] = {
 };
 
 /// The first position from `i` whose byte is not of `class` (or the end).
-fn skip(b: &[u8], i: usize, class: u8) -> usize {
-    i + b[i..]
-        .iter()
-        .position(|&c| CLASS[c as usize] & class == 0)
-        .unwrap_or(b.len() - i)
+fn skip(b: &[u8], mut i: usize, class: u8) -> usize {
+    while let Some(&c) = b.get(i) {
+        if CLASS[c as usize] & class == 0 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Skips XML white space from `i`.
+pub fn skip_space(b: &[u8], i: usize) -> usize {
+    skip(b, i, SPACE)
+}
+
+/// The end of the comment starting at `i` (at `<!--`), when roxmltree reads
+/// it the same way: printable ASCII, tab and newline, no `--` inside and no
+/// `-` before the end.
+fn comment_end(b: &[u8], i: usize) -> Option<usize> {
+    let start = i + 4;
+    let len = b.get(start..)?.windows(3).position(|w| w == b"-->")?;
+    let body = &b[start..start + len];
+    let plain = body.iter().all(|&c| CLASS[c as usize] & COMMENT != 0);
+    if !plain || body.windows(2).any(|w| w == b"--") || body.last() == Some(&b'-') {
+        return None;
+    }
+    Some(start + len + 3)
+}
+
+/// Skips white space and comments from `i`.
+fn skip_misc(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        i = skip_space(b, i);
+        if b[i..].starts_with(b"<!--") {
+            i = comment_end(b, i)?;
+        } else {
+            return Some(i);
+        }
+    }
 }
 
 impl<'a> LightTree<'a> {
-    /// The root element read by the last successful [`read`](Self::read).
+    /// The root element read by the last successful read.
     pub fn root(&self) -> LightNode<'_, 'a> {
         LightNode {
             tree: self,
@@ -222,17 +308,30 @@ impl<'a> LightTree<'a> {
         }
     }
 
+    /// Reads `text` as a whole document: white space and comments around
+    /// one root element. `None` when the document is outside the subset
+    /// this tree reads or is not well-formed.
+    pub fn read_document(&mut self, text: &'a str) -> Option<()> {
+        let b = text.as_bytes();
+        let start = skip_misc(b, 0)?;
+        let end = self.read(text, start)?;
+        (skip_misc(b, end)? == b.len()).then_some(())
+    }
+
     /// Reads the element that starts at byte `pos` of `text` (a `<`).
     /// Returns the position just after it, or `None` when the element is
-    /// outside the subset this tree reads (see the module documentation) or
-    /// is not well-formed.
+    /// outside the subset this tree reads or is not well-formed.
     pub fn read(&mut self, text: &'a str, pos: usize) -> Option<usize> {
         self.elems.clear();
         self.attrs.clear();
         let b = text.as_bytes();
         let mut i = pos;
-        // Open elements and, for each, its last child so far.
-        let mut stack = [(0u32, NONE); MAX_DEPTH];
+        if b.get(i) != Some(&b'<') {
+            return None;
+        }
+        // Open elements: the element, its last element child so far, and
+        // whether it has any child node yet (text, element or comment).
+        let mut stack = [(0u32, NONE, false); MAX_DEPTH];
         let mut depth = 0usize;
         loop {
             // At '<' of a start tag.
@@ -301,13 +400,14 @@ impl<'a> LightTree<'a> {
                 next_sibling: NONE,
             });
             if depth > 0 {
-                let (parent, last) = &mut stack[depth - 1];
+                let (parent, last, seen) = &mut stack[depth - 1];
                 if *last == NONE {
                     self.elems[*parent as usize].first_child = index;
                 } else {
                     self.elems[*last as usize].next_sibling = index;
                 }
                 *last = index;
+                *seen = true;
             }
             if empty {
                 if depth == 0 {
@@ -317,7 +417,7 @@ impl<'a> LightTree<'a> {
                 if depth == MAX_DEPTH {
                     return None;
                 }
-                stack[depth] = (index, NONE);
+                stack[depth] = (index, NONE, false);
                 depth += 1;
             }
             // Content of the innermost open element, up to a start tag or
@@ -328,16 +428,20 @@ impl<'a> LightTree<'a> {
                 if *b.get(i)? != b'<' {
                     return None;
                 }
-                let (open, last) = stack[depth - 1];
-                if i > t_start && last == NONE {
-                    // Text that is the first child.
-                    self.elems[open as usize].text = Some(&text[t_start..i]);
+                let (open, _, seen) = &mut stack[depth - 1];
+                if i > t_start {
+                    if !*seen {
+                        // Text that is the first child.
+                        self.elems[*open as usize].text = Some(&text[t_start..i]);
+                    }
+                    *seen = true;
                 }
+                let open = *open as usize;
                 match *b.get(i + 1)? {
                     b'/' => {
                         let close_start = i + 2;
                         i = name_end(b, close_start)?;
-                        if &text[close_start..i] != self.elems[open as usize].name {
+                        if &text[close_start..i] != self.elems[open].name {
                             return None;
                         }
                         i = skip(b, i, SPACE);
@@ -349,6 +453,10 @@ impl<'a> LightTree<'a> {
                         if depth == 0 {
                             return Some(i);
                         }
+                    }
+                    b'!' if b[i..].starts_with(b"<!--") => {
+                        i = comment_end(b, i)?;
+                        stack[depth - 1].2 = true;
                     }
                     b'!' | b'?' => return None,
                     _ => break,
@@ -366,18 +474,13 @@ fn name_end(b: &[u8], i: usize) -> Option<usize> {
     Some(skip(b, i + 1, NAME))
 }
 
-/// Skips XML white space from `i`.
-pub(crate) fn skip_space(b: &[u8], i: usize) -> usize {
-    skip(b, i.min(b.len()), SPACE)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Reads `text` with both trees and describes each the same way.
     fn both(text: &str) -> (Option<String>, Option<String>) {
-        fn describe<'a, E: CpuElement<'a>>(e: E, out: &mut String) {
+        fn describe<'a, E: Element<'a>>(e: E, out: &mut String) {
             out.push_str(&format!("<{}", e.name()));
             for a in ["name", "policy", "x", "y"] {
                 if let Some(v) = e.attribute(a) {
@@ -424,6 +527,11 @@ mod tests {
             "<cpu><model></model><vendor>  </vendor><x><y/>t</x>tail</cpu>",
             "<cpu>text<a/>more</cpu>",
             "<a><b><c><d/></c></b></a>",
+            "<cpu><!-- c --></cpu>",
+            "<cpu><!-- a <b> & ]]> c --><model>x</model></cpu>",
+            "<cpu><model><!-- c -->Haswell</model></cpu>",
+            "<cpu><model>Has<!-- c -->well</model></cpu>",
+            "<cpu><model>Has<!---->well</model>\n<!-- a - b -->\n</cpu>",
         ] {
             let (rox, light) = both(text);
             assert!(light.is_some(), "{text}");
@@ -446,7 +554,11 @@ mod tests {
             // Well-formed, but read by roxmltree only.
             "<cpu>&amp;</cpu>",
             "<cpu x='&apos;'/>",
-            "<cpu><!-- c --></cpu>",
+            "<cpu><!-- a -- b --></cpu>",
+            "<cpu><!-- a ---></cpu>",
+            "<cpu><!-- a --</cpu>",
+            "<cpu><!-- \u{e9} --></cpu>",
+            "<cpu><!DOCTYPE x></cpu>",
             "<cpu><![CDATA[x]]></cpu>",
             "<cpu><?pi x?></cpu>",
             "<cpu xmlns='urn:x'/>",
@@ -457,6 +569,28 @@ mod tests {
             "<a><b><c><d><e><f><g><h><i>x</i></h></g></f></e></d></c></b></a>",
         ] {
             assert_eq!(both(text).1, None, "{text}");
+        }
+    }
+
+    #[test]
+    fn reads_documents_with_comments_around_the_root() {
+        let mut tree = LightTree::default();
+        for (text, ok) in [
+            (
+                "<!-- licence -->\n<cpus>\n  <!-- x -->\n  <a/>\n</cpus>\n<!-- end -->\n",
+                true,
+            ),
+            ("\n <cpus/> ", true),
+            ("<?xml version='1.0'?><cpus/>", false),
+            ("<cpus/><cpus/>", false),
+            ("<cpus/>x", false),
+            ("<!-- a -- b --><cpus/>", false),
+        ] {
+            assert_eq!(tree.read_document(text).is_some(), ok, "{text}");
+            if ok {
+                assert!(roxmltree::Document::parse(text).is_ok(), "{text}");
+                assert_eq!(tree.root().name(), "cpus");
+            }
         }
     }
 }
