@@ -164,12 +164,32 @@ struct NameTable {
     slots: Vec<u16>,
 }
 
-/// FNV-1a of the ASCII lowercase form: names are short and trusted, so a
-/// simple fast hash is enough.
+/// A hash of `name` that ignores ASCII case: bytes are read eight at a time
+/// with bit 5 set, which makes upper and lower case letters equal (and a
+/// few other pairs, which only cost a probe), then mixed.
 fn hash_lowercase(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
-    })
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let mut h = name.len() as u64;
+    let mut chunks = name.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().expect("8 bytes")) | CASE;
+        h = (h ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(23);
+    }
+    let mut tail = [0x20u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ (u64::from_le_bytes(tail) | CASE)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // Final mix, so that the low bits used as slot numbers depend on all.
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 29)
+}
+
+/// Equal ignoring ASCII case; names are mostly written as defined, so the
+/// exact comparison comes first.
+fn same_name(known: &str, name: &str) -> bool {
+    known.len() == name.len() && (known == name || known.eq_ignore_ascii_case(name))
 }
 
 impl NameTable {
@@ -200,7 +220,7 @@ impl NameTable {
         loop {
             match self.slots[slot] {
                 0 => return Err(slot),
-                i if names(usize::from(i - 1)).eq_ignore_ascii_case(name) => return Ok(i - 1),
+                i if same_name(names(usize::from(i - 1)), name) => return Ok(i - 1),
                 _ => slot = (slot + 1) & mask,
             }
         }
