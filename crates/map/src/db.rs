@@ -434,3 +434,39 @@ impl Database {
         (full, partial)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_tables_ignore_ascii_case_and_keep_the_first_of_equal_names() {
+        let names = [
+            "fpu",
+            "FPU",
+            "Skylake-Server-noTSX-IBRS",
+            "skylake-server-notsx-ibrs",
+            "a",
+            "",
+            "é-x",
+            "avx512-vp2intersect",
+            "@",
+            "`",
+        ];
+        let table = NameTable::new(names.iter().copied());
+        let get = |name: &str| table.get(name, |i| names[i]);
+        assert_eq!(get("fpu"), Some(0));
+        assert_eq!(get("Fpu"), Some(0));
+        assert_eq!(get("SKYLAKE-server-NOTSX-ibrs"), Some(2));
+        assert_eq!(get("A"), Some(4));
+        assert_eq!(get(""), Some(5));
+        assert_eq!(get("é-X"), Some(6));
+        assert_eq!(get("É-x"), None);
+        assert_eq!(get("AVX512-VP2INTERSECT"), Some(7));
+        // '@' and '`' hash alike but are different names.
+        assert_eq!(get("@"), Some(8));
+        assert_eq!(get("`"), Some(9));
+        assert_eq!(get("fpu "), None);
+        assert_eq!(get("avx512-vp2intersec"), None);
+    }
+}
