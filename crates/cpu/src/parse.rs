@@ -5,7 +5,13 @@
 //! `<cpuTest>` files, or a raw `<cpudata>` dump. [`parse_cpus`] accepts all
 //! of them, detected from the document itself, so fleet tooling can feed
 //! whatever it collected.
+//!
+//! Files that are nothing but `<cpu>` elements (one, or a fleet's
+//! concatenation) are read with the light element tree of
+//! [`cpumodel_data::tree`]; everything else, and anything invalid, with
+//! roxmltree. Both go through the same reading of `<cpu>`.
 
+use cpumodel_data::tree::{skip_space, Element, LightTree, RoxNode};
 use cpumodel_data::xml::{child, elements, Source};
 use cpumodel_data::{parse_cpudata_node, XmlError};
 use cpumodel_map::Database;
@@ -17,7 +23,6 @@ use crate::def::{
 };
 use crate::input::{cpudata_features, InputError};
 use crate::ops::{BaselineAccumulator, BaselineError};
-use cpumodel_data::tree::{skip_space, Element, LightTree, RoxNode};
 
 /// One CPU read from a file, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
