@@ -68,6 +68,16 @@ fn parse_cpus_with(
     if let Some(cpus) = parse_plain_cpus(db, source, text, check) {
         return Ok(cpus);
     }
+    parse_cpus_exact(db, source, text, check)
+}
+
+/// [`parse_cpus_with`] with roxmltree alone.
+fn parse_cpus_exact(
+    db: &Database,
+    source: &str,
+    text: &str,
+    check: bool,
+) -> Result<Vec<SourcedCpu>, InputError> {
     let src = Source(source);
     let wrapped;
     // Where the parsed text starts in `text`, less what was put before it.
@@ -601,6 +611,7 @@ fn read_cpu_into<'a, E: Element<'a>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::BaselineOptions;
 
     fn one(text: &str) -> Result<CpuDef, String> {
         let db = Database::embedded();
@@ -681,36 +692,7 @@ mod tests {
 
     /// The whole-document roxmltree parse, without the fast path.
     fn slow(source: &str, text: &str) -> Result<Vec<SourcedCpu>, String> {
-        let wrapped;
-        let src = Source(source);
-        let doc = if looks_like_several_cpus(text) {
-            let body = strip_declaration(text);
-            wrapped = format!("<cpus>{body}</cpus>");
-            roxmltree::Document::parse(&wrapped).map_err(|e| e.to_string())?
-        } else {
-            src.parse(text).map_err(|e| e.to_string())?
-        };
-        let root = doc.root_element();
-        let nodes: Vec<_> = if root.has_tag_name("cpus") {
-            elements(root).filter(|n| n.has_tag_name("cpu")).collect()
-        } else {
-            vec![root]
-        };
-        let offset = text.len() - strip_declaration(text).len();
-        nodes
-            .into_iter()
-            .map(|n| {
-                let at = if root.has_tag_name("cpus") {
-                    n.range().start - "<cpus>".len() + offset
-                } else {
-                    n.range().start
-                };
-                Ok(SourcedCpu {
-                    origin: format!("{source}:{}", 1 + count_lines(&text.as_bytes()[..at])),
-                    cpu: parse_cpu_node(&src, n, None).map_err(|e| e.to_string())?,
-                })
-            })
-            .collect()
+        parse_cpus_exact(&Database::embedded(), source, text, true).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -831,6 +813,57 @@ mod tests {
             add_cpus_to_baseline(&mut acc, &db, "f.xml", &bad),
             add_one_by_one(&mut BaselineAccumulator::default(), &db, &bad)
         );
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_roxmltree_on_mutated_fleets() {
+        let db = Database::embedded();
+        let seed = "<?xml version='1.0'?>\n<cpu>\n  <arch>x86_64</arch>\n  <model>Haswell</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>Westmere</model>\n  <topology sockets='1' cores='2' threads='1'/>\n  <feature policy='disable' name='vmx'/>\n</cpu>\n";
+        let alphabet = b"<>/='\"!-?&;x :\n\r0a";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        let mut fast = 0;
+        for _ in 0..3_000 {
+            let mut doc = seed.as_bytes().to_vec();
+            for _ in 0..1 + rand() % 2 {
+                let pos = rand() % (doc.len() + 1);
+                let byte = alphabet[rand() % alphabet.len()];
+                match rand() % 3 {
+                    0 => doc.insert(pos, byte),
+                    1 if pos < doc.len() => {
+                        doc.remove(pos);
+                    }
+                    _ if pos < doc.len() => doc[pos] = byte,
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8(doc).expect("ASCII");
+            for check in [false, true] {
+                let exact = parse_cpus_exact(&db, "f.xml", &text, check);
+                if let Some(cpus) = parse_plain_cpus(&db, "f.xml", &text, check) {
+                    fast += 1;
+                    assert_eq!(Ok(cpus), exact, "{text:?}");
+                }
+                assert_eq!(parse_cpus_with(&db, "f.xml", &text, check), exact);
+            }
+            let mut a = BaselineAccumulator::default();
+            let mut b = BaselineAccumulator::default();
+            let added = add_cpus_to_baseline(&mut a, &db, "f.xml", &text);
+            assert_eq!(added, add_one_by_one(&mut b, &db, &text), "{text:?}");
+            if added.is_ok() {
+                assert_eq!(a.len(), b.len());
+                let opts = BaselineOptions::default();
+                assert_eq!(a.finish(&db, opts), b.finish(&db, opts));
+            } else {
+                assert!(a.is_empty());
+            }
+        }
+        assert!(fast > 500, "{fast}");
     }
 
     #[test]

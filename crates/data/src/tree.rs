@@ -479,21 +479,23 @@ fn name_end(b: &[u8], i: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Describes an element and its children.
+    fn describe<'a, E: Element<'a>>(e: E, out: &mut String) {
+        out.push_str(&format!("<{}", e.name()));
+        for a in ["name", "policy", "x", "y", "mode", "fallback", "eax_in"] {
+            if let Some(v) = e.attribute(a) {
+                out.push_str(&format!(" {a}={v:?}"));
+            }
+        }
+        out.push_str(&format!(" text={:?}>", e.text()));
+        for c in e.elements() {
+            describe(c, out);
+        }
+        out.push('/');
+    }
+
     /// Reads `text` with both trees and describes each the same way.
     fn both(text: &str) -> (Option<String>, Option<String>) {
-        fn describe<'a, E: Element<'a>>(e: E, out: &mut String) {
-            out.push_str(&format!("<{}", e.name()));
-            for a in ["name", "policy", "x", "y"] {
-                if let Some(v) = e.attribute(a) {
-                    out.push_str(&format!(" {a}={v:?}"));
-                }
-            }
-            out.push_str(&format!(" text={:?}>", e.text()));
-            for c in e.elements() {
-                describe(c, out);
-            }
-            out.push('/');
-        }
         let rox = roxmltree::Document::parse(text).ok().map(|d| {
             let mut s = String::new();
             describe(
@@ -571,6 +573,60 @@ mod tests {
         ] {
             assert_eq!(both(text).1, None, "{text}");
         }
+    }
+
+    /// A small deterministic generator for mutation tests.
+    fn xorshift(state: &mut u64) -> usize {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state as usize
+    }
+
+    #[test]
+    fn agrees_with_roxmltree_on_mutated_documents() {
+        let seeds = [
+            "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>Haswell</model>\n  <vendor>Intel</vendor>\n  <!-- c -->\n  <feature policy='require' name='vmx'/>\n</cpu>\n",
+            "<!-- x -->\n<cpus>\n  <feature name=\"fpu\">\n    <cpuid eax_in='0x01' edx='0x00000001'/>\n  </feature>\n</cpus>\n",
+        ];
+        let alphabet = b"<>/='\"!-?&;]x :\t\n\ra";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut read = 0;
+        for i in 0..20_000 {
+            let mut doc = seeds[i % seeds.len()].as_bytes().to_vec();
+            for _ in 0..1 + xorshift(&mut state) % 3 {
+                let pos = xorshift(&mut state) % (doc.len() + 1);
+                let byte = alphabet[xorshift(&mut state) % alphabet.len()];
+                match xorshift(&mut state) % 3 {
+                    0 => doc.insert(pos, byte),
+                    1 if pos < doc.len() => {
+                        doc.remove(pos);
+                    }
+                    _ if pos < doc.len() => doc[pos] = byte,
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8(doc).expect("ASCII");
+            let rox = roxmltree::Document::parse(&text).ok().map(|d| {
+                let mut s = String::new();
+                describe(
+                    RoxNode {
+                        src: Source("t"),
+                        node: d.root_element(),
+                    },
+                    &mut s,
+                );
+                s
+            });
+            let mut tree = LightTree::default();
+            if tree.read_document(&text).is_some() {
+                read += 1;
+                let mut light = String::new();
+                describe(tree.root(), &mut light);
+                assert_eq!(rox, Some(light), "{text:?}");
+            }
+        }
+        assert!(read > 2_000, "{read}");
     }
 
     #[test]
