@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cpumodel_cpu::{
-    decode, host_features_from_cpudata, parse_cpus, parse_known_cpus, BaselineAccumulator,
-    BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+    add_cpus_to_baseline, decode, host_features_from_cpudata, parse_known_cpus, AddCpusError,
+    BaselineAccumulator, BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions,
+    Scoring,
 };
 use cpumodel_data::host::{read_cpuid, HostCpuid};
 use cpumodel_data::{format_cpudata, CpuData};
@@ -32,10 +33,13 @@ impl Output {
 
 /// Runs the command `args` describes.
 pub fn run(args: &Args) -> Result<Output, CliError> {
-    let db = match &args.cpu_map {
+    // The process ends right after the command: freeing the database's few
+    // hundred allocations one by one would only cost time.
+    let db = std::mem::ManuallyDrop::new(match &args.cpu_map {
         Some(dir) => load_cpu_map(dir)?,
         None => Database::embedded(),
-    };
+    });
+    let db: &Database = &db;
     let format = crate::cpuid_cmd::common_format(args)?;
     if format == Some(Format::Qemu) && !matches!(args.command, Command::Guest(_)) {
         return Err(CliError::Usage(
@@ -43,8 +47,8 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         ));
     }
     match &args.command {
-        Command::Models => models(&db, format),
-        Command::Model { name } => model(&db, name, format),
+        Command::Models => models(db, format),
+        Command::Model { name } => model(db, name, format),
         Command::Decode {
             guest,
             qemu_models,
@@ -68,9 +72,9 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
                 CpuKind::Host
             };
             let cpu = match (qemu_replies, cpudata) {
-                (Some(replies), _) => decode_qemu_replies(&db, replies, kind, names, scoring)?,
+                (Some(replies), _) => decode_qemu_replies(db, replies, kind, names, scoring)?,
                 (None, Some(file)) => {
-                    decode_file(&db, file, kind, qemu_models.as_deref(), names, scoring)?
+                    decode_file(db, file, kind, qemu_models.as_deref(), names, scoring)?
                 }
                 (None, None) => {
                     return Err(CliError::Usage(
@@ -81,9 +85,9 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
             render_cpu(&cpu, format)
         }
         Command::Dump { output, kvm } => dump(output.as_deref(), *kvm, format),
-        Command::Host { raw } => host(&db, *raw, format),
-        Command::Domcaps => domcaps(&db, format),
-        Command::Compare { host, cpu } => compare(&db, host, cpu, format),
+        Command::Host { raw } => host(db, *raw, format),
+        Command::Domcaps => domcaps(db, format),
+        Command::Compare { host, cpu } => compare(db, host, cpu, format),
         Command::Baseline {
             expand_features,
             migratable,
@@ -93,14 +97,14 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
                 expand_features: *expand_features,
                 migratable: *migratable,
             };
-            baseline(&db, inputs, opts, format)
+            baseline(db, inputs, opts, format)
         }
-        Command::Guest(g) => guest(&db, g, format),
-        Command::Cpuid(c) => crate::cpuid_cmd::run(&db, c, args.format),
-        Command::Verify(v) => crate::verify_cmd::run(&db, v, format),
+        Command::Guest(g) => guest(db, g, format),
+        Command::Cpuid(c) => crate::cpuid_cmd::run(db, c, args.format),
+        Command::Verify(v) => crate::verify_cmd::run(db, v, format),
         Command::Expand { file } => {
-            let cpu = first_cpu(&db, file)?;
-            let expanded = cpumodel_cpu::expand(&db, &cpu)
+            let cpu = first_cpu(db, file)?;
+            let expanded = cpumodel_cpu::expand(db, &cpu)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
             render_cpu(&expanded, format)
         }
@@ -626,8 +630,10 @@ fn baseline(
         }
         let text = read(file)?;
         let name = file.display().to_string();
-        for cpu in parse_cpus(db, &name, &text)? {
-            if let Err(e) = acc.add(db, &cpu.origin, &cpu.cpu) {
+        match add_cpus_to_baseline(&mut acc, db, &name, &text) {
+            Ok(()) => {}
+            Err(AddCpusError::Input(e)) => return Err(e.into()),
+            Err(AddCpusError::Baseline(e)) => {
                 // Unknown names are reported at their element, which the
                 // checked parse knows; other errors stand as they are.
                 parse_known_cpus(db, &name, &text)?;

@@ -38,4 +38,6 @@ pub use ops::{
     baseline, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,
 };
-pub use parse::{parse_cpu_node, parse_cpus, parse_known_cpus, SourcedCpu};
+pub use parse::{
+    add_cpus_to_baseline, parse_cpu_node, parse_cpus, parse_known_cpus, AddCpusError, SourcedCpu,
+};

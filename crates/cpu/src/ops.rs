@@ -315,8 +315,19 @@ impl BaselineAccumulator {
     /// # Errors
     /// Unknown names, a missing model, or a vendor conflict.
     pub fn add(&mut self, db: &Database, origin: &str, cpu: &CpuDef) -> Result<(), BaselineError> {
+        self.add_with_origin(db, || origin.to_string(), cpu)
+    }
+
+    /// [`add`](Self::add), making the origin only when it is needed (for an
+    /// error, or as the first vendor's origin).
+    pub(crate) fn add_with_origin(
+        &mut self,
+        db: &Database,
+        origin: impl Fn() -> String,
+        cpu: &CpuDef,
+    ) -> Result<(), BaselineError> {
         let input_err = |source: OpError| BaselineError::Input {
-            origin: origin.to_string(),
+            origin: origin(),
             source,
         };
         if cpu.model.is_none() {
@@ -331,7 +342,7 @@ impl BaselineAccumulator {
         } else if let (Some(v), Some(mv)) = (&cpu.vendor, model.vendor) {
             if db.vendor(mv).name != v.as_str() {
                 return Err(BaselineError::ModelVendor {
-                    origin: origin.to_string(),
+                    origin: origin(),
                     model: model.name.to_string(),
                     model_vendor: db.vendor(mv).name.to_string(),
                     vendor: v.clone(),
@@ -352,14 +363,14 @@ impl BaselineAccumulator {
                     let id = db
                         .find_vendor(&vn)
                         .ok_or_else(|| input_err(OpError::UnknownVendor(vn.clone())))?;
-                    self.vendor = Some((id, origin.to_string()));
+                    self.vendor = Some((id, origin()));
                 }
                 Some((id, first_origin)) => {
                     if db.vendor(*id).name != vn.as_str() {
                         return Err(BaselineError::MixedVendors {
                             first: first_origin.clone(),
                             first_vendor: db.vendor(*id).name.to_string(),
-                            second: origin.to_string(),
+                            second: origin(),
                             second_vendor: vn,
                         });
                     }

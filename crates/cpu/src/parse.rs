@@ -5,8 +5,14 @@
 //! `<cpuTest>` files, or a raw `<cpudata>` dump. [`parse_cpus`] accepts all
 //! of them, detected from the document itself, so fleet tooling can feed
 //! whatever it collected.
+//!
+//! Files that are nothing but `<cpu>` elements (one, or a fleet's
+//! concatenation) are read with the light element tree of
+//! [`cpumodel_data::tree`]; everything else, and anything invalid, with
+//! roxmltree. Both go through the same reading of `<cpu>`.
 
-use cpumodel_data::xml::{child, child_text, elements, Source};
+use cpumodel_data::tree::{skip_space, Element, LightTree, RoxNode};
+use cpumodel_data::xml::{child, elements, Source};
 use cpumodel_data::{parse_cpudata_node, XmlError};
 use cpumodel_map::Database;
 use roxmltree::Node;
@@ -16,6 +22,7 @@ use crate::def::{
     Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
 };
 use crate::input::{cpudata_features, InputError};
+use crate::ops::{BaselineAccumulator, BaselineError};
 
 /// One CPU read from a file, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,41 +65,43 @@ fn parse_cpus_with(
     text: &str,
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
-    if text.len() >= PARALLEL_MIN_BYTES && looks_like_several_cpus(text) {
-        if let Some(cpus) = parse_several_in_parallel(db, source, text, check) {
-            return Ok(cpus);
-        }
+    if let Some(cpus) = parse_plain_cpus(db, source, text, check) {
+        return Ok(cpus);
     }
+    parse_cpus_exact(db, source, text, check)
+}
+
+/// [`parse_cpus_with`] with roxmltree alone.
+fn parse_cpus_exact(
+    db: &Database,
+    source: &str,
+    text: &str,
+    check: bool,
+) -> Result<Vec<SourcedCpu>, InputError> {
     let src = Source(source);
     let wrapped;
+    // Where the parsed text starts in `text`, less what was put before it.
+    let mut shift = 0isize;
     let doc = if looks_like_several_cpus(text) {
         // Several top-level <cpu> elements are not one XML document; read
         // them inside a synthetic wrapper. Any problem is reported by the
         // plain parse below, which has the exact positions.
-        wrapped = format!("<cpus>{}</cpus>", strip_declaration(text));
+        let body = strip_declaration(text);
+        wrapped = format!("<cpus>{body}</cpus>");
         match roxmltree::Document::parse(&wrapped) {
-            Ok(d) => d,
+            Ok(d) => {
+                shift = (text.len() - body.len()) as isize - "<cpus>".len() as isize;
+                d
+            }
             Err(_) => src.parse(text)?,
         }
     } else {
         src.parse(text)?
     };
     let root = doc.root_element();
-    // Line numbers from one forward pass (roxmltree's own lookup rescans the
-    // text from the start each time, which is quadratic for fleet files).
-    let text_seen = doc.input_text();
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(
-            text_seen
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        )
-        .collect();
     let origin = |n: Node<'_, '_>| {
-        let line = line_starts.partition_point(|&start| start <= n.range().start);
-        format!("{source}:{line}")
+        let at = n.range().start.saturating_add_signed(shift);
+        format!("{source}:{}", 1 + count_lines(&text.as_bytes()[..at]))
     };
     let checked = |n: Node<'_, '_>, cpu: CpuDef| -> Result<SourcedCpu, InputError> {
         if check {
@@ -161,6 +170,24 @@ fn parse_cpus_with(
     Ok(cpus)
 }
 
+/// The number of line feeds in `bytes`, eight bytes at a time.
+fn count_lines(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().iter().filter(|&&b| b == b'\n').count();
+    words
+        .map(|w| {
+            // A byte of `x` is zero where the input byte is a line feed; the
+            // high bit of `found` is set in exactly those bytes.
+            let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'\n'));
+            let found = !(((x & LOW7) + LOW7) | x) & !LOW7;
+            found.count_ones() as usize
+        })
+        .sum::<usize>()
+        + tail
+}
+
 /// Fails on the first model or feature name of `cpu` (parsed from `n`) that
 /// `db` does not know, pointing at its element.
 fn check_names(
@@ -187,74 +214,149 @@ fn check_names(
     Ok(())
 }
 
-/// Fleet files with many top-level `<cpu>` elements are split at element
-/// boundaries and parsed on two threads above this size.
-const PARALLEL_MIN_BYTES: usize = 32 * 1024;
+/// Why the light path stopped.
+enum Stop<E> {
+    /// Something it does not read, or an invalid definition: the roxmltree
+    /// path decides.
+    Fallback,
+    /// The caller's own failure.
+    Failed(E),
+}
 
-/// The fast path for big files of top-level `<cpu>` elements: each element is
-/// parsed on its own, half of them on a second thread. Returns `None` when
-/// anything looks unusual (the caller then parses the whole document, which
-/// also gives exact error positions).
-fn parse_several_in_parallel(
+/// Where the `<cpu>` elements of a document the light path may read start,
+/// and whether the document has several (which [`looks_like_several_cpus`]
+/// decides, as on the roxmltree path).
+fn plain_cpus_start(text: &str) -> Option<(usize, bool)> {
+    let several = looks_like_several_cpus(text);
+    let start = if several {
+        // As the wrapped parse: the declaration is skipped.
+        skip_space(text.as_bytes(), text.len() - strip_declaration(text).len())
+    } else {
+        // One document: only XML white space before its root (a declaration
+        // or anything else is left to roxmltree).
+        skip_space(text.as_bytes(), 0)
+    };
+    text[start..]
+        .starts_with("<cpu")
+        .then_some((start, several))
+}
+
+/// Reads the top-level `<cpu>` elements of `text` from byte `start` with the
+/// light tree into one reused definition, calling `each` with the line of
+/// each element and the definition.
+fn read_plain<E>(
+    text: &str,
+    start: usize,
+    several: bool,
+    mut each: impl FnMut(usize, &mut CpuDef) -> Result<(), Stop<E>>,
+) -> Result<(), Stop<E>> {
+    let bytes = text.as_bytes();
+    let mut tree = LightTree::default();
+    let mut cpu = CpuDef::new(CpuKind::Guest);
+    let mut line = 1 + count_lines(&bytes[..start]);
+    let (mut counted, mut i) = (start, start);
+    let mut first = true;
+    while i < text.len() {
+        // Several elements where roxmltree sees one document is an error there.
+        if !several && !first {
+            return Err(Stop::Fallback);
+        }
+        first = false;
+        let end = tree.read(text, i).ok_or(Stop::Fallback)?;
+        let root = tree.root();
+        if root.name() != "cpu" {
+            return Err(Stop::Fallback);
+        }
+        read_cpu_into(root, None, &mut cpu).map_err(|()| Stop::Fallback)?;
+        line += count_lines(&bytes[counted..i]);
+        counted = i;
+        each(line, &mut cpu)?;
+        i = skip_space(bytes, end);
+    }
+    Ok(())
+}
+
+/// The fast path for documents that are nothing but `<cpu>` elements: one
+/// `<cpu>` document, or the plain concatenation fleet tools write. Each
+/// element is read into a [`LightTree`] and interpreted by the same
+/// [`read_cpu_into`] as on the roxmltree path. Returns `None` when anything
+/// is unusual or invalid, and the caller then parses the whole document with
+/// roxmltree, which gives the same result or the exact error position.
+fn parse_plain_cpus(
     db: &Database,
     source: &str,
     text: &str,
     check: bool,
 ) -> Option<Vec<SourcedCpu>> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while let Some(end) = text[start..].find("</cpu>") {
-        let end = start + end + "</cpu>".len();
-        chunks.push((start, end));
-        start = end;
-    }
-    if chunks.len() < 2 || !text[start..].trim().is_empty() {
-        return None;
-    }
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        )
-        .collect();
-    let parse_range = |range: &[(usize, usize)]| -> Option<Vec<SourcedCpu>> {
-        let src = Source(source);
-        range
-            .iter()
-            .map(|&(a, b)| {
-                let piece = if a == 0 {
-                    strip_declaration(&text[..b])
-                } else {
-                    &text[a..b]
-                };
-                let offset = b - piece.len();
-                let doc = roxmltree::Document::parse(piece).ok()?;
-                let root = doc.root_element();
-                if !root.has_tag_name("cpu") {
-                    return None;
-                }
-                let cpu = parse_cpu_node(&src, root, None).ok()?;
-                if check && crate::ops::ResolvedCpu::new(db, &cpu).is_err() {
-                    return None;
-                }
-                let line = line_starts.partition_point(|&l| l <= offset + root.range().start);
-                Some(SourcedCpu {
-                    origin: format!("{source}:{line}"),
-                    cpu,
-                })
-            })
-            .collect()
-    };
-    let (first, second) = chunks.split_at(chunks.len() / 2);
-    let (a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| parse_range(second));
-        (parse_range(first), other.join().ok().flatten())
+    let (start, several) = plain_cpus_start(text)?;
+    let mut out = Vec::new();
+    let read = read_plain::<()>(text, start, several, |line, cpu| {
+        if check && crate::ops::ResolvedCpu::new(db, cpu).is_err() {
+            return Err(Stop::Fallback);
+        }
+        out.push(SourcedCpu {
+            origin: format!("{source}:{line}"),
+            cpu: std::mem::replace(cpu, CpuDef::new(CpuKind::Guest)),
+        });
+        Ok(())
     });
-    let mut cpus = a?;
-    cpus.extend(b?);
-    Some(cpus)
+    read.ok().map(|()| out)
+}
+
+/// Why [`add_cpus_to_baseline`] failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddCpusError {
+    /// The document does not parse (as [`parse_cpus`] reports it).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The document parses, but one of its CPUs cannot be added (the first
+    /// one, as [`BaselineAccumulator::add`] reports it).
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+}
+
+/// Adds every CPU of a document to a baseline: [`parse_cpus`], then
+/// [`BaselineAccumulator::add`] for each CPU in document order, with the
+/// same results and errors, but without keeping the definitions. A file of
+/// plain `<cpu>` elements is read with one reused definition, so a fleet
+/// file costs almost no allocation per CPU.
+///
+/// # Errors
+/// [`AddCpusError::Input`] when the document does not parse, whichever CPU
+/// would fail to add; otherwise [`AddCpusError::Baseline`]. On error, `acc`
+/// is left as it was.
+pub fn add_cpus_to_baseline(
+    acc: &mut BaselineAccumulator,
+    db: &Database,
+    source: &str,
+    text: &str,
+) -> Result<(), AddCpusError> {
+    let saved = acc.clone();
+    if let Some((start, several)) = plain_cpus_start(text) {
+        let added = read_plain(text, start, several, |line, cpu| {
+            acc.add_with_origin(db, || format!("{source}:{line}"), cpu)
+                .map_err(Stop::Failed)
+        });
+        match added {
+            Ok(()) => return Ok(()),
+            Err(Stop::Failed(e)) => {
+                *acc = saved;
+                // A CPU could not be added; a parse error anywhere in the
+                // document comes first, as when it is parsed before adding.
+                parse_cpus(db, source, text)?;
+                return Err(e.into());
+            }
+            Err(Stop::Fallback) => *acc = saved.clone(),
+        }
+    }
+    let cpus = parse_cpus(db, source, text)?;
+    for cpu in &cpus {
+        if let Err(e) = acc.add(db, &cpu.origin, &cpu.cpu) {
+            *acc = saved;
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// True when the text starts with a `<cpu>` element and another one follows
@@ -280,81 +382,108 @@ fn strip_declaration(text: &str) -> &str {
 
 /// The host-model `<mode>` of domain capabilities as a guest CPU.
 fn parse_host_model_mode(src: &Source<'_>, mode: Node<'_, '_>) -> Result<CpuDef, InputError> {
+    let mode = RoxNode {
+        src: *src,
+        node: mode,
+    };
     let mut cpu = CpuDef::new(CpuKind::Guest);
     cpu.match_ = Some(Match::Exact);
-    let model =
-        child(mode, "model").ok_or_else(|| src.error(mode, "host-model mode without <model>"))?;
+    let model = mode
+        .child("model")
+        .ok_or_else(|| mode.error("host-model mode without <model>".into()))?;
     cpu.model = Some(model.text().unwrap_or("").trim().to_string());
     cpu.fallback = Some(
-        parse_enum(src, model, "fallback", Fallback::parse, Fallback::spellings)?
+        parse_enum(model, "fallback", Fallback::parse, Fallback::spellings)?
             .unwrap_or(Fallback::Forbid),
     );
-    cpu.vendor = child_text(mode, "vendor").map(str::to_string);
-    cpu.features = parse_features(src, mode, CpuKind::Guest)?;
+    cpu.vendor = mode.child_text("vendor").map(str::to_string);
+    cpu.features = parse_features(mode, CpuKind::Guest)?;
     Ok(cpu)
 }
 
-fn parse_enum<T>(
-    src: &Source<'_>,
-    n: Node<'_, '_>,
+fn parse_enum<'a, E: Element<'a>, T>(
+    n: E,
     attr: &str,
     parse: impl Fn(&str) -> Option<T>,
     spellings: impl Fn() -> String,
-) -> Result<Option<T>, XmlError> {
+) -> Result<Option<T>, E::Error> {
     match n.attribute(attr) {
         None => Ok(None),
         Some(v) => parse(v).map(Some).ok_or_else(|| {
-            src.error(
-                n,
-                format!("invalid {attr}='{v}' (expected one of: {})", spellings()),
-            )
+            n.error(format!(
+                "invalid {attr}='{v}' (expected one of: {})",
+                spellings()
+            ))
         }),
     }
 }
 
-fn nonzero(
-    src: &Source<'_>,
-    n: Node<'_, '_>,
-    attr: &str,
-    default: Option<u32>,
-) -> Result<u32, XmlError> {
+fn nonzero<'a, E: Element<'a>>(n: E, attr: &str, default: Option<u32>) -> Result<u32, E::Error> {
     let Some(v) = n.attribute(attr) else {
-        return default.ok_or_else(|| src.error(n, format!("missing attribute '{attr}'")));
+        return default.ok_or_else(|| n.error(format!("missing attribute '{attr}'")));
     };
     match v.trim().parse::<u32>() {
-        Ok(0) => Err(src.error(n, format!("{attr}='0': topology values must be at least 1"))),
+        Ok(0) => Err(n.error(format!("{attr}='0': topology values must be at least 1"))),
         Ok(x) => Ok(x),
-        Err(_) => Err(src.error(n, format!("{attr}='{v}' is not a positive integer"))),
+        Err(_) => Err(n.error(format!("{attr}='{v}' is not a positive integer"))),
     }
 }
 
-fn parse_features(
-    src: &Source<'_>,
-    node: Node<'_, '_>,
+fn parse_features<'a, E: Element<'a>>(node: E, kind: CpuKind) -> Result<Vec<FeatureRef>, E::Error> {
+    let mut out = Vec::new();
+    parse_features_into(node, kind, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_features`] into `out`, reusing its entries' allocations.
+fn parse_features_into<'a, E: Element<'a>>(
+    node: E,
     kind: CpuKind,
-) -> Result<Vec<FeatureRef>, XmlError> {
-    let mut out: Vec<FeatureRef> = Vec::new();
-    for f in elements(node).filter(|n| n.has_tag_name("feature")) {
+    out: &mut Vec<FeatureRef>,
+) -> Result<(), E::Error> {
+    let mut len = 0;
+    for f in node.elements().filter(|n| n.name() == "feature") {
         let name = f
             .attribute("name")
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| src.error(f, "missing feature name"))?;
+            .ok_or_else(|| f.error("missing feature name".into()))?;
         let policy = match kind {
             CpuKind::Host => None,
             CpuKind::Guest => Some(
-                parse_enum(src, f, "policy", Policy::parse, Policy::spellings)?
+                parse_enum(f, "policy", Policy::parse, Policy::spellings)?
                     .unwrap_or(Policy::Require),
             ),
         };
-        if out.iter().any(|x| x.name == name) {
-            return Err(src.error(f, format!("feature '{name}' is listed more than once")));
+        if out[..len].iter().any(|x| x.name == name) {
+            return Err(f.error(format!("feature '{name}' is listed more than once")));
         }
-        out.push(FeatureRef {
-            name: name.to_string(),
-            policy,
-        });
+        match out.get_mut(len) {
+            Some(old) => {
+                old.name.clear();
+                old.name.push_str(name);
+                old.policy = policy;
+            }
+            None => out.push(FeatureRef {
+                name: name.to_string(),
+                policy,
+            }),
+        }
+        len += 1;
     }
-    Ok(out)
+    out.truncate(len);
+    Ok(())
+}
+
+/// `Some(text)` in `slot`'s allocation when it has one.
+fn reuse(slot: Option<String>, text: &str) -> String {
+    match slot {
+        Some(mut s) => {
+            s.clear();
+            s.push_str(text);
+            s
+        }
+        None => text.to_string(),
+    }
 }
 
 /// Parses one `<cpu>` element. `kind` forces host or guest; `None` detects it
@@ -367,104 +496,122 @@ pub fn parse_cpu_node(
     n: Node<'_, '_>,
     kind: Option<CpuKind>,
 ) -> Result<CpuDef, XmlError> {
-    let has_arch = child(n, "arch").is_some();
+    read_cpu(RoxNode { src: *src, node: n }, kind)
+}
+
+/// [`parse_cpu_node`] on any element tree: the one reading of `<cpu>`.
+fn read_cpu<'a, E: Element<'a>>(n: E, kind: Option<CpuKind>) -> Result<CpuDef, E::Error> {
+    let mut cpu = CpuDef::new(CpuKind::Guest);
+    read_cpu_into(n, kind, &mut cpu)?;
+    Ok(cpu)
+}
+
+/// [`read_cpu`] into `cpu`, reusing the allocations of its strings and
+/// features (a fleet file is read with one definition). On error, `cpu`
+/// holds part of the element.
+fn read_cpu_into<'a, E: Element<'a>>(
+    n: E,
+    kind: Option<CpuKind>,
+    cpu: &mut CpuDef,
+) -> Result<(), E::Error> {
+    let mut features = std::mem::take(&mut cpu.features);
+    let (arch, model_buf, vendor) = (cpu.arch.take(), cpu.model.take(), cpu.vendor.take());
+    let has_arch = n.child("arch").is_some();
     let kind = match kind {
         Some(k) => k,
         None if has_arch => {
             if n.attribute("match").is_some() {
-                return Err(src.error(
-                    n,
-                    "a CPU with <arch> is a host CPU and cannot have a 'match' attribute",
+                return Err(n.error(
+                    "a CPU with <arch> is a host CPU and cannot have a 'match' attribute".into(),
                 ));
             }
             CpuKind::Host
         }
         None => CpuKind::Guest,
     };
-    let mut cpu = CpuDef::new(kind);
-    if let Some(mode) = parse_enum(src, n, "mode", Mode::parse, Mode::spellings)? {
+    *cpu = CpuDef::new(kind);
+    if let Some(mode) = parse_enum(n, "mode", Mode::parse, Mode::spellings)? {
         if kind == CpuKind::Host {
-            return Err(src.error(n, "attribute 'mode' is only allowed for guest CPUs"));
+            return Err(n.error("attribute 'mode' is only allowed for guest CPUs".into()));
         }
         cpu.mode = mode;
     }
     if let Some(m) = n.attribute("migratable") {
         if !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
-            return Err(src.error(
-                n,
-                "attribute 'migratable' is only allowed for host-passthrough and maximum CPUs",
+            return Err(n.error(
+                "attribute 'migratable' is only allowed for host-passthrough and maximum CPUs"
+                    .into(),
             ));
         }
         cpu.migratable = Some(match m {
             "on" => true,
             "off" => false,
             v => {
-                return Err(src.error(
-                    n,
-                    format!("invalid migratable='{v}' (expected one of: on, off)"),
-                ))
+                return Err(n.error(format!(
+                    "invalid migratable='{v}' (expected one of: on, off)"
+                )))
             }
         });
     }
     if kind == CpuKind::Guest {
-        cpu.match_ = parse_enum(src, n, "match", Match::parse, Match::spellings)?;
-        cpu.check = parse_enum(src, n, "check", Check::parse, Check::spellings)?;
+        cpu.match_ = parse_enum(n, "match", Match::parse, Match::spellings)?;
+        cpu.check = parse_enum(n, "check", Check::parse, Check::spellings)?;
     }
     if kind == CpuKind::Host {
-        cpu.arch = child_text(n, "arch").map(str::to_string);
-        if let Some(s) = child(n, "signature") {
+        cpu.arch = n.child_text("arch").map(|a| reuse(arch, a));
+        if let Some(s) = n.child("signature") {
             cpu.signature = Some(SignatureDef {
-                family: nonzero(src, s, "family", None)?,
-                model: src.req_u32_attr(s, "model")?,
-                stepping: src.req_u32_attr(s, "stepping")?,
+                family: nonzero(s, "family", None)?,
+                model: s.req_u32_attr("model")?,
+                stepping: s.req_u32_attr("stepping")?,
             });
         }
     }
-    if let Some(model) = child(n, "model") {
+    if let Some(model) = n.child("model") {
         let name = model.text().unwrap_or("").trim();
         if !name.is_empty() {
-            cpu.model = Some(name.to_string());
+            cpu.model = Some(reuse(model_buf, name));
         }
         if kind == CpuKind::Guest && !matches!(cpu.mode, Mode::HostPassthrough | Mode::Maximum) {
-            cpu.fallback =
-                parse_enum(src, model, "fallback", Fallback::parse, Fallback::spellings)?;
+            cpu.fallback = parse_enum(model, "fallback", Fallback::parse, Fallback::spellings)?;
             if let Some(v) = model.attribute("vendor_id") {
                 if v.len() != 12 || v.contains(',') {
-                    return Err(src.error(
-                        model,
-                        format!("vendor_id='{v}' must be exactly 12 characters without commas"),
-                    ));
+                    return Err(model.error(format!(
+                        "vendor_id='{v}' must be exactly 12 characters without commas"
+                    )));
                 }
                 cpu.vendor_id = Some(v.to_string());
             }
         }
     }
     if kind == CpuKind::Host && cpu.model.is_none() {
-        return Err(src.error(n, "host CPU without a <model>"));
+        return Err(n.error("host CPU without a <model>".into()));
     }
-    cpu.vendor = child_text(n, "vendor").map(str::to_string);
+    cpu.vendor = n.child_text("vendor").map(|v| reuse(vendor, v));
     if cpu.vendor.is_some() && cpu.model.is_none() {
-        return Err(src.error(n, "<vendor> given without a <model>"));
+        return Err(n.error("<vendor> given without a <model>".into()));
     }
-    if let Some(t) = child(n, "topology") {
+    if let Some(t) = n.child("topology") {
         cpu.topology = Some(Topology {
-            sockets: nonzero(src, t, "sockets", None)?,
-            dies: nonzero(src, t, "dies", Some(1))?,
-            clusters: nonzero(src, t, "clusters", Some(1))?,
-            cores: nonzero(src, t, "cores", None)?,
-            threads: nonzero(src, t, "threads", None)?,
+            sockets: nonzero(t, "sockets", None)?,
+            dies: nonzero(t, "dies", Some(1))?,
+            clusters: nonzero(t, "clusters", Some(1))?,
+            cores: nonzero(t, "cores", None)?,
+            threads: nonzero(t, "threads", None)?,
         });
     }
-    cpu.features = parse_features(src, n, kind)?;
+    parse_features_into(n, kind, &mut features)?;
+    cpu.features = features;
     if !cpu.features.is_empty() && cpu.model.is_none() && cpu.mode == Mode::Custom {
-        return Err(src.error(n, "features listed without a CPU model"));
+        return Err(n.error("features listed without a CPU model".into()));
     }
-    Ok(cpu)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::BaselineOptions;
 
     fn one(text: &str) -> Result<CpuDef, String> {
         let db = Database::embedded();
@@ -543,25 +690,208 @@ mod tests {
         assert!(check("<cpu><model>westmere</model><feature name='VMX'/></cpu>").is_ok());
     }
 
+    /// The whole-document roxmltree parse, without the fast path.
+    fn slow(source: &str, text: &str) -> Result<Vec<SourcedCpu>, String> {
+        parse_cpus_exact(&Database::embedded(), source, text, true).map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn big_fleet_files_parse_the_same_in_parallel() {
+    fn the_fast_path_reads_plain_cpu_files_as_roxmltree_does() {
+        let db = Database::embedded();
+        let host = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
+        let guest = "<cpu mode='custom' match='exact' check='partial'>\n  <model fallback='forbid' vendor_id='GenuineIntel'>Haswell</model>\n  <topology sockets='2' cores='4' threads='2'/>\n  <feature policy='force' name='pcid'/>\n  <feature policy=\"disable\" name='vmx'/>\n</cpu>";
+        for text in [
+            host.to_string(),
+            guest.to_string(),
+            format!("\n\n  {host}"),
+            format!("{host}{guest}\n{host}"),
+            format!("<?xml version='1.0'?>\n{host}\n\n{guest}"),
+            format!("  \n<?xml version='1.0'?>{host}{host}"),
+            "<cpu mode='host-passthrough' migratable='off'/>".to_string(),
+            "<cpu/>".to_string(),
+        ] {
+            let fast = parse_plain_cpus(&db, "f.xml", &text, true);
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast.unwrap(), slow("f.xml", &text).unwrap(), "{text}");
+            assert_eq!(
+                parse_known_cpus(&db, "f.xml", &text).unwrap(),
+                slow("f.xml", &text).unwrap()
+            );
+        }
+        // Left to roxmltree: a declaration before a single element, comments,
+        // entities, other roots, more than one root where only one may be.
+        for text in [
+            format!("<?xml version='1.0'?>{host}"),
+            format!("<!-- c -->{host}{host}"),
+            format!("{host}<!-- c -->{host}"),
+            "<cpu><model>A&amp;B</model></cpu>".to_string(),
+            "<cpuTest><cpu/></cpuTest>".to_string(),
+            "<cpu/><cpu><model>Westmere</model></cpu>".to_string(),
+            format!("{host}x{host}"),
+        ] {
+            assert_eq!(parse_plain_cpus(&db, "f.xml", &text, false), None, "{text}");
+        }
+        // Invalid definitions too, so that roxmltree reports their position.
+        let bad = format!("{host}<cpu><arch>x86_64</arch></cpu>");
+        assert_eq!(parse_plain_cpus(&db, "f.xml", &bad, false), None);
+        assert_eq!(
+            parse_cpus(&db, "f.xml", &bad).unwrap_err().to_string(),
+            "f.xml:7:1: <cpu>: host CPU without a <model>"
+        );
+    }
+
+    /// `parse_cpus` then `add` for each CPU: what `add_cpus_to_baseline`
+    /// must match.
+    fn add_one_by_one(
+        acc: &mut BaselineAccumulator,
+        db: &Database,
+        text: &str,
+    ) -> Result<(), AddCpusError> {
+        for cpu in parse_cpus(db, "f.xml", text)? {
+            acc.add(db, &cpu.origin, &cpu.cpu)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn adding_a_document_to_a_baseline_is_parsing_then_adding() {
+        let db = Database::embedded();
+        let host = |model: &str, vendor: &str, feature: &str| {
+            format!("<cpu>\n  <arch>x86_64</arch>\n  <model>{model}</model>\n  <vendor>{vendor}</vendor>\n  <feature name='{feature}'/>\n</cpu>\n")
+        };
+        let intel = host("Haswell", "Intel", "vmx");
+        let amd = host("EPYC", "AMD", "svm");
+        let cases = [
+            // The fast path, with one and with several elements.
+            intel.clone(),
+            format!("{intel}{}", host("Westmere", "Intel", "pdcm")),
+            // roxmltree's path.
+            format!("<!-- fleet -->\n{intel}{intel}"),
+            format!("<capabilities><host>{intel}</host></capabilities>"),
+            // A CPU that cannot be added: mixed vendors, an unknown name.
+            format!("{intel}{amd}"),
+            format!("{intel}{}", host("Haswell", "Intel", "nosuch")),
+            // ... and the same followed by a parse error, which comes first.
+            format!("{intel}{amd}<cpu><arch>x86_64</arch></cpu>"),
+            format!("{intel}{amd}<cpu mode='bad'/>"),
+            // Several roots where one is expected.
+            format!("<cpu/>{intel}"),
+        ];
+        for text in cases {
+            let mut fast = BaselineAccumulator::default();
+            add_one_by_one(&mut fast, &db, &host("Haswell", "Intel", "vmx")).unwrap();
+            let mut slow = fast.clone();
+            let a = add_cpus_to_baseline(&mut fast, &db, "f.xml", &text);
+            let b = add_one_by_one(&mut slow, &db, &text);
+            assert_eq!(a, b, "{text}");
+            if a.is_ok() {
+                assert_eq!(
+                    fast.finish(&db, Default::default()),
+                    slow.finish(&db, Default::default()),
+                    "{text}"
+                );
+            } else {
+                assert_eq!(fast.len(), 1, "unchanged on error: {text}");
+            }
+        }
+        // A fleet file.
+        let big = format!(
+            "{}{}",
+            intel.repeat(300),
+            host("Westmere", "Intel", "pdcm").repeat(300)
+        );
+        let mut fast = BaselineAccumulator::default();
+        add_cpus_to_baseline(&mut fast, &db, "f.xml", &big).unwrap();
+        let mut slow = BaselineAccumulator::default();
+        add_one_by_one(&mut slow, &db, &big).unwrap();
+        assert_eq!(fast.len(), 600);
+        let opts = Default::default();
+        assert_eq!(fast.finish(&db, opts), slow.finish(&db, opts));
+        let bad = format!("{big}{amd}");
+        let mut acc = BaselineAccumulator::default();
+        assert_eq!(
+            add_cpus_to_baseline(&mut acc, &db, "f.xml", &bad),
+            add_one_by_one(&mut BaselineAccumulator::default(), &db, &bad)
+        );
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_roxmltree_on_mutated_fleets() {
+        let db = Database::embedded();
+        let seed = "<?xml version='1.0'?>\n<cpu>\n  <arch>x86_64</arch>\n  <model>Haswell</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>Westmere</model>\n  <topology sockets='1' cores='2' threads='1'/>\n  <feature policy='disable' name='vmx'/>\n</cpu>\n";
+        let alphabet = b"<>/='\"!-?&;x :\n\r0a";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        let mut fast = 0;
+        for _ in 0..3_000 {
+            let mut doc = seed.as_bytes().to_vec();
+            for _ in 0..1 + rand() % 2 {
+                let pos = rand() % (doc.len() + 1);
+                let byte = alphabet[rand() % alphabet.len()];
+                match rand() % 3 {
+                    0 => doc.insert(pos, byte),
+                    1 if pos < doc.len() => {
+                        doc.remove(pos);
+                    }
+                    _ if pos < doc.len() => doc[pos] = byte,
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8(doc).expect("ASCII");
+            for check in [false, true] {
+                let exact = parse_cpus_exact(&db, "f.xml", &text, check);
+                if let Some(cpus) = parse_plain_cpus(&db, "f.xml", &text, check) {
+                    fast += 1;
+                    assert_eq!(Ok(cpus), exact, "{text:?}");
+                }
+                assert_eq!(parse_cpus_with(&db, "f.xml", &text, check), exact);
+            }
+            let mut a = BaselineAccumulator::default();
+            let mut b = BaselineAccumulator::default();
+            let added = add_cpus_to_baseline(&mut a, &db, "f.xml", &text);
+            assert_eq!(added, add_one_by_one(&mut b, &db, &text), "{text:?}");
+            if added.is_ok() {
+                assert_eq!(a.len(), b.len());
+                let opts = BaselineOptions::default();
+                assert_eq!(a.finish(&db, opts), b.finish(&db, opts));
+            } else {
+                assert!(a.is_empty());
+            }
+        }
+        assert!(fast > 500, "{fast}");
+    }
+
+    #[test]
+    fn counts_lines() {
+        let text = b"a\nbc\n\n\xe9\x8a\n\x0b\x8a\x0a\n123456789\n\n\xff\x0a\x8a";
+        for start in 0..text.len() {
+            let naive = text[start..].iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(count_lines(&text[start..]), naive);
+        }
+    }
+
+    #[test]
+    fn big_fleet_files_parse_the_same_on_both_paths() {
         let db = Database::embedded();
         let one = "<cpu>\n  <arch>x86_64</arch>\n  <model>Westmere</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n";
         let text = format!("<?xml version='1.0'?>\n{}", one.repeat(600));
-        assert!(text.len() >= PARALLEL_MIN_BYTES);
-        let fast = parse_several_in_parallel(&db, "f.xml", &text, true).expect("fast path taken");
+        let fast = parse_plain_cpus(&db, "f.xml", &text, true).expect("fast path taken");
         assert_eq!(fast.len(), 600);
         assert_eq!(fast[0].origin, "f.xml:2");
         assert_eq!(fast[599].origin, format!("f.xml:{}", 2 + 599 * 6));
-        let whole = parse_cpus(&db, "f.xml", &text).unwrap();
-        assert_eq!(whole, fast);
+        assert_eq!(fast, slow("f.xml", &text).unwrap());
         // An unknown feature makes the fast path step aside; the whole-document
         // parse then reports it at its element.
         let bad = format!(
             "{}<cpu><arch>x86_64</arch><model>Westmere</model><feature name='nope'/></cpu>\n",
             one.repeat(600)
         );
-        assert!(parse_several_in_parallel(&db, "f.xml", &bad, true).is_none());
+        assert!(parse_plain_cpus(&db, "f.xml", &bad, true).is_none());
         let e = parse_known_cpus(&db, "f.xml", &bad)
             .unwrap_err()
             .to_string();

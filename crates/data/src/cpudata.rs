@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use roxmltree::Node;
 
 use crate::item::{CpuData, Item};
+use crate::tree::{Element, RoxNode};
 use crate::xml::{elements, Source, XmlError};
 
 /// Parses a `<cpudata>` document.
@@ -57,24 +58,31 @@ pub fn parse_cpudata_node(src: &Source<'_>, node: Node<'_, '_>) -> Result<CpuDat
 /// # Errors
 /// An unknown element name, or a missing or non-numeric attribute.
 pub fn parse_item(src: &Source<'_>, node: Node<'_, '_>) -> Result<Item, XmlError> {
-    match node.tag_name().name() {
+    read_item(RoxNode { src: *src, node })
+}
+
+/// [`parse_item`] on any element tree.
+///
+/// # Errors
+/// As [`parse_item`].
+pub fn read_item<'a, E: Element<'a>>(node: E) -> Result<Item, E::Error> {
+    match node.name() {
         "cpuid" => Ok(Item::cpuid(
-            src.req_u32_attr(node, "eax_in")?,
-            src.u32_attr(node, "ecx_in")?.unwrap_or(0),
-            src.u32_attr(node, "eax")?.unwrap_or(0),
-            src.u32_attr(node, "ebx")?.unwrap_or(0),
-            src.u32_attr(node, "ecx")?.unwrap_or(0),
-            src.u32_attr(node, "edx")?.unwrap_or(0),
+            node.req_u32_attr("eax_in")?,
+            node.u32_attr("ecx_in")?.unwrap_or(0),
+            node.u32_attr("eax")?.unwrap_or(0),
+            node.u32_attr("ebx")?.unwrap_or(0),
+            node.u32_attr("ecx")?.unwrap_or(0),
+            node.u32_attr("edx")?.unwrap_or(0),
         )),
         "msr" => Ok(Item::msr(
-            src.req_u32_attr(node, "index")?,
-            src.req_u32_attr(node, "eax")?,
-            src.req_u32_attr(node, "edx")?,
+            node.req_u32_attr("index")?,
+            node.req_u32_attr("eax")?,
+            node.req_u32_attr("edx")?,
         )),
-        other => Err(src.error(
-            node,
-            format!("unexpected element <{other}>, expected <cpuid> or <msr>"),
-        )),
+        other => Err(node.error(format!(
+            "unexpected element <{other}>, expected <cpuid> or <msr>"
+        ))),
     }
 }
 

@@ -21,8 +21,9 @@
 mod cpudata;
 pub mod host;
 mod item;
+pub mod tree;
 pub mod xml;
 
-pub use cpudata::{format_cpudata, parse_cpudata, parse_cpudata_node, parse_item};
+pub use cpudata::{format_cpudata, parse_cpudata, parse_cpudata_node, parse_item, read_item};
 pub use item::{vendor_bytes, CpuData, Item, ItemKey, Signature, SIGNATURE_MASK};
 pub use xml::XmlError;

@@ -1,7 +1,6 @@
 //! The database types: vendors, features, models, and name lookup.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use cpumodel_data::{CpuData, Item, ItemKey, Signature};
@@ -149,42 +148,83 @@ pub struct Database {
 
 /// Case-insensitive name lookup tables, built on first use so that
 /// constructing a database stays cheap.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct NameIndex {
-    features: HashMap<String, u16, Fnv>,
-    models: HashMap<String, u16, Fnv>,
+    features: NameTable,
+    models: NameTable,
 }
 
-/// FNV-1a: names are short and trusted, so a simple fast hash beats SipHash.
-#[derive(Clone, Copy, Debug, Default)]
-struct Fnv;
-
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
+/// An open-addressing hash table from names, ignoring ASCII case, to their
+/// index in a name list. It holds indices only: keys are compared against
+/// the list itself, so building it allocates one array and copies no name.
+#[derive(Clone, Debug)]
+struct NameTable {
+    /// Index + 1 of a name, 0 for a free slot; the length is a power of two
+    /// at least twice the number of names.
+    slots: Vec<u16>,
 }
 
-struct FnvHasher(u64);
-
-impl std::hash::Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// A hash of `name` that ignores ASCII case: bytes are read eight at a time
+/// with bit 5 set, which makes upper and lower case letters equal (and a
+/// few other pairs, which only cost a probe), then mixed.
+fn hash_lowercase(name: &str) -> u64 {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let mut h = name.len() as u64;
+    let mut chunks = name.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().expect("8 bytes")) | CASE;
+        h = (h ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(23);
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    let mut tail = [0x20u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ (u64::from_le_bytes(tail) | CASE)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // Final mix, so that the low bits used as slot numbers depend on all.
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 29)
+}
+
+/// Equal ignoring ASCII case; names are mostly written as defined, so the
+/// exact comparison comes first.
+fn same_name(known: &str, name: &str) -> bool {
+    known.len() == name.len() && (known == name || known.eq_ignore_ascii_case(name))
+}
+
+impl NameTable {
+    /// Indexes `names`; of names equal but for case, the first one wins.
+    fn new<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Self {
+        let list: Vec<&str> = names.collect();
+        let mut table = NameTable {
+            slots: vec![0; (list.len() * 2).next_power_of_two().max(2)],
+        };
+        for (i, name) in list.iter().enumerate() {
+            if let Err(free) = table.find(name, |j| list[j]) {
+                table.slots[free] = i as u16 + 1;
+            }
+        }
+        table
+    }
+
+    /// The index of `name` (ignoring ASCII case); `names` gives the name at
+    /// an index.
+    fn get<'a>(&self, name: &str, names: impl Fn(usize) -> &'a str) -> Option<u16> {
+        self.find(name, names).ok()
+    }
+
+    /// The index of `name`, or the free slot where it would go.
+    fn find<'a>(&self, name: &str, names: impl Fn(usize) -> &'a str) -> Result<u16, usize> {
+        let mask = self.slots.len() - 1;
+        let mut slot = hash_lowercase(name) as usize & mask;
+        loop {
+            match self.slots[slot] {
+                0 => return Err(slot),
+                i if same_name(names(usize::from(i - 1)), name) => return Ok(i - 1),
+                _ => slot = (slot + 1) & mask,
+            }
         }
     }
-}
-
-fn lower_map<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, u16, Fnv> {
-    let mut map = HashMap::with_hasher(Fnv);
-    for (i, n) in names.enumerate() {
-        map.entry(n.to_ascii_lowercase()).or_insert(i as u16);
-    }
-    map
 }
 
 impl Database {
@@ -210,13 +250,6 @@ impl Database {
             names: OnceLock::new(),
             migration_blockers,
             msr_features,
-        }
-    }
-
-    /// Records each model's ancestor (used when building from generated tables).
-    pub(crate) fn set_ancestors(&mut self, ancestors: &[Option<ModelId>]) {
-        for (m, a) in self.models.iter_mut().zip(ancestors) {
-            m.ancestor = *a;
         }
     }
 
@@ -286,17 +319,15 @@ impl Database {
     /// # Errors
     /// [`UnknownName`] with the closest known names.
     pub fn find_feature(&self, name: &str) -> Result<FeatureId, UnknownName> {
-        self.index()
-            .features
-            .get(&name.to_ascii_lowercase())
-            .map(|i| FeatureId(*i))
+        self.feature_index(name)
+            .map(FeatureId)
             .ok_or_else(|| self.unknown(NameKind::Feature, name))
     }
 
     /// Looks a feature up by its exact canonical name.
     pub fn find_feature_exact(&self, name: &str) -> Option<FeatureId> {
-        match self.index().features.get(&name.to_ascii_lowercase()) {
-            Some(i) if self.features[*i as usize].name == name => Some(FeatureId(*i)),
+        match self.feature_index(name) {
+            Some(i) if self.features[i as usize].name == name => Some(FeatureId(i)),
             _ => self
                 .features
                 .iter()
@@ -322,17 +353,15 @@ impl Database {
     /// # Errors
     /// [`UnknownName`] with the closest known names.
     pub fn find_model(&self, name: &str) -> Result<ModelId, UnknownName> {
-        self.index()
-            .models
-            .get(&name.to_ascii_lowercase())
-            .map(|i| ModelId(*i))
+        self.model_index(name)
+            .map(ModelId)
             .ok_or_else(|| self.unknown(NameKind::Model, name))
     }
 
     /// Looks a model up by its exact name.
     pub fn find_model_exact(&self, name: &str) -> Option<ModelId> {
-        match self.index().models.get(&name.to_ascii_lowercase()) {
-            Some(i) if self.models[*i as usize].name == name => Some(ModelId(*i)),
+        match self.model_index(name) {
+            Some(i) if self.models[i as usize].name == name => Some(ModelId(i)),
             _ => self
                 .models
                 .iter()
@@ -343,9 +372,21 @@ impl Database {
 
     fn index(&self) -> &NameIndex {
         self.names.get_or_init(|| NameIndex {
-            features: lower_map(self.features.iter().map(|f| f.name.as_ref())),
-            models: lower_map(self.models.iter().map(|m| m.name.as_ref())),
+            features: NameTable::new(self.features.iter().map(|f| f.name.as_ref())),
+            models: NameTable::new(self.models.iter().map(|m| m.name.as_ref())),
         })
+    }
+
+    fn feature_index(&self, name: &str) -> Option<u16> {
+        self.index()
+            .features
+            .get(name, |i| self.features[i].name.as_ref())
+    }
+
+    fn model_index(&self, name: &str) -> Option<u16> {
+        self.index()
+            .models
+            .get(name, |i| self.models[i].name.as_ref())
     }
 
     fn unknown(&self, kind: NameKind, name: &str) -> UnknownName {
@@ -391,5 +432,41 @@ impl Database {
             }
         }
         (full, partial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_tables_ignore_ascii_case_and_keep_the_first_of_equal_names() {
+        let names = [
+            "fpu",
+            "FPU",
+            "Skylake-Server-noTSX-IBRS",
+            "skylake-server-notsx-ibrs",
+            "a",
+            "",
+            "é-x",
+            "avx512-vp2intersect",
+            "@",
+            "`",
+        ];
+        let table = NameTable::new(names.iter().copied());
+        let get = |name: &str| table.get(name, |i| names[i]);
+        assert_eq!(get("fpu"), Some(0));
+        assert_eq!(get("Fpu"), Some(0));
+        assert_eq!(get("SKYLAKE-server-NOTSX-ibrs"), Some(2));
+        assert_eq!(get("A"), Some(4));
+        assert_eq!(get(""), Some(5));
+        assert_eq!(get("é-X"), Some(6));
+        assert_eq!(get("É-x"), None);
+        assert_eq!(get("AVX512-VP2INTERSECT"), Some(7));
+        // '@' and '`' hash alike but are different names.
+        assert_eq!(get("@"), Some(8));
+        assert_eq!(get("`"), Some(9));
+        assert_eq!(get("fpu "), None);
+        assert_eq!(get("avx512-vp2intersec"), None);
     }
 }

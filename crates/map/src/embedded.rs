@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use cpumodel_data::{CpuData, Item};
 
-use crate::db::{Alias, Database, Feature, Model, ModelSignature, Vendor, VendorId};
+use crate::db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
 use crate::featureset::{FeatureId, FeatureSet};
 
 #[allow(dead_code, clippy::unreadable_literal)]
@@ -52,6 +52,75 @@ pub(crate) struct ModelDef {
 /// Where the embedded database came from (the generator's header line).
 pub const EMBEDDED_SOURCE: &str = data::SOURCE;
 
+/// The number of embedded models.
+const MODEL_COUNT: usize = data::MODELS.len();
+
+/// Each model's features as a set, computed by the compiler.
+static MODEL_FEATURES: [FeatureSet; MODEL_COUNT] = {
+    let mut sets = [FeatureSet::EMPTY; MODEL_COUNT];
+    let mut i = 0;
+    while i < MODEL_COUNT {
+        sets[i] = FeatureSet::from_indices(data::MODELS[i].features);
+        i += 1;
+    }
+    sets
+};
+
+/// Each model's ancestor, by index, computed by the compiler.
+static ANCESTORS: [Option<u16>; MODEL_COUNT] = {
+    let mut ancestors = [None; MODEL_COUNT];
+    let mut i = 0;
+    while i < MODEL_COUNT {
+        if let Some(name) = data::MODELS[i].ancestor {
+            let mut j = 0;
+            while j < MODEL_COUNT {
+                if const_str_eq(data::MODELS[j].name, name) {
+                    ancestors[i] = Some(j as u16);
+                    break;
+                }
+                j += 1;
+            }
+        }
+        i += 1;
+    }
+    ancestors
+};
+
+/// Each model's vendor, by index, computed by the compiler.
+static MODEL_VENDORS: [Option<u8>; MODEL_COUNT] = {
+    let mut vendors = [None; MODEL_COUNT];
+    let mut i = 0;
+    while i < MODEL_COUNT {
+        if let Some(name) = data::MODELS[i].vendor {
+            let mut j = 0;
+            while j < data::VENDORS.len() {
+                if const_str_eq(data::VENDORS[j].name, name) {
+                    vendors[i] = Some(j as u8);
+                    break;
+                }
+                j += 1;
+            }
+        }
+        i += 1;
+    }
+    vendors
+};
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl Database {
     /// The database compiled into cpumodel (libvirt's upstream cpu_map).
     pub fn embedded() -> Database {
@@ -88,18 +157,13 @@ impl Database {
             })
             .collect();
         let ids = |v: &[u16]| v.iter().map(|i| FeatureId(*i)).collect::<Vec<_>>();
-        let vendor_id = |name: &str| {
-            data::VENDORS
-                .iter()
-                .position(|v| v.name == name)
-                .map(|i| VendorId(i as u8))
-        };
         let models = data::MODELS
             .iter()
-            .map(|m| Model {
+            .enumerate()
+            .map(|(i, m)| Model {
                 name: Cow::Borrowed(m.name),
-                vendor: m.vendor.and_then(vendor_id),
-                ancestor: None,
+                vendor: MODEL_VENDORS[i].map(VendorId),
+                ancestor: ANCESTORS[i].map(ModelId),
                 signatures: m
                     .signatures
                     .iter()
@@ -109,19 +173,13 @@ impl Database {
                         steppings,
                     })
                     .collect(),
-                features: FeatureSet::from_indices(m.features),
+                features: MODEL_FEATURES[i],
                 removed: ids(m.removed),
                 added: ids(m.added),
                 decode_host: m.decode.0,
                 decode_guest: m.decode.1,
             })
             .collect();
-        let mut db = Database::from_parts(vendors, features, models);
-        let ancestors: Vec<_> = data::MODELS
-            .iter()
-            .map(|m| m.ancestor.and_then(|a| db.find_model_exact(a)))
-            .collect();
-        db.set_ancestors(&ancestors);
-        db
+        Database::from_parts(vendors, features, models)
     }
 }

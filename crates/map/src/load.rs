@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use cpumodel_data::tree::{Element, LightTree, RoxNode};
 use cpumodel_data::xml::{elements, Source};
-use cpumodel_data::{parse_item, CpuData, ItemKey, XmlError};
-use roxmltree::Node;
+use cpumodel_data::{read_item, CpuData, ItemKey};
 
 use crate::db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
 use crate::error::LoadMapError;
@@ -25,6 +25,57 @@ use crate::featureset::{FeatureId, FeatureSet, MAX_FEATURES};
 /// vendor, feature or model, features sharing a CPUID/MSR bit, or more than
 /// [`MAX_FEATURES`] features. The error names the file, line and element.
 pub fn load_cpu_map(dir: &Path) -> Result<Database, LoadMapError> {
+    // Plain files are read with the light tree and the others with
+    // roxmltree, both through the same `Builder`. On any problem the map is
+    // loaded again with roxmltree alone, which reports it with its position.
+    match load_fast(dir) {
+        Some(db) => Ok(db),
+        None => load_exact(dir),
+    }
+}
+
+/// [`load_cpu_map`] with the light tree where it reads a file; `None` on any
+/// error.
+fn load_fast(dir: &Path) -> Option<Database> {
+    let index_text = std::fs::read_to_string(dir.join("index.xml")).ok()?;
+    let mut index = LightTree::default();
+    index.read_document(&index_text)?;
+    let arch = index
+        .root()
+        .elements()
+        .find(|n| n.name() == "arch" && n.attribute("name") == Some("x86"))?;
+    let mut b = Builder::default();
+    b.load_definitions(arch).ok()?;
+    let files = arch
+        .descendants()
+        .filter(|n| n.name() == "include")
+        .map(|include| {
+            let path = dir.join(include.req_attr("filename").ok()?);
+            let text = std::fs::read_to_string(&path).ok()?;
+            Some((path, text))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    // One tree for every file, so that its arrays are allocated once.
+    let mut tree = LightTree::default();
+    for (path, text) in &files {
+        if tree.read_document(text).is_some() {
+            b.load_definitions(tree.root()).ok()?;
+        } else {
+            let name = path.display().to_string();
+            let src = Source(&name);
+            let doc = src.parse(text).ok()?;
+            let root = RoxNode {
+                src,
+                node: doc.root_element(),
+            };
+            b.load_definitions(root).ok()?;
+        }
+    }
+    Some(b.finish())
+}
+
+/// [`load_cpu_map`] with roxmltree alone, for exact error positions.
+fn load_exact(dir: &Path) -> Result<Database, LoadMapError> {
     let index_path = dir.join("index.xml");
     let index_text = read(&index_path)?;
     let index_name = index_path.display().to_string();
@@ -36,7 +87,7 @@ pub fn load_cpu_map(dir: &Path) -> Result<Database, LoadMapError> {
         .ok_or_else(|| src.error(root, "no <arch name='x86'> element"))?;
 
     let mut b = Builder::default();
-    b.load_definitions(&src, arch)?;
+    b.load_definitions(RoxNode { src, node: arch })?;
     for include in arch.descendants().filter(|n| n.has_tag_name("include")) {
         let file = src.req_attr(include, "filename")?;
         let path = dir.join(file);
@@ -49,9 +100,12 @@ pub fn load_cpu_map(dir: &Path) -> Result<Database, LoadMapError> {
         let name = path.display().to_string();
         let isrc = Source(&name);
         let idoc = isrc.parse(&text)?;
-        b.load_definitions(&isrc, idoc.root_element())?;
+        b.load_definitions(RoxNode {
+            src: isrc,
+            node: idoc.root_element(),
+        })?;
     }
-    Ok(Database::from_parts(b.vendors, b.features, b.models))
+    Ok(b.finish())
 }
 
 fn read(path: &PathBuf) -> Result<String, LoadMapError> {
@@ -61,46 +115,73 @@ fn read(path: &PathBuf) -> Result<String, LoadMapError> {
     })
 }
 
+/// A fast hash for the loader's small trusted keys (FNV-1a).
+#[derive(Clone, Copy, Debug, Default)]
+struct Fnv;
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     vendors: Vec<Vendor>,
     features: Vec<Feature>,
     models: Vec<Model>,
-    feature_names: HashMap<String, FeatureId>,
-    model_names: HashMap<String, ModelId>,
-    bit_owner: HashMap<(ItemKey, usize, u32), FeatureId>,
+    feature_names: HashMap<String, FeatureId, Fnv>,
+    model_names: HashMap<String, ModelId, Fnv>,
+    bit_owner: HashMap<(ItemKey, usize, u32), FeatureId, Fnv>,
 }
 
 impl Builder {
+    fn finish(self) -> Database {
+        Database::from_parts(self.vendors, self.features, self.models)
+    }
+
     /// Loads the vendors, then the features, then the models of one element,
     /// which is libvirt's order within a file.
-    fn load_definitions(&mut self, src: &Source<'_>, node: Node<'_, '_>) -> Result<(), XmlError> {
-        for n in elements(node).filter(|n| n.has_tag_name("vendor")) {
-            self.vendor(src, n)?;
+    fn load_definitions<'a, E: Element<'a>>(&mut self, node: E) -> Result<(), E::Error> {
+        for n in node.elements().filter(|n| n.name() == "vendor") {
+            self.vendor(n)?;
         }
-        for n in elements(node).filter(|n| n.has_tag_name("feature")) {
-            self.feature(src, n)?;
+        for n in node.elements().filter(|n| n.name() == "feature") {
+            self.feature(n)?;
         }
-        for n in elements(node).filter(|n| n.has_tag_name("model")) {
-            self.model(src, n)?;
+        for n in node.elements().filter(|n| n.name() == "model") {
+            self.model(n)?;
         }
         Ok(())
     }
 
-    fn vendor(&mut self, src: &Source<'_>, n: Node<'_, '_>) -> Result<(), XmlError> {
-        let name = src.req_attr(n, "name")?;
+    fn vendor<'a, E: Element<'a>>(&mut self, n: E) -> Result<(), E::Error> {
+        let name = n.req_attr("name")?;
         if self.vendors.iter().any(|v| v.name == name) {
-            return Err(src.error(n, format!("CPU vendor '{name}' is defined twice")));
+            return Err(n.error(format!("CPU vendor '{name}' is defined twice")));
         }
-        let string = src.req_attr(n, "string")?;
+        let string = n.req_attr("string")?;
         let bytes: [u8; 12] = string.as_bytes().try_into().map_err(|_| {
-            src.error(
-                n,
-                format!("vendor string '{string}' must be exactly 12 characters"),
-            )
+            n.error(format!(
+                "vendor string '{string}' must be exactly 12 characters"
+            ))
         })?;
         if self.vendors.len() >= u8::MAX as usize {
-            return Err(src.error(n, "too many vendors"));
+            return Err(n.error("too many vendors".into()));
         }
         self.vendors.push(Vendor {
             name: Cow::Owned(name.to_string()),
@@ -109,48 +190,44 @@ impl Builder {
         Ok(())
     }
 
-    fn feature(&mut self, src: &Source<'_>, n: Node<'_, '_>) -> Result<(), XmlError> {
-        let name = src.req_attr(n, "name")?;
+    fn feature<'a, E: Element<'a>>(&mut self, n: E) -> Result<(), E::Error> {
+        let name = n.req_attr("name")?;
         if self.feature_names.contains_key(name) {
-            return Err(src.error(n, format!("CPU feature '{name}' is defined twice")));
+            return Err(n.error(format!("CPU feature '{name}' is defined twice")));
         }
         if self.features.len() >= MAX_FEATURES {
-            return Err(src.error(
-                n,
-                format!("more than {MAX_FEATURES} features are not supported"),
-            ));
+            return Err(n.error(format!(
+                "more than {MAX_FEATURES} features are not supported"
+            )));
         }
         let id = FeatureId(self.features.len() as u16);
         let mut aliases = Vec::new();
         let mut data = CpuData::new();
-        for child in elements(n) {
-            if child.has_tag_name("alias") {
+        for child in n.elements() {
+            if child.name() == "alias" {
                 aliases.push(Alias {
-                    name: Cow::Owned(src.req_attr(child, "name")?.to_string()),
+                    name: Cow::Owned(child.req_attr("name")?.to_string()),
                     source: Cow::Owned(child.attribute("source").unwrap_or("").to_string()),
                 });
                 continue;
             }
-            let item = parse_item(src, child)?;
+            let item = read_item(child)?;
             for (reg, value) in item.regs.iter().enumerate() {
                 for bit in (0..32).filter(|b| value & (1 << b) != 0) {
                     if let Some(other) = self.bit_owner.insert((item.key, reg, bit), id) {
-                        return Err(src.error(
-                            child,
-                            format!(
-                                "feature '{name}' uses bit {bit} of {} {}, already used by feature '{}'",
-                                item.key,
-                                item.key.register_names()[reg],
-                                self.features[other.index()].name
-                            ),
-                        ));
+                        return Err(child.error(format!(
+                            "feature '{name}' uses bit {bit} of {} {}, already used by feature '{}'",
+                            item.key,
+                            item.key.register_names()[reg],
+                            self.features[other.index()].name
+                        )));
                     }
                 }
             }
             data.add(item);
         }
         if data.is_empty() {
-            return Err(src.error(n, format!("feature '{name}' has no CPUID or MSR bits")));
+            return Err(n.error(format!("feature '{name}' has no CPUID or MSR bits")));
         }
         let migratable = n.attribute("migratable") != Some("no");
         self.feature_names.insert(name.to_string(), id);
@@ -163,10 +240,10 @@ impl Builder {
         Ok(())
     }
 
-    fn model(&mut self, src: &Source<'_>, n: Node<'_, '_>) -> Result<(), XmlError> {
-        let name = src.req_attr(n, "name")?;
+    fn model<'a, E: Element<'a>>(&mut self, n: E) -> Result<(), E::Error> {
+        let name = n.req_attr("name")?;
         if self.model_names.contains_key(name) {
-            return Err(src.error(n, format!("CPU model '{name}' is defined twice")));
+            return Err(n.error(format!("CPU model '{name}' is defined twice")));
         }
         let mut model = Model {
             name: Cow::Owned(name.to_string()),
@@ -179,21 +256,17 @@ impl Builder {
             decode_host: true,
             decode_guest: true,
         };
-        let children: Vec<Node<'_, '_>> = elements(n).collect();
 
-        if let Some(d) = children.iter().find(|c| c.has_tag_name("decode")) {
-            model.decode_host = on_off(src, *d, "host")?;
-            model.decode_guest = on_off(src, *d, "guest")?;
+        if let Some(d) = n.child("decode") {
+            model.decode_host = on_off(d, "host")?;
+            model.decode_guest = on_off(d, "guest")?;
         }
-        if let Some(a) = children.iter().find(|c| c.has_tag_name("model")) {
-            let aname = src.req_attr(*a, "name")?;
+        if let Some(a) = n.child("model") {
+            let aname = a.req_attr("name")?;
             let aid = *self.model_names.get(aname).ok_or_else(|| {
-                src.error(
-                    *a,
-                    format!(
-                        "ancestor model '{aname}' of CPU model '{name}' is not defined before it"
-                    ),
-                )
+                a.error(format!(
+                    "ancestor model '{aname}' of CPU model '{name}' is not defined before it"
+                ))
             })?;
             let ancestor = &self.models[aid.0 as usize];
             model.ancestor = Some(aid);
@@ -201,65 +274,59 @@ impl Builder {
             model.signatures = ancestor.signatures.clone();
             model.features = ancestor.features;
         }
-        let sigs: Vec<_> = children
-            .iter()
-            .filter(|c| c.has_tag_name("signature"))
-            .collect();
-        if !sigs.is_empty() {
+        let mut sigs = n.elements().filter(|c| c.name() == "signature").peekable();
+        if sigs.peek().is_some() {
             model.signatures.clear();
             for s in sigs {
-                let family = src.req_u32_attr(*s, "family")?;
+                let family = s.req_u32_attr("family")?;
                 if family == 0 {
-                    return Err(src.error(*s, "signature family must not be 0"));
+                    return Err(s.error("signature family must not be 0".into()));
                 }
                 let steppings = match s.attribute("stepping") {
                     None => None,
                     Some(v) => Some(parse_steppings(v).ok_or_else(|| {
-                        src.error(
-                            *s,
-                            format!("stepping='{v}' is not a list of values or ranges within 0-15"),
-                        )
+                        s.error(format!(
+                            "stepping='{v}' is not a list of values or ranges within 0-15"
+                        ))
                     })?),
                 };
                 model.signatures.push(ModelSignature {
                     family,
-                    model: src.req_u32_attr(*s, "model")?,
+                    model: s.req_u32_attr("model")?,
                     steppings,
                 });
             }
         }
-        if let Some(v) = children.iter().find(|c| c.has_tag_name("vendor")) {
-            let vname = src.req_attr(*v, "name")?;
+        if let Some(v) = n.child("vendor") {
+            let vname = v.req_attr("name")?;
             let vid = self
                 .vendors
                 .iter()
                 .position(|x| x.name == vname)
                 .ok_or_else(|| {
-                    src.error(
-                        *v,
-                        format!("vendor '{vname}' of CPU model '{name}' is not defined"),
-                    )
+                    v.error(format!(
+                        "vendor '{vname}' of CPU model '{name}' is not defined"
+                    ))
                 })?;
             model.vendor = Some(VendorId(vid as u8));
         }
-        for f in children.iter().filter(|c| c.has_tag_name("feature")) {
-            let fname = src.req_attr(*f, "name")?;
+        for f in n.elements().filter(|c| c.name() == "feature") {
+            let fname = f.req_attr("name")?;
             let fid = *self.feature_names.get(fname).ok_or_else(|| {
-                src.error(
-                    *f,
-                    format!("feature '{fname}' of CPU model '{name}' is not defined"),
-                )
+                f.error(format!(
+                    "feature '{fname}' of CPU model '{name}' is not defined"
+                ))
             })?;
-            if yes(src, *f, "removed")? {
+            if yes(f, "removed")? {
                 model.removed.push(fid);
-            } else if yes(src, *f, "added")? {
+            } else if yes(f, "added")? {
                 model.added.push(fid);
             } else {
                 model.features.insert(fid);
             }
         }
         if self.models.len() >= u16::MAX as usize {
-            return Err(src.error(n, "too many models"));
+            return Err(n.error("too many models".into()));
         }
         self.model_names
             .insert(name.to_string(), ModelId(self.models.len() as u16));
@@ -268,19 +335,19 @@ impl Builder {
     }
 }
 
-fn on_off(src: &Source<'_>, n: Node<'_, '_>, attr: &str) -> Result<bool, XmlError> {
-    match src.req_attr(n, attr)? {
+fn on_off<'a, E: Element<'a>>(n: E, attr: &str) -> Result<bool, E::Error> {
+    match n.req_attr(attr)? {
         "on" => Ok(true),
         "off" => Ok(false),
-        v => Err(src.error(n, format!("{attr}='{v}' must be 'on' or 'off'"))),
+        v => Err(n.error(format!("{attr}='{v}' must be 'on' or 'off'"))),
     }
 }
 
-fn yes(src: &Source<'_>, n: Node<'_, '_>, attr: &str) -> Result<bool, XmlError> {
+fn yes<'a, E: Element<'a>>(n: E, attr: &str) -> Result<bool, E::Error> {
     match n.attribute(attr) {
         None | Some("no") => Ok(false),
         Some("yes") => Ok(true),
-        Some(v) => Err(src.error(n, format!("{attr}='{v}' must be 'yes' or 'no'"))),
+        Some(v) => Err(n.error(format!("{attr}='{v}' must be 'yes' or 'no'"))),
     }
 }
 
@@ -393,6 +460,41 @@ mod tests {
             db.find_feature("PNI").unwrap(),
             db.find_feature_exact("pni").unwrap()
         );
+    }
+
+    fn same_database(a: &Database, b: &Database) {
+        assert_eq!(a.vendors(), b.vendors());
+        assert_eq!(a.features(), b.features());
+        assert_eq!(a.models(), b.models());
+        assert_eq!(a.migration_blockers(), b.migration_blockers());
+        assert_eq!(a.msr_features(), b.msr_features());
+    }
+
+    #[test]
+    fn the_light_tree_loads_what_roxmltree_loads() {
+        let models = "<!-- models -->\n<cpus>\n  <model name='A'>\n    <signature family='6' model='44'/> <!-- 0206c0 -->\n    <vendor name='Intel'/>\n    <feature name='fpu'/>\n  </model>\n  <model name='B'><model name='A'/><feature name='pni'/><feature name='invtsc' added='yes'/></model>\n</cpus>\n";
+        let dir = write_map(&[
+            ("index.xml", INDEX),
+            // Read by roxmltree: the light tree does not read declarations.
+            ("v.xml", &format!("<?xml version='1.0'?>\n{VENDORS}")),
+            ("f.xml", FEATURES),
+            ("m.xml", models),
+        ]);
+        let fast = load_fast(dir.path()).expect("loaded");
+        same_database(&fast, &load_exact(dir.path()).unwrap());
+        assert_eq!(fast.models().len(), 2);
+        // Any error: the exact loader reports it.
+        std::fs::write(
+            dir.path().join("m.xml"),
+            models.replace("name='pni'", "name='nope'"),
+        )
+        .unwrap();
+        assert!(load_fast(dir.path()).is_none());
+        let system = Path::new("/usr/share/libvirt/cpu_map");
+        if system.join("index.xml").exists() {
+            let fast = load_fast(system).expect("loaded");
+            same_database(&fast, &load_exact(system).unwrap());
+        }
     }
 
     fn load_err(models: &str, features: &str) -> String {
