@@ -7,6 +7,10 @@
 //!
 //! Exit codes: 0 success, 1 a negative answer, 2 an error (bad input or usage).
 
+// The doc comments in cli.rs are also clap's help text, written for a
+// terminal: `<cpu>` and `[libvirt]` there are text, not HTML or links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod commands;
 mod cpuid_cmd;

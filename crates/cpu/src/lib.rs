@@ -1,6 +1,6 @@
 //! CPU definitions and the operations on them.
 //!
-//! This crate turns raw CPU data into named models ([`decode`]) and holds
+//! This crate turns raw CPU data into named models ([`decode()`]) and holds
 //! libvirt's `<cpu>` definition ([`CpuDef`]). It is pure: it reads nothing
 //! but the values it is given, so every answer can be reproduced from
 //! recorded dumps.

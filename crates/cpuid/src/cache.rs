@@ -121,7 +121,7 @@ fn common_regs(cache: &Cache, topo: &CpuTopology) -> [u32; 4] {
     [eax, ebx, ecx, edx]
 }
 
-/// Leaf 0x4 subleaf for `cache`: EAX[31:26] holds the number of core IDs
+/// Leaf 0x4 subleaf for `cache`: EAX\[31:26\] holds the number of core IDs
 /// in the package minus one.
 pub fn leaf4(cache: &Cache, topo: &CpuTopology) -> [u32; 4] {
     let l = topo.layout();

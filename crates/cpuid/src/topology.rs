@@ -46,7 +46,7 @@ pub enum TopologyError {
         /// The limit.
         max: u64,
     },
-    /// More threads per core than CPUID.8000001E.EBX[15:8] can count.
+    /// More threads per core than CPUID.8000001E.EBX\[15:8\] can count.
     #[error("topology {topology}: {threads} threads per core; CPUID can describe at most 256")]
     TooManyThreads {
         /// The topology as written.

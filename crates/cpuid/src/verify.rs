@@ -199,7 +199,7 @@ pub struct VcpuTopology {
     pub apic_id: u32,
     /// Its place: socket, die, cluster, core, thread.
     pub position: [u32; 5],
-    /// CPUID.1:EBX[31:24], the initial APIC ID it read.
+    /// CPUID.1:EBX\[31:24\], the initial APIC ID it read.
     pub initial_apic_id: Option<u32>,
     /// Leaf 0xB as read: x2APIC ID and levels.
     pub leaf_0b: Option<ExtendedTopology>,
@@ -225,9 +225,9 @@ pub struct ExtendedTopology {
 pub struct TopologyLevel {
     /// `SMT`, `core`, `module`, `tile`, `die` or `type N`.
     pub kind: String,
-    /// EAX[4:0]: shift the APIC ID right by this to get the next level's ID.
+    /// EAX\[4:0\]: shift the APIC ID right by this to get the next level's ID.
     pub shift: u32,
-    /// EBX[15:0]: logical processors at this level.
+    /// EBX\[15:0\]: logical processors at this level.
     pub count: u32,
 }
 
@@ -236,11 +236,11 @@ pub struct TopologyLevel {
 pub struct AmdTopology {
     /// EAX: extended APIC ID.
     pub ext_apic_id: u32,
-    /// EBX[7:0]: core ID.
+    /// EBX\[7:0\]: core ID.
     pub core_id: u32,
-    /// EBX[15:8] + 1: threads per core.
+    /// EBX\[15:8\] + 1: threads per core.
     pub threads_per_core: u32,
-    /// ECX[7:0]: node ID.
+    /// ECX\[7:0\]: node ID.
     pub node_id: u32,
 }
 

@@ -29,7 +29,7 @@ const APIC_DEFAULT_BASE: u64 = 0xfee0_0000;
 const APIC_BASE_BSP: u64 = 1 << 8;
 /// `IA32_APIC_BASE`: the local APIC is enabled.
 pub const APIC_BASE_ENABLE: u64 = 1 << 11;
-/// CPUID.1:EDX[9], APIC on chip.
+/// CPUID.1:EDX\[9\], APIC on chip.
 const CPUID_1_EDX_APIC: u32 = 1 << 9;
 
 /// One vCPU of the guest.
