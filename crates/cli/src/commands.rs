@@ -357,9 +357,9 @@ fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Outp
             "dump reads CPUID, which this processor architecture does not have".into(),
         ));
     }
-    if matches!(format, Some(Format::Json | Format::Text)) {
+    if format == Some(Format::Text) {
         return Err(CliError::Usage(
-            "dump writes libvirt <cpudata> XML only; drop --format".into(),
+            "dump writes libvirt <cpudata> XML or JSON; use --format xml or json".into(),
         ));
     }
     let data = if kvm {
@@ -367,7 +367,23 @@ fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Outp
     } else {
         read_cpuid(&HostCpuid)
     };
-    let text = format_cpudata(&data);
+    let text = if format == Some(Format::Json) {
+        let items: Vec<_> = data
+            .nonzero_items()
+            .map(|i| match i.key {
+                cpumodel_data::ItemKey::Cpuid { leaf, subleaf } => json!({
+                    "cpuid": {"eax_in": leaf, "ecx_in": subleaf},
+                    "eax": i.regs[0], "ebx": i.regs[1], "ecx": i.regs[2], "edx": i.regs[3],
+                }),
+                cpumodel_data::ItemKey::Msr { index } => json!({
+                    "msr": {"index": index}, "eax": i.regs[0], "edx": i.regs[1],
+                }),
+            })
+            .collect();
+        json_text(&json!({ "arch": "x86", "items": items }))
+    } else {
+        format_cpudata(&data)
+    };
     match output {
         Some(path) => {
             std::fs::write(path, &text).map_err(|source| CliError::File {
