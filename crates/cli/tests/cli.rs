@@ -510,3 +510,34 @@ fn dump_then_decode_round_trip() {
     let host = run(&dir, &["decode", "host.xml"]);
     assert!(host.stdout.starts_with("<cpu>\n"), "{host:?}");
 }
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[test]
+fn dump_as_json_lists_the_same_leaves_as_the_xml() {
+    let dir = TempDir::new();
+    let xml = run(&dir, &["dump"]);
+    let json = run(&dir, &["dump", "--format", "json"]);
+    assert_eq!((json.code, json.stderr.as_str()), (Some(0), ""), "{json:?}");
+    assert!(
+        json.stdout
+            .starts_with("{\n  \"arch\": \"x86\",\n  \"items\": ["),
+        "{json:?}"
+    );
+    // One JSON item per <cpuid>/<msr> line of the XML dump.
+    let xml_items = xml
+        .stdout
+        .lines()
+        .filter(|l| l.contains("<cpuid") || l.contains("<msr"))
+        .count();
+    let json_items = json.stdout.matches("\"eax\":").count();
+    assert_eq!(json_items, xml_items);
+    let text = run(&dir, &["dump", "--format", "text"]);
+    assert_eq!(
+        text,
+        Run {
+            code: Some(2),
+            stdout: String::new(),
+            stderr: "cpumodel: error: dump writes libvirt <cpudata> XML or JSON; use --format xml or json\n".into()
+        }
+    );
+}
