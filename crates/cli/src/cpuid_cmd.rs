@@ -16,9 +16,10 @@ use crate::cli::{Args, Command, Format, FormatArg};
 use crate::commands::Output;
 use crate::error::{read, CliError};
 
-/// Arguments of `cpumodel cpuid`.
+/// The guest CPU that `cpuid` and `verify` build a table for: one
+/// definition of these flags for both commands.
 #[derive(Debug, clap::Args)]
-pub struct CpuidArgs {
+pub struct CpuSpecArgs {
     /// The CPU model (case-insensitive; versions and QEMU aliases such as
     /// Skylake-Client-v2 or Skylake-Client-IBRS are models of their own).
     #[arg(long, value_name = "NAME")]
@@ -42,6 +43,31 @@ pub struct CpuidArgs {
     /// Threads per core.
     #[arg(long)]
     pub threads: Option<u32>,
+}
+
+impl CpuSpecArgs {
+    /// Validates the model, flags and topology and builds the table's spec.
+    ///
+    /// # Errors
+    /// Unknown names (with suggestions) and impossible topologies.
+    pub fn spec(&self, db: &Database) -> Result<cpumodel_cpuid::CpuidSpec, CliError> {
+        let explicit = ExplicitTopology {
+            sockets: self.sockets,
+            dies: self.dies,
+            clusters: None,
+            cores: self.cores,
+            threads: self.threads,
+        };
+        guest_spec(db, &self.model, &self.flags, self.vcpus, explicit)
+    }
+}
+
+/// Arguments of `cpumodel cpuid`.
+#[derive(Debug, clap::Args)]
+pub struct CpuidArgs {
+    /// The guest CPU.
+    #[command(flatten)]
+    pub cpu: CpuSpecArgs,
     /// Mask the table by what a host's KVM supports: a <cpudata> dump of
     /// KVM_GET_SUPPORTED_CPUID. Dropped features are named on stderr.
     #[arg(long, value_name = "CPUDATA.xml")]
@@ -117,14 +143,7 @@ pub fn run(db: &Database, a: &CpuidArgs, format: Option<FormatArg>) -> Result<Ou
             )))
         }
     };
-    let explicit = ExplicitTopology {
-        sockets: a.sockets,
-        dies: a.dies,
-        clusters: None,
-        cores: a.cores,
-        threads: a.threads,
-    };
-    let mut spec = guest_spec(db, &a.model, &a.flags, a.vcpus, explicit)?;
+    let mut spec = a.cpu.spec(db)?;
     let usage = |e: cpumodel_cpuid::BuildCpuidError| CliError::Usage(e.to_string());
     if let Some(path) = &a.kvm_supported {
         let name = path.display().to_string();

@@ -19,7 +19,6 @@ use std::path::Path;
 
 use cpumodel_cpuid::verify::{queries, verify, VcpuObservation, VerifyReport};
 use cpumodel_cpuid::{build, CpuidEntry, CpuidTable, MaskReport, VcpuState};
-use cpumodel_guest::ExplicitTopology;
 use cpumodel_kvm::{KvmRunError, VcpuRun, VmLimits};
 use cpumodel_map::Database;
 use serde_json::json;
@@ -31,28 +30,9 @@ use crate::error::CliError;
 /// Arguments of `cpumodel verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The CPU model (case-insensitive).
-    #[arg(long, value_name = "NAME")]
-    pub model: String,
-    /// An extra flag: +name or name enables it, -name disables it.
-    #[arg(long = "flag", value_name = "F", allow_hyphen_values = true)]
-    pub flags: Vec<String>,
-    /// The number of vCPUs (default 1); without --sockets/--cores/--threads
-    /// the topology is chosen as Nova chooses it.
-    #[arg(long)]
-    pub vcpus: Option<u32>,
-    /// Sockets (the counts must multiply to --vcpus).
-    #[arg(long)]
-    pub sockets: Option<u32>,
-    /// Dies per socket.
-    #[arg(long)]
-    pub dies: Option<u32>,
-    /// Cores per die.
-    #[arg(long)]
-    pub cores: Option<u32>,
-    /// Threads per core.
-    #[arg(long)]
-    pub threads: Option<u32>,
+    /// The guest CPU.
+    #[command(flatten)]
+    pub cpu: crate::cpuid_cmd::CpuSpecArgs,
 }
 
 /// Runs `cpumodel verify`.
@@ -71,14 +51,7 @@ pub fn run(db: &Database, a: &VerifyArgs, format: Option<Format>) -> Result<Outp
             ))
         }
     };
-    let explicit = ExplicitTopology {
-        sockets: a.sockets,
-        dies: a.dies,
-        clusters: None,
-        cores: a.cores,
-        threads: a.threads,
-    };
-    let mut spec = crate::cpuid_cmd::guest_spec(db, &a.model, &a.flags, a.vcpus, explicit)?;
+    let mut spec = a.cpu.spec(db)?;
     let device = kvm_device();
     let supported = cpumodel_kvm::probe_at(&device).map_err(KvmRunError::Device)?;
     let dropped = spec.mask(db, &supported);
