@@ -770,9 +770,13 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
         })
     }
 
+    /// This machine as guests see it: KVM's view when /dev/kvm is usable
+    /// (as `cpumodel host` shows), the processor's own CPUID otherwise.
     fn live_host(db: &Database) -> Result<HostCpu, CliError> {
-        let data = read_cpuid(&HostCpuid);
-        let input = "this machine's CPUID".to_string();
+        let (data, input) = match kvm_view() {
+            Ok((device, data)) => (data, format!("what KVM at {} offers", device.display())),
+            Err(_) => (read_cpuid(&HostCpuid), "this machine's CPUID".to_string()),
+        };
         let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
             input: input.clone(),
             source,

@@ -523,14 +523,22 @@ fn dump_as_json_lists_the_same_leaves_as_the_xml() {
             .starts_with("{\n  \"arch\": \"x86\",\n  \"items\": ["),
         "{json:?}"
     );
-    // One JSON item per <cpuid>/<msr> line of the XML dump.
-    let xml_items = xml
-        .stdout
-        .lines()
-        .filter(|l| l.contains("<cpuid") || l.contains("<msr"))
-        .count();
-    let json_items = json.stdout.matches("\"eax\":").count();
-    assert_eq!(json_items, xml_items);
+    // Leaf 0 (the vendor string and the highest leaf) is the same in both.
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("valid JSON");
+    let items = v["items"].as_array().expect("items");
+    assert!(items
+        .iter()
+        .all(|i| i.get("cpuid").is_some() || i.get("msr").is_some()));
+    let leaf0 = &items[0];
+    assert_eq!(
+        leaf0["cpuid"],
+        serde_json::json!({"eax_in": 0, "ecx_in": 0})
+    );
+    let hex = |r: &str| format!("{r}='0x{:08x}'", leaf0[r].as_u64().unwrap());
+    let xml_leaf0 = xml.stdout.lines().nth(1).expect("leaf 0 line");
+    for r in ["eax", "ebx", "ecx", "edx"] {
+        assert!(xml_leaf0.contains(&hex(r)), "{xml_leaf0} vs {leaf0}");
+    }
     let text = run(&dir, &["dump", "--format", "text"]);
     assert_eq!(
         text,

@@ -1048,3 +1048,55 @@ fn a_host_that_cannot_run_the_policy() {
         "missing.xml: cannot read: No such file or directory (os error 2)",
     );
 }
+
+#[test]
+fn required_features_are_checked_in_every_mode() {
+    let dir = TempDir::new();
+    dir.write("host.xml", HOST_WESTMERE);
+    // host-model: the resolved CPU must have them (vmx comes from the host).
+    assert_ok(
+        &dir,
+        &[
+            "--mode",
+            "host-model",
+            "--host",
+            "host.xml",
+            "--require-feature",
+            "vmx",
+            "--format",
+            "qemu",
+        ],
+        "Westmere,pclmulqdq=on,vmx=on\n",
+    );
+    assert_error(
+        &dir,
+        &[
+            "--mode",
+            "host-model",
+            "--host",
+            "host.xml",
+            "--require-feature",
+            "avx",
+        ],
+        "the required features are not provided: the host-model CPU (Westmere) lacks avx",
+    );
+    // A flag that disables a required feature takes it away.
+    assert_error(
+        &dir,
+        &[
+            "--mode",
+            "host-passthrough",
+            "--host",
+            "host.xml",
+            "--require-feature",
+            "vmx",
+            "--flag=-vmx",
+        ],
+        "the required features are not provided: the host CPU lacks vmx",
+    );
+    assert_error(
+        &dir,
+        &["--mode", "none", "--require-feature", "avx"],
+        "the required features are not provided: mode 'none' leaves the CPU to the hypervisor and cannot promise avx",
+    );
+}

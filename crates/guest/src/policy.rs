@@ -150,6 +150,9 @@ pub enum PolicyError {
     /// No listed model has the required features.
     #[error("no listed CPU model has the required features: {0}")]
     RequiredNotCovered(String),
+    /// A non-custom mode cannot provide the required features.
+    #[error("the required features are not provided: {0}")]
+    RequiredNotProvided(String),
     /// The host cannot run the policy.
     #[error("the host cannot run this CPU policy: {0}")]
     HostCannotRun(String),
@@ -305,8 +308,12 @@ pub fn build(
                 Some(f) => *f,
                 None => host_features_from_def(db, &h.def)?,
             };
-            let decoded = decode(db, &features, &DecodeOptions::new(CpuKind::Guest))
-                .map_err(|e| PolicyError::Decode(e.to_string()))?;
+            // The CPU libvirt starts a host-model guest with: the host-model
+            // without the features that block migration (invtsc, ...).
+            let mut opts = DecodeOptions::new(CpuKind::Guest);
+            opts.migratable = true;
+            let decoded =
+                decode(db, &features, &opts).map_err(|e| PolicyError::Decode(e.to_string()))?;
             let mut list: Vec<(FeatureId, Policy)> = decoded
                 .require
                 .iter()
@@ -320,17 +327,33 @@ pub fn build(
                 }
             }
             list.sort_by_key(|(id, _)| *id);
+            let gets = apply_flags(db.model(decoded.model).features, &list);
+            require_provided(
+                db,
+                &required,
+                &gets,
+                &format!("the host-model CPU ({})", db.model(decoded.model).name),
+            )?;
             (CpuMode::Custom, Some(decoded.model), list)
         }
         CpuMode::HostPassthrough | CpuMode::Maximum => {
             if let Some(h) = host {
                 check_flags_on_host(db, &flags, h)?;
+                let gets = apply_flags(host_features_from_def(db, &h.def)?.full, &flags);
+                require_provided(db, &required, &gets, "the host CPU")?;
             }
             (input.mode, None, flags)
         }
         CpuMode::None => {
             if !input.flags.is_empty() {
                 return Err(PolicyError::FlagsWithModeNone(input.flags.join(", ")));
+            }
+            if !required.is_empty() {
+                let names: Vec<&str> = db.feature_names(&required).collect();
+                return Err(PolicyError::RequiredNotProvided(format!(
+                    "mode 'none' leaves the CPU to the hypervisor and cannot promise {}",
+                    names.join(" ")
+                )));
             }
             (CpuMode::None, None, Vec::new())
         }
@@ -342,6 +365,36 @@ pub fn build(
         features,
         topology,
     })
+}
+
+/// `base` with the flags applied: required ones added, disabled ones removed.
+fn apply_flags(mut base: FeatureSet, flags: &[(FeatureId, Policy)]) -> FeatureSet {
+    for (id, p) in flags {
+        match p {
+            Policy::Require | Policy::Force => base.insert(*id),
+            Policy::Disable | Policy::Forbid => base.remove(*id),
+            Policy::Optional => {}
+        }
+    }
+    base
+}
+
+/// Required features must be among what the guest gets.
+fn require_provided(
+    db: &Database,
+    required: &FeatureSet,
+    gets: &FeatureSet,
+    what: &str,
+) -> Result<(), PolicyError> {
+    let missing = required.difference(gets);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = db.feature_names(&missing).collect();
+    Err(PolicyError::RequiredNotProvided(format!(
+        "{what} lacks {}",
+        names.join(" ")
+    )))
 }
 
 fn host_features_from_def(db: &Database, def: &CpuDef) -> Result<CpuFeatures, PolicyError> {
