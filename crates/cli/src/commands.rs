@@ -9,7 +9,7 @@ use cpumodel_cpu::{
     BaselineAccumulator, BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions,
     Scoring,
 };
-use cpumodel_data::host::{read_cpuid, HostCpuid};
+use cpumodel_data::host::read_host_cpudata;
 use cpumodel_data::{format_cpudata, CpuData};
 use cpumodel_kvm::KvmProbeError;
 use cpumodel_map::{load_cpu_map, Database, ModelId};
@@ -365,7 +365,7 @@ fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Outp
     let data = if kvm {
         kvm_view()?.1
     } else {
-        read_cpuid(&HostCpuid)
+        read_host_cpudata()
     };
     let text = if format == Some(Format::Json) {
         let items: Vec<_> = data
@@ -435,7 +435,7 @@ fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliE
                     ),
                 });
             }
-            let data = read_cpuid(&HostCpuid);
+            let data = read_host_cpudata();
             let (view, comment) = match other {
                 Some(Err(e)) => (
                     json!({"view": "raw CPUID", "kvm_unusable": e.reason()}),
@@ -775,7 +775,7 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
     fn live_host(db: &Database) -> Result<HostCpu, CliError> {
         let (data, input) = match kvm_view() {
             Ok((device, data)) => (data, format!("what KVM at {} offers", device.display())),
-            Err(_) => (read_cpuid(&HostCpuid), "this machine's CPUID".to_string()),
+            Err(_) => (read_host_cpudata(), "this machine's CPUID".to_string()),
         };
         let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
             input: input.clone(),

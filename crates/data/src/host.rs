@@ -42,6 +42,45 @@ impl CpuidReader for CpuData {
 /// True when this build can read the live processor's CPUID.
 pub const HOST_CPUID_AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
+/// The IA32_ARCH_CAPABILITIES MSR, which carries the CPU's vulnerability
+/// and mitigation bits (`rdctl-no`, `mds-no`, ...).
+pub const IA32_ARCH_CAPABILITIES: u32 = 0x10a;
+
+/// Everything libvirt reads from the live host: the CPUID leaves, plus
+/// IA32_ARCH_CAPABILITIES when CPUID says the MSR exists and the Linux msr
+/// device (`/dev/cpu/0/msr`, root only) can read it. Like libvirt, the MSR
+/// is best effort: without the device the CPUID leaves are the whole answer.
+pub fn read_host_cpudata() -> CpuData {
+    let mut data = read_cpuid(&HostCpuid);
+    if let Some(item) = read_arch_capabilities(&data, std::path::Path::new("/dev/cpu/0/msr")) {
+        data.add(item);
+    }
+    data
+}
+
+/// IA32_ARCH_CAPABILITIES through a Linux msr device, when CPUID.7.0:EDX\[29\]
+/// announces it; `None` when the MSR is absent or unreadable.
+pub fn read_arch_capabilities(cpuid: &CpuData, msr_device: &std::path::Path) -> Option<Item> {
+    use std::os::unix::fs::FileExt as _;
+    let leaf7 = cpuid.get(ItemKey::Cpuid {
+        leaf: 7,
+        subleaf: 0,
+    })?;
+    if leaf7.regs[3] & (1 << 29) == 0 {
+        return None;
+    }
+    let file = std::fs::File::open(msr_device).ok()?;
+    let mut buf = [0u8; 8];
+    file.read_exact_at(&mut buf, u64::from(IA32_ARCH_CAPABILITIES))
+        .ok()?;
+    let value = u64::from_le_bytes(buf);
+    Some(Item::msr(
+        IA32_ARCH_CAPABILITIES,
+        value as u32,
+        (value >> 32) as u32,
+    ))
+}
+
 /// Reads every standard (0x0...) and extended (0x80000000...) leaf with its
 /// valid subleaves.
 pub fn read_cpuid(reader: &impl CpuidReader) -> CpuData {
@@ -154,6 +193,27 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arch_capabilities_only_when_announced_and_readable() {
+        let announced: CpuData = [Item::cpuid(7, 0, 0, 0, 0, 1 << 29)].into_iter().collect();
+        let silent: CpuData = [Item::cpuid(7, 0, 0, 0, 0, 0)].into_iter().collect();
+        // A file standing in for the msr device: 8 bytes at offset 0x10a.
+        let path = std::env::temp_dir().join(format!("cpumodel-msr-{}", std::process::id()));
+        let mut bytes = vec![0u8; 0x10a + 8];
+        bytes[0x10a..].copy_from_slice(&0x0000_0001_0000_01ebu64.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(
+            read_arch_capabilities(&announced, &path),
+            Some(Item::msr(0x10a, 0x1eb, 1))
+        );
+        assert_eq!(read_arch_capabilities(&silent, &path), None);
+        assert_eq!(
+            read_arch_capabilities(&announced, std::path::Path::new("/nonexistent/msr")),
+            None
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn walk_follows_subleaf_rules_on_recorded_data() {
