@@ -13,22 +13,14 @@ use common::*;
 /// `cpumodel: error: {message}\n` on stderr.
 fn assert_error(dir: &TempDir, args: &[&str], message: &str) {
     let got = run(dir, args);
-    let want = Run {
-        code: Some(2),
-        stdout: String::new(),
-        stderr: format!("cpumodel: error: {message}\n"),
-    };
+    let want = Run::error(message);
     assert_eq!(got, want, "cpumodel {args:?}");
 }
 
 /// Asserts a success: exit code 0, exactly `stdout`, nothing on stderr.
 fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
     let got = run(dir, args);
-    let want = Run {
-        code: Some(0),
-        stdout: stdout.to_string(),
-        stderr: String::new(),
-    };
+    let want = Run::ok(stdout);
     assert_eq!(got, want, "cpumodel {args:?}");
 }
 

@@ -19,21 +19,13 @@ fn golden(name: &str) -> String {
 
 fn assert_ok(args: &[&str], stdout: &str) {
     let got = run(&TempDir::new(), args);
-    let want = Run {
-        code: Some(0),
-        stdout: stdout.to_string(),
-        stderr: String::new(),
-    };
+    let want = Run::ok(stdout);
     assert_eq!(got, want, "cpumodel {args:?}");
 }
 
 fn assert_error(args: &[&str], message: &str) {
     let got = run(&TempDir::new(), args);
-    let want = Run {
-        code: Some(2),
-        stdout: String::new(),
-        stderr: format!("cpumodel: error: {message}\n"),
-    };
+    let want = Run::error(message);
     assert_eq!(got, want, "cpumodel {args:?}");
 }
 

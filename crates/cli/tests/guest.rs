@@ -19,11 +19,7 @@ fn run_guest(dir: &TempDir, args: &[&str]) -> Run {
 /// Asserts a success: exit code 0, exactly `stdout`, nothing on stderr.
 fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
     let got = run_guest(dir, args);
-    let want = Run {
-        code: Some(0),
-        stdout: stdout.to_string(),
-        stderr: String::new(),
-    };
+    let want = Run::ok(stdout);
     assert_eq!(got, want, "cpumodel guest {args:?}");
 }
 
@@ -31,11 +27,7 @@ fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
 /// `cpumodel: error: {message}\n` on stderr.
 fn assert_error(dir: &TempDir, args: &[&str], message: &str) {
     let got = run_guest(dir, args);
-    let want = Run {
-        code: Some(2),
-        stdout: String::new(),
-        stderr: format!("cpumodel: error: {message}\n"),
-    };
+    let want = Run::error(message);
     assert_eq!(got, want, "cpumodel guest {args:?}");
 }
 

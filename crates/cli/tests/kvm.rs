@@ -13,46 +13,11 @@ use std::process::Command;
 mod common;
 use common::*;
 
-/// Runs `cpumodel args...` in `dir`, with the KVM device at `device` when given.
-fn run_with(dir: &TempDir, device: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpumodel"));
-    cmd.args(args).current_dir(dir.path());
-    match device {
-        Some(d) => cmd.env("CPUMODEL_KVM_DEVICE", d),
-        None => cmd.env_remove("CPUMODEL_KVM_DEVICE"),
-    };
-    let out = cmd.output().expect("run cpumodel");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-fn run(dir: &TempDir, args: &[&str]) -> Run {
-    run_with(dir, None, args)
-}
-
 /// Asserts exit code 2, no stdout and exactly `cpumodel: error: {message}`.
 fn assert_error(dir: &TempDir, device: Option<&str>, args: &[&str], message: &str) {
-    let got = run_with(dir, device, args);
-    let want = Run {
-        code: Some(2),
-        stdout: String::new(),
-        stderr: format!("cpumodel: error: {message}\n"),
-    };
+    let got = run_with_device(dir, device, args);
+    let want = Run::error(message);
     assert_eq!(got, want, "cpumodel {args:?} with device {device:?}");
-}
-
-/// True when /dev/kvm can be probed; otherwise prints the one skip line.
-fn kvm_usable() -> bool {
-    match cpumodel_kvm::probe_at(Path::new(cpumodel_kvm::DEFAULT_DEVICE)) {
-        Ok(_) => true,
-        Err(e) => {
-            println!("skipped: /dev/kvm not usable ({})", e.reason());
-            false
-        }
-    }
 }
 
 const MISSING: &str = "/nonexistent/kvm";
@@ -144,11 +109,7 @@ fn permission_denied_says_how_to_fix_it() {
                 return;
             }
         };
-        let want = Run {
-            code: Some(2),
-            stdout: String::new(),
-            stderr: format!("cpumodel: error: {message}\n"),
-        };
+        let want = Run::error(&message);
         assert_eq!(got, want, "cpumodel {args:?} as nobody");
     }
 }
@@ -157,7 +118,7 @@ fn permission_denied_says_how_to_fix_it() {
 #[test]
 fn host_falls_back_to_raw_cpuid_and_says_why() {
     let dir = TempDir::new();
-    let got = run_with(&dir, Some(MISSING), &["host"]);
+    let got = run_with_device(&dir, Some(MISSING), &["host"]);
     assert_eq!(got.code, Some(0), "{got:?}");
     assert_eq!(got.stderr, "");
     let first = got.stdout.lines().next().unwrap();
@@ -168,7 +129,7 @@ fn host_falls_back_to_raw_cpuid_and_says_why() {
          virtualization for this VM)) -->"
     );
     // The raw view is the same whether forced or fallen back to.
-    let raw = run_with(&dir, Some(MISSING), &["host", "--raw"]);
+    let raw = run_with_device(&dir, Some(MISSING), &["host", "--raw"]);
     assert_eq!(raw.code, Some(0), "{raw:?}");
     let (_, rest) = raw.stdout.split_once('\n').unwrap();
     assert_eq!(
@@ -177,7 +138,7 @@ fn host_falls_back_to_raw_cpuid_and_says_why() {
     );
     assert_eq!(got.stdout.split_once('\n').unwrap().1, rest);
 
-    let json = run_with(&dir, Some("/dev/null"), &["host", "--format", "json"]);
+    let json = run_with_device(&dir, Some("/dev/null"), &["host", "--format", "json"]);
     assert_eq!(json.code, Some(0), "{json:?}");
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["view"], "raw CPUID");
@@ -204,7 +165,7 @@ fn domcaps_has_libvirts_cpu_structure() {
         return;
     }
     let dir = TempDir::new();
-    let got = run(&dir, &["domcaps"]);
+    let got = run_with_device(&dir, None, &["domcaps"]);
     assert_eq!(got.code, Some(0), "{got:?}");
     assert_eq!(got.stderr, "");
     let doc = roxmltree::Document::parse(&got.stdout).expect("domcaps is XML");
@@ -251,7 +212,7 @@ fn domcaps_has_libvirts_cpu_structure() {
     }
 
     // custom: every model of the map, each unusable one followed by its blockers.
-    let models = run(&dir, &["models", "--format", "json"]);
+    let models = run_with_device(&dir, None, &["models", "--format", "json"]);
     let models: serde_json::Value = serde_json::from_str(&models.stdout).unwrap();
     let custom = elements(modes[3]);
     let listed: Vec<_> = custom.iter().filter(|n| n.has_tag_name("model")).collect();
@@ -280,7 +241,7 @@ fn domcaps_has_libvirts_cpu_structure() {
     }
 
     // The JSON form carries the same answers.
-    let json = run(&dir, &["domcaps", "--format", "json"]);
+    let json = run_with_device(&dir, None, &["domcaps", "--format", "json"]);
     assert_eq!(json.code, Some(0), "{json:?}");
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let jmodes = v["domainCapabilities"]["cpu"]["modes"].as_array().unwrap();
@@ -300,7 +261,7 @@ fn dump_kvm_writes_cpudata_that_decodes_and_host_says_hypervisor() {
         return;
     }
     let dir = TempDir::new();
-    let to_file = run(&dir, &["dump", "--kvm", "-o", "kvm.xml"]);
+    let to_file = run_with_device(&dir, None, &["dump", "--kvm", "-o", "kvm.xml"]);
     assert_eq!(
         to_file,
         Run {
@@ -309,7 +270,7 @@ fn dump_kvm_writes_cpudata_that_decodes_and_host_says_hypervisor() {
             stderr: String::new()
         }
     );
-    let to_stdout = run(&dir, &["dump", "--kvm"]);
+    let to_stdout = run_with_device(&dir, None, &["dump", "--kvm"]);
     assert_eq!(to_stdout.code, Some(0), "{to_stdout:?}");
     assert!(to_stdout.stdout.starts_with("<cpudata arch='x86'>\n"));
     assert!(to_stdout.stdout.contains("<cpuid eax_in='0x00000000'"));
@@ -324,22 +285,22 @@ fn dump_kvm_writes_cpudata_that_decodes_and_host_says_hypervisor() {
     };
     assert_eq!(keys(&written), keys(&to_stdout.stdout));
 
-    let decoded = run(&dir, &["decode", "--guest", "kvm.xml"]);
+    let decoded = run_with_device(&dir, None, &["decode", "--guest", "kvm.xml"]);
     assert_eq!(decoded.code, Some(0), "{decoded:?}");
     assert!(decoded
         .stdout
         .starts_with("<cpu mode='custom' match='exact'>\n"));
 
-    let host = run(&dir, &["host"]);
+    let host = run_with_device(&dir, None, &["host"]);
     assert_eq!(host.code, Some(0), "{host:?}");
     assert_eq!(
         host.stdout.lines().next().unwrap(),
         "<!-- view: hypervisor: what KVM at /dev/kvm can give a guest -->"
     );
     // The host-model of `host` is the host-model of `domcaps`.
-    let domcaps = run(&dir, &["domcaps", "--format", "json"]);
+    let domcaps = run_with_device(&dir, None, &["domcaps", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&domcaps.stdout).unwrap();
-    let json = run(&dir, &["host", "--format", "json"]);
+    let json = run_with_device(&dir, None, &["host", "--format", "json"]);
     let h: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(h["view"], "hypervisor (KVM)");
     assert_eq!(h["kvm_device"], "/dev/kvm");

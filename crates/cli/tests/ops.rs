@@ -30,11 +30,7 @@ fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
 /// `cpumodel: error: {message}\n` on stderr.
 fn assert_error(dir: &TempDir, args: &[&str], message: &str) {
     let got = run(dir, args);
-    let want = Run {
-        code: Some(2),
-        stdout: String::new(),
-        stderr: format!("cpumodel: error: {message}\n"),
-    };
+    let want = Run::error(message);
     assert_eq!(got, want, "cpumodel {args:?}");
 }
 

@@ -16,80 +16,15 @@
 //! file or at a file that is not a KVM device, and each error is exit code
 //! 2, nothing on stdout and exactly one line on stderr.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("cpumodel-verify-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path).expect("create temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What one run of the binary produced.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `cpumodel args...` in `dir`, with the KVM device at `device` when
-/// given.
-fn run_with(dir: &TempDir, device: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpumodel"));
-    cmd.args(args).current_dir(dir.path());
-    match device {
-        Some(d) => cmd.env("CPUMODEL_KVM_DEVICE", d),
-        None => cmd.env_remove("CPUMODEL_KVM_DEVICE"),
-    };
-    let out = cmd.output().expect("run cpumodel");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
+mod common;
+use common::*;
+use std::path::Path;
 
 /// Asserts exit code 2, no stdout and exactly `cpumodel: error: {message}`.
 fn assert_error(device: Option<&str>, args: &[&str], message: &str) {
-    let got = run_with(&TempDir::new(), device, args);
-    let want = Run {
-        code: Some(2),
-        stdout: String::new(),
-        stderr: format!("cpumodel: error: {message}\n"),
-    };
+    let got = run_with_device(&TempDir::new(), device, args);
+    let want = Run::error(message);
     assert_eq!(got, want, "cpumodel {args:?} with device {device:?}");
-}
-
-/// True when /dev/kvm can be probed; otherwise prints the one skip line.
-fn kvm_usable() -> bool {
-    match cpumodel_kvm::probe_at(Path::new(cpumodel_kvm::DEFAULT_DEVICE)) {
-        Ok(_) => true,
-        Err(e) => {
-            println!("skipped: /dev/kvm not usable ({})", e.reason());
-            false
-        }
-    }
 }
 
 const MISSING: &str = "/nonexistent";
@@ -263,7 +198,7 @@ fn masked_table(dir: &TempDir, case: &Case) -> (Vec<String>, Vec<String>) {
     args.extend(case.args());
     args.extend(["--kvm-supported".into(), "kvm.xml".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let got = run_with(dir, None, &args);
+    let got = run_with_device(dir, None, &args);
     assert_eq!(got.code, Some(0), "{got:?}");
     let leaves = got
         .stdout
@@ -296,7 +231,7 @@ fn check(dir: &TempDir, case: &Case) -> String {
         .chain(case.args())
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let got = run_with(dir, None, &args);
+    let got = run_with_device(dir, None, &args);
     let what = format!("cpumodel {}", args.join(" "));
     assert_eq!(got.stderr, "", "{what}");
     let lines: Vec<&str> = got.stdout.lines().collect();
@@ -456,7 +391,7 @@ fn models_of_both_vendors_and_several_topologies_run_in_a_real_guest() {
         return;
     }
     let dir = TempDir::new();
-    let dump = run_with(&dir, None, &["dump", "--kvm", "-o", "kvm.xml"]);
+    let dump = run_with_device(&dir, None, &["dump", "--kvm", "-o", "kvm.xml"]);
     assert_eq!(dump.code, Some(0), "{dump:?}");
     for case in CASES {
         let result = check(&dir, case);
@@ -472,7 +407,7 @@ fn json_output_agrees_with_the_exit_code() {
     if !kvm_usable() {
         return;
     }
-    let got = run_with(
+    let got = run_with_device(
         &TempDir::new(),
         None,
         &[

@@ -61,6 +61,27 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// The expected run of a success: exit 0, exactly `stdout`, nothing on stderr.
+    pub fn ok(stdout: &str) -> Run {
+        Run {
+            code: Some(0),
+            stdout: stdout.to_string(),
+            stderr: String::new(),
+        }
+    }
+
+    /// The expected run of an error: exit 2, nothing on stdout, and exactly
+    /// `cpumodel: error: {message}` as the one line on stderr.
+    pub fn error(message: &str) -> Run {
+        Run {
+            code: Some(2),
+            stdout: String::new(),
+            stderr: format!("cpumodel: error: {message}\n"),
+        }
+    }
+}
+
 /// Runs `cpumodel args...` in `dir` with extra environment variables.
 pub fn run_env(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_cpumodel"))
@@ -79,4 +100,32 @@ pub fn run_env(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Run {
 /// Runs `cpumodel args...` in `dir`.
 pub fn run(dir: &TempDir, args: &[&str]) -> Run {
     run_env(dir, &[], args)
+}
+
+/// Runs `cpumodel args...` in `dir` with the KVM device at `device`, or with
+/// no device override at all.
+pub fn run_with_device(dir: &TempDir, device: Option<&str>, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpumodel"));
+    cmd.args(args).current_dir(dir.path());
+    match device {
+        Some(d) => cmd.env("CPUMODEL_KVM_DEVICE", d),
+        None => cmd.env_remove("CPUMODEL_KVM_DEVICE"),
+    };
+    let out = cmd.output().expect("run cpumodel");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// True when /dev/kvm can be probed; otherwise prints the one skip line.
+pub fn kvm_usable() -> bool {
+    match cpumodel_kvm::probe_at(Path::new(cpumodel_kvm::DEFAULT_DEVICE)) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("skipped: /dev/kvm not usable ({})", e.reason());
+            false
+        }
+    }
 }
