@@ -34,10 +34,11 @@ pub fn cpudata_from_kvm(cpuid: &[kvm_cpuid_entry2], msrs: &[kvm_msr_entry]) -> C
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(function: u32, index: u32, flags: u32, regs: [u32; 4]) -> kvm_cpuid_entry2 {
+    /// A CPUID entry as KVM lists it (shared with the VM runner's tests).
+    pub(crate) fn entry(function: u32, index: u32, flags: u32, regs: [u32; 4]) -> kvm_cpuid_entry2 {
         kvm_cpuid_entry2 {
             function,
             index,

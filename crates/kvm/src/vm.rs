@@ -374,22 +374,8 @@ impl Drop for GuestMemory {
 
 #[cfg(test)]
 mod tests {
-    use kvm_bindings::kvm_cpuid_entry2;
-
     use super::*;
-
-    fn entry(function: u32, index: u32, flags: u32, regs: [u32; 4]) -> kvm_cpuid_entry2 {
-        kvm_cpuid_entry2 {
-            function,
-            index,
-            flags,
-            eax: regs[0],
-            ebx: regs[1],
-            ecx: regs[2],
-            edx: regs[3],
-            ..Default::default()
-        }
-    }
+    use crate::convert::tests::entry;
 
     #[test]
     fn a_missing_device_is_the_probe_error() {
