@@ -77,7 +77,7 @@ impl CpuidSpec {
         let q = qemu::resolve(&m.name)?;
         Ok(CpuidSpec {
             model: m.name.to_string(),
-            vendor: q.vendor,
+            vendor: q.id.vendor,
             qemu: q,
             features: m.features,
             topology,
@@ -181,8 +181,8 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
     let has = |name: &str| spec.has(db, name);
 
     // Maximum leaves: the model's minimum raised by what the features use.
-    let mut level = spec.qemu.level;
-    let mut xlevel = spec.qemu.xlevel;
+    let mut level = spec.qemu.id.level;
+    let mut xlevel = spec.qemu.id.xlevel;
     let mut xlevel2 = 0;
     let mut func7 = 0;
     for item in data.nonzero_items() {
@@ -211,9 +211,9 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
     }
 
     let signature = Signature {
-        family: spec.qemu.family,
-        model: spec.qemu.model,
-        stepping: spec.qemu.stepping,
+        family: spec.qemu.id.family,
+        model: spec.qemu.id.model,
+        stepping: spec.qemu.id.stepping,
     }
     .to_eax();
     let vendor = [
@@ -311,7 +311,7 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
     if xlevel >= 0x8000_0000 {
         let model_id = {
             let mut b = [0u8; 48];
-            let id = spec.qemu.model_id.as_bytes();
+            let id = spec.qemu.id.model_id.as_bytes();
             b[..id.len()].copy_from_slice(id);
             b
         };

@@ -27,11 +27,9 @@ const ZHAOXIN: [u8; 12] = *b"CentaurHauls";
 /// QEMU_HW_VERSION`).
 const QEMU_VIRTUAL: &str = "QEMU Virtual CPU version 2.5+";
 
-/// One base definition of `builtin_x86_defs`.
+/// The CPUID identity a QEMU model definition gives a guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QemuBase {
-    /// QEMU's (and libvirt's) name.
-    pub name: &'static str,
+pub struct QemuIdentity {
     /// CPUID leaf 0 vendor string.
     pub vendor: [u8; 12],
     /// Minimum maximum basic leaf (`.level`).
@@ -46,6 +44,15 @@ pub struct QemuBase {
     pub stepping: u32,
     /// Brand string (`.model_id`).
     pub model_id: &'static str,
+}
+
+/// One base definition of `builtin_x86_defs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QemuBase {
+    /// QEMU's (and libvirt's) name.
+    pub name: &'static str,
+    /// Version 1's identity.
+    pub id: QemuIdentity,
     /// The highest version number QEMU defines for it.
     pub versions: u32,
 }
@@ -61,13 +68,15 @@ const fn base(
 ) -> QemuBase {
     QemuBase {
         name,
-        vendor,
-        level,
-        xlevel,
-        family,
-        model,
-        stepping,
-        model_id,
+        id: QemuIdentity {
+            vendor,
+            level,
+            xlevel,
+            family,
+            model,
+            stepping,
+            model_id,
+        },
         versions,
     }
 }
@@ -208,20 +217,8 @@ pub struct QemuModel {
     pub base: &'static str,
     /// The version the name stands for.
     pub version: u32,
-    /// Vendor string.
-    pub vendor: [u8; 12],
-    /// Minimum maximum basic leaf.
-    pub level: u32,
-    /// Minimum maximum extended leaf.
-    pub xlevel: u32,
-    /// Family.
-    pub family: u32,
-    /// Model.
-    pub model: u32,
-    /// Stepping.
-    pub stepping: u32,
-    /// Brand string.
-    pub model_id: &'static str,
+    /// The version's identity: the base's, with the version's overrides.
+    pub id: QemuIdentity,
 }
 
 impl fmt::Display for QemuModel {
@@ -267,13 +264,7 @@ pub fn resolve(name: &str) -> Result<QemuModel, QemuModelError> {
     let mut m = QemuModel {
         base: base.name,
         version,
-        vendor: base.vendor,
-        level: base.level,
-        xlevel: base.xlevel,
-        family: base.family,
-        model: base.model,
-        stepping: base.stepping,
-        model_id: base.model_id,
+        id: base.id,
     };
     for o in OVERRIDES
         .iter()
@@ -281,9 +272,9 @@ pub fn resolve(name: &str) -> Result<QemuModel, QemuModelError> {
     {
         for p in o.props {
             match *p {
-                Override::Stepping(s) => m.stepping = s,
-                Override::Model(v) => m.model = v,
-                Override::ModelId(id) => m.model_id = id,
+                Override::Stepping(s) => m.id.stepping = s,
+                Override::Model(v) => m.id.model = v,
+                Override::ModelId(id) => m.id.model_id = id,
             }
         }
     }
@@ -321,25 +312,28 @@ mod tests {
         let alias = resolve("Skylake-Client-IBRS").unwrap();
         let v2 = resolve("Skylake-Client-v2").unwrap();
         assert_eq!(alias, v2);
-        assert_eq!(alias.model_id, "Intel Core Processor (Skylake, IBRS)");
-        assert_eq!((alias.family, alias.model, alias.stepping), (6, 94, 3));
+        assert_eq!(alias.id.model_id, "Intel Core Processor (Skylake, IBRS)");
+        assert_eq!(
+            (alias.id.family, alias.id.model, alias.id.stepping),
+            (6, 94, 3)
+        );
         // v4 has no model-id of its own: it keeps v3's.
         assert_eq!(
-            resolve("Skylake-Client-v4").unwrap().model_id,
+            resolve("Skylake-Client-v4").unwrap().id.model_id,
             "Intel Core Processor (Skylake, IBRS, no TSX)"
         );
     }
 
     #[test]
     fn overrides_are_cumulative() {
-        assert_eq!(resolve("Haswell-noTSX").unwrap().stepping, 1);
-        assert_eq!(resolve("Haswell-IBRS").unwrap().stepping, 4);
-        assert_eq!(resolve("Haswell-v4").unwrap().stepping, 1);
-        assert_eq!(resolve("Icelake-Server-v3").unwrap().model, 134);
-        assert_eq!(resolve("Icelake-Server-v7").unwrap().model, 106);
-        assert_eq!(resolve("SierraForest-v5").unwrap().stepping, 3);
+        assert_eq!(resolve("Haswell-noTSX").unwrap().id.stepping, 1);
+        assert_eq!(resolve("Haswell-IBRS").unwrap().id.stepping, 4);
+        assert_eq!(resolve("Haswell-v4").unwrap().id.stepping, 1);
+        assert_eq!(resolve("Icelake-Server-v3").unwrap().id.model, 134);
+        assert_eq!(resolve("Icelake-Server-v7").unwrap().id.model, 106);
+        assert_eq!(resolve("SierraForest-v5").unwrap().id.stepping, 3);
         assert_eq!(
-            resolve("EPYC-Rome-v4").unwrap().model_id,
+            resolve("EPYC-Rome-v4").unwrap().id.model_id,
             "AMD EPYC-Rome-v4 Processor (no XSAVES)"
         );
     }
@@ -364,7 +358,7 @@ mod tests {
             assert!(o.version >= 2 && o.version <= b.versions, "{o:?}");
         }
         for b in BASES {
-            assert!(b.model_id.len() <= 48, "{}", b.name);
+            assert!(b.id.model_id.len() <= 48, "{}", b.name);
         }
     }
 }
