@@ -9,7 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-FIXTURE=crates/cpu/benches/data/this-host.xml
+FIXTURE=crates/cpudef/benches/data/this-host.xml
 BIN=target/release/cpumodel
 
 as_root() {

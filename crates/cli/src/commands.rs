@@ -4,13 +4,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cpumodel_cpu::{
+use cpumodel_cpudata::host::read_host_cpudata;
+use cpumodel_cpudata::{format_cpudata, CpuData};
+use cpumodel_cpudef::{
     add_cpus_to_baseline, decode, host_features_from_cpudata, parse_known_cpus, AddCpusError,
     BaselineAccumulator, BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions,
     Scoring,
 };
-use cpumodel_data::host::read_host_cpudata;
-use cpumodel_data::{format_cpudata, CpuData};
 use cpumodel_kvm::KvmProbeError;
 use cpumodel_map::{load_cpu_map, Database, ModelId};
 use cpumodel_qemu::QemuNames;
@@ -104,7 +104,7 @@ pub fn run(args: &Args) -> Result<Output, CliError> {
         Command::Verify(v) => crate::verify_cmd::run(db, v, format),
         Command::Expand { file } => {
             let cpu = first_cpu(db, file)?;
-            let expanded = cpumodel_cpu::expand(db, &cpu)
+            let expanded = cpumodel_cpudef::expand(db, &cpu)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
             render_cpu(&expanded, format)
         }
@@ -219,7 +219,7 @@ fn model(db: &Database, name: &str, format: Option<Format>) -> Result<Output, Cl
             cpu.model = Some(m.name.to_string());
             cpu.vendor = vendor;
             for f in &features {
-                cpu.set_feature(f, Some(cpumodel_cpu::Policy::Require));
+                cpu.set_feature(f, Some(cpumodel_cpudef::Policy::Require));
             }
             Ok(Output::ok(cpu.to_xml()))
         }
@@ -352,7 +352,7 @@ fn kvm_view() -> Result<(PathBuf, CpuData), KvmProbeError> {
 }
 
 fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Output, CliError> {
-    if !kvm && !cpumodel_data::host::HOST_CPUID_AVAILABLE {
+    if !kvm && !cpumodel_cpudata::host::HOST_CPUID_AVAILABLE {
         return Err(CliError::Usage(
             "dump reads CPUID, which this processor architecture does not have".into(),
         ));
@@ -371,11 +371,11 @@ fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Outp
         let items: Vec<_> = data
             .nonzero_items()
             .map(|i| match i.key {
-                cpumodel_data::ItemKey::Cpuid { leaf, subleaf } => json!({
+                cpumodel_cpudata::ItemKey::Cpuid { leaf, subleaf } => json!({
                     "cpuid": {"eax_in": leaf, "ecx_in": subleaf},
                     "eax": i.regs[0], "ebx": i.regs[1], "ecx": i.regs[2], "edx": i.regs[3],
                 }),
-                cpumodel_data::ItemKey::Msr { index } => json!({
+                cpumodel_cpudata::ItemKey::Msr { index } => json!({
                     "msr": {"index": index}, "eax": i.regs[0], "edx": i.regs[1],
                 }),
             })
@@ -414,7 +414,7 @@ fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliE
         Some(Ok((device, data))) => {
             let input = format!("KVM at {}", device.display());
             let caps =
-                cpumodel_cpu::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
+                cpumodel_cpudef::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
                     input: input.clone(),
                     source,
                 })?;
@@ -427,7 +427,7 @@ fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliE
             (view, comment, (input, data), Some(caps.host_model))
         }
         other => {
-            if !cpumodel_data::host::HOST_CPUID_AVAILABLE {
+            if !cpumodel_cpudata::host::HOST_CPUID_AVAILABLE {
                 return Err(match other {
                     Some(Err(e)) => e.into(),
                     _ => CliError::Usage(
@@ -498,7 +498,7 @@ fn domcaps(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
         ));
     }
     let (device, data) = kvm_view()?;
-    let caps = cpumodel_cpu::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
+    let caps = cpumodel_cpudef::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
         input: format!("KVM at {}", device.display()),
         source,
     })?;
@@ -555,10 +555,10 @@ fn compare(
     let h = first_cpu(db, host)?;
     let c = first_cpu(db, cpu)?;
     let resolve = |def: &CpuDef, file: &Path| {
-        cpumodel_cpu::ResolvedCpu::new(db, def)
+        cpumodel_cpudef::ResolvedCpu::new(db, def)
             .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))
     };
-    let r = cpumodel_cpu::compare_resolved(&h, &resolve(&h, host)?, &c, &resolve(&c, cpu)?);
+    let r = cpumodel_cpudef::compare_resolved(&h, &resolve(&h, host)?, &c, &resolve(&c, cpu)?);
     let code = if r.result == Comparison::Incompatible {
         1
     } else {
@@ -667,7 +667,7 @@ fn baseline(
 }
 
 fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output, CliError> {
-    use cpumodel_guest::{
+    use cpumodel_policy::{
         build, parse_nova_conf, parse_specs, CpuMode, ExplicitTopology, HostCpu, PolicyInput,
     };
     let conf = match &g.nova_conf {
@@ -703,7 +703,7 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
         flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
         required: g.required.clone(),
         vcpus: count("--vcpus", &g.vcpus)?,
-        specs: parse_specs(&g.specs, &g.image_props).map_err(cpumodel_guest::PolicyError::from)?,
+        specs: parse_specs(&g.specs, &g.image_props).map_err(cpumodel_policy::PolicyError::from)?,
         explicit: ExplicitTopology {
             sockets: count("--sockets", &g.sockets)?,
             dies: count("--dies", &g.dies)?,

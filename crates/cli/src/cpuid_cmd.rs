@@ -2,15 +2,15 @@
 //! entry list in JSON, or as a Firecracker custom CPU template.
 //!
 //! The model, flags and topology are validated by the guest policy
-//! (`cpumodel_guest::build`), so names get the same suggestions and
+//! (`cpumodel_policy::build`), so names get the same suggestions and
 //! topologies the same checks as in `cpumodel guest`.
 
 use std::path::PathBuf;
 
 use cpumodel_cpuid::export::{firecracker::to_firecracker, kvm_json::to_kvm_json};
 use cpumodel_cpuid::{build, CpuidSpec};
-use cpumodel_guest::{CpuMode, ExplicitTopology, PolicyInput};
 use cpumodel_map::Database;
+use cpumodel_policy::{CpuMode, ExplicitTopology, PolicyInput};
 
 use crate::cli::{Args, Command, Format, FormatArg};
 use crate::commands::Output;
@@ -122,7 +122,7 @@ pub fn guest_spec(
         specs: Default::default(),
         explicit,
     };
-    let guest = cpumodel_guest::build(db, &input, None)?;
+    let guest = cpumodel_policy::build(db, &input, None)?;
     CpuidSpec::from_guest(db, &guest).map_err(|e| CliError::Usage(e.to_string()))
 }
 
@@ -147,7 +147,7 @@ pub fn run(db: &Database, a: &CpuidArgs, format: Option<FormatArg>) -> Result<Ou
     let usage = |e: cpumodel_cpuid::BuildCpuidError| CliError::Usage(e.to_string());
     if let Some(path) = &a.kvm_supported {
         let name = path.display().to_string();
-        let supported = cpumodel_data::parse_cpudata(&name, &read(path)?)
+        let supported = cpumodel_cpudata::parse_cpudata(&name, &read(path)?)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let report = spec.mask(db, &supported);
         for d in &report.dropped {

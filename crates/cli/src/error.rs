@@ -24,7 +24,7 @@ pub enum CliError {
     Name(#[from] cpumodel_map::UnknownName),
     /// An XML input is malformed or invalid.
     #[error(transparent)]
-    Input(#[from] cpumodel_cpu::InputError),
+    Input(#[from] cpumodel_cpudef::InputError),
     /// The KVM device could not be probed.
     #[error(transparent)]
     Kvm(#[from] cpumodel_kvm::KvmProbeError),
@@ -41,14 +41,14 @@ pub enum CliError {
         input: String,
         /// The cause.
         #[source]
-        source: cpumodel_cpu::DecodeError,
+        source: cpumodel_cpudef::DecodeError,
     },
     /// A guest CPU policy is invalid.
     #[error(transparent)]
-    Policy(#[from] cpumodel_guest::PolicyError),
+    Policy(#[from] cpumodel_policy::PolicyError),
     /// A nova.conf is invalid.
     #[error(transparent)]
-    NovaConf(#[from] cpumodel_guest::NovaConfError),
+    NovaConf(#[from] cpumodel_policy::NovaConfError),
     /// The request cannot be served as asked.
     #[error("{0}")]
     Usage(String),

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cpumodel_cpu::{
+use cpumodel_cpudef::{
     baseline, compare, decode, host_features_from_cpudata, parse_cpus, BaselineOptions, Comparison,
     CpuDef, CpuFeatures, CpuKind, DecodeOptions,
 };
@@ -78,7 +78,7 @@ fn run_decode(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
     )
 }
 
-fn qemu_models(db: &Database, file: &Path) -> Result<cpumodel_cpu::HypervisorModels, String> {
+fn qemu_models(db: &Database, file: &Path) -> Result<cpumodel_cpudef::HypervisorModels, String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
     let replies = cpumodel_qemu::parse_replies(&file.display().to_string(), &text)
         .map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cpumodel_data::{format_cpudata, CpuData, Item};
+use cpumodel_cpudata::{format_cpudata, CpuData, Item};
 use cpumodel_map::Database;
 
 mod common;

@@ -25,10 +25,10 @@
 //! vendor). The KVM paravirtual leaves (0x40000000 onward) are left to the
 //! VMM.
 
-use cpumodel_cpu::Policy;
-use cpumodel_data::{CpuData, ItemKey, Signature};
-use cpumodel_guest::{CpuMode, GuestCpu};
+use cpumodel_cpudata::{CpuData, ItemKey, Signature};
+use cpumodel_cpudef::Policy;
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
+use cpumodel_policy::{CpuMode, GuestCpu};
 
 use crate::cache;
 use crate::error::BuildCpuidError;

@@ -7,7 +7,7 @@
 //! definitions as the reference for the identity leaves ([`qemu`]):
 //!
 //! 1. [`CpuidSpec`] says what the guest is; [`CpuidSpec::from_guest`] takes
-//!    the result of `cpumodel_guest::build`.
+//!    the result of `cpumodel_policy::build`.
 //! 2. [`CpuidSpec::mask`] removes what the host's KVM cannot provide and
 //!    names every dropped feature ([`MaskReport`]).
 //! 3. [`build`] produces the [`CpuidTable`]: vCPU 0's entries plus the

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use cpumodel_data::{CpuData, Item, ItemKey};
+use cpumodel_cpudata::{CpuData, Item, ItemKey};
 use cpumodel_map::Database;
 
 use crate::build::{CpuidSpec, RUNTIME_FEATURES};
@@ -158,7 +158,7 @@ fn missing_bits(want: &Item, supported: &CpuData) -> Option<MissingBits> {
 
 #[cfg(test)]
 mod tests {
-    use cpumodel_data::{CpuData, Item, ItemKey};
+    use cpumodel_cpudata::{CpuData, Item, ItemKey};
     use cpumodel_map::Database;
 
     use crate::{build, CpuTopology, CpuidSpec};

@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use cpumodel_data::ItemKey;
+use cpumodel_cpudata::ItemKey;
 use cpumodel_map::Database;
 
 use crate::table::{CpuidEntry, CpuidTable, VcpuState, DYNAMIC_BITS};

@@ -1,6 +1,6 @@
 //! KVM's answers as CPU data: a pure conversion, tested without a device.
 
-use cpumodel_data::{CpuData, Item, ItemKey};
+use cpumodel_cpudata::{CpuData, Item, ItemKey};
 use kvm_bindings::{kvm_cpuid_entry2, kvm_msr_entry, KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
 
 /// The CPU data that `KVM_GET_SUPPORTED_CPUID` entries and feature MSR

@@ -20,7 +20,7 @@
 //! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 //! # fn main() -> Result<(), cpumodel_kvm::KvmProbeError> {
 //! let data = cpumodel_kvm::probe_at(std::path::Path::new(cpumodel_kvm::DEFAULT_DEVICE))?;
-//! println!("{}", cpumodel_data::format_cpudata(&data));
+//! println!("{}", cpumodel_cpudata::format_cpudata(&data));
 //! # Ok(())
 //! # }
 //! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
@@ -74,7 +74,7 @@ mod vm;
 
 use std::path::Path;
 
-use cpumodel_data::CpuData;
+use cpumodel_cpudata::CpuData;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use convert::cpudata_from_kvm;

@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{FromRawFd as _, IntoRawFd as _};
 use std::path::Path;
 
-use cpumodel_data::CpuData;
+use cpumodel_cpudata::CpuData;
 use kvm_bindings::{kvm_cpuid_entry2, kvm_msr_entry, Msrs, KVM_API_VERSION, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::Kvm;
 
@@ -112,7 +112,7 @@ pub(crate) fn probe(sys: &impl SystemIoctls, path: &Path) -> Result<CpuData, Kvm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cpumodel_data::{Item, ItemKey};
+    use cpumodel_cpudata::{Item, ItemKey};
 
     /// Scripted answers: `Err(errno)` fails that ioctl.
     struct Scripted {

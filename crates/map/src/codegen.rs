@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use cpumodel_data::ItemKey;
+use cpumodel_cpudata::ItemKey;
 
 use crate::db::Database;
 

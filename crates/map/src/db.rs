@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use cpumodel_data::{CpuData, Item, ItemKey, Signature};
+use cpumodel_cpudata::{CpuData, Item, ItemKey, Signature};
 
 use crate::error::{NameKind, UnknownName};
 use crate::featureset::{FeatureId, FeatureSet};

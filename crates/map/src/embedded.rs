@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use cpumodel_data::{CpuData, Item};
+use cpumodel_cpudata::{CpuData, Item};
 
 use crate::db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
 use crate::featureset::{FeatureId, FeatureSet};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use cpumodel_data::XmlError;
+use cpumodel_xml::XmlError;
 
 /// What kind of name was not found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

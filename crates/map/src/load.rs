@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use cpumodel_data::tree::{Element, LightTree, RoxNode};
-use cpumodel_data::xml::{elements, Source};
-use cpumodel_data::{read_item, CpuData, ItemKey};
+use cpumodel_cpudata::{read_item, CpuData, ItemKey};
+use cpumodel_xml::tree::{Element, LightTree, RoxNode};
+use cpumodel_xml::{elements, Source};
 
 use crate::db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
 use crate::error::LoadMapError;

@@ -5,15 +5,15 @@
 //! one on this host) and `query-cpu-model-expansion` of the model `host`
 //! (what the host CPU looks like to a guest). This crate reads recorded
 //! replies to those questions, translates QEMU's feature names to the CPU
-//! map's, and turns them into inputs for [`cpumodel_cpu::decode()`].
+//! map's, and turns them into inputs for [`cpumodel_cpudef::decode()`].
 //!
 //! A replies file holds JSON objects one after another (not an array), each
 //! a QMP reply with an `"id"`: `"definitions"` or `"model-expansion"`.
 
 #![deny(missing_docs)]
 
-use cpumodel_cpu::HypervisorModels;
-use cpumodel_data::{CpuData, Item, Signature};
+use cpumodel_cpudata::{CpuData, Item, Signature};
+use cpumodel_cpudef::HypervisorModels;
 use cpumodel_map::{Database, FeatureId};
 use serde_json::Value;
 

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use cpumodel_data::ItemKey;
+use cpumodel_cpudata::ItemKey;
 use cpumodel_map::Database;
 
 use crate::build::{feature, RUNTIME_FEATURES};
@@ -60,7 +60,7 @@ fn determined_bits(db: &Database) -> BTreeMap<(u32, u32), [u32; 4]> {
             }
         }
     }
-    bits.entry((0x1, 0)).or_default()[0] |= cpumodel_data::SIGNATURE_MASK;
+    bits.entry((0x1, 0)).or_default()[0] |= cpumodel_cpudata::SIGNATURE_MASK;
     bits.entry((0xd, 0)).or_default()[0] |= (xsave::known_mask() & !0b11) as u32;
     for ((leaf, subleaf), regs) in bits.iter_mut() {
         for (r, d) in regs.iter_mut().zip(dynamic_mask(*leaf, *subleaf)) {

@@ -8,13 +8,14 @@
 //!
 //! Files that are nothing but `<cpu>` elements (one, or a fleet's
 //! concatenation) are read with the light element tree of
-//! [`cpumodel_data::tree`]; everything else, and anything invalid, with
+//! [`cpumodel_xml::tree`]; everything else, and anything invalid, with
 //! roxmltree. Both go through the same reading of `<cpu>`.
 
-use cpumodel_data::tree::{skip_space, Element, LightTree, RoxNode};
-use cpumodel_data::xml::{child, elements, Source};
-use cpumodel_data::{parse_cpudata_node, XmlError};
+use cpumodel_cpudata::parse_cpudata_node;
 use cpumodel_map::Database;
+use cpumodel_xml::tree::{skip_space, Element, LightTree, RoxNode};
+use cpumodel_xml::XmlError;
+use cpumodel_xml::{child, elements, Source};
 use roxmltree::Node;
 
 use crate::decode::{decode, DecodeOptions};

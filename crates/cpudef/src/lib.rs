@@ -6,7 +6,7 @@
 //! recorded dumps.
 //!
 //! ```
-//! use cpumodel_cpu::{decode, CpuFeatures, CpuKind, DecodeOptions};
+//! use cpumodel_cpudef::{decode, CpuFeatures, CpuKind, DecodeOptions};
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();

@@ -9,7 +9,7 @@
 
 use std::fmt::{self, Write as _};
 
-use cpumodel_data::xml::escape;
+use cpumodel_xml::escape;
 
 /// Whether a definition describes a real processor or a guest's CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -24,7 +24,7 @@
 //! its answers match libvirt's; [`Scoring::Intended`] applies the penalty to
 //! every disabled feature, as the code's comments describe.
 
-use cpumodel_data::{CpuData, Signature};
+use cpumodel_cpudata::{CpuData, Signature};
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId, VendorId};
 
 use crate::def::{CpuDef, CpuKind, Fallback, Match, Policy, SignatureDef};

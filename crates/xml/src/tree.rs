@@ -15,7 +15,7 @@
 
 use roxmltree::Node;
 
-use crate::xml::{parse_u32, Source, XmlError};
+use crate::{parse_u32, Source, XmlError};
 
 /// One element, as the readers of cpumodel's input formats see it.
 pub trait Element<'a>: Copy {

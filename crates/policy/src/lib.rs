@@ -10,7 +10,7 @@
 //! element or as QEMU's `-cpu` argument.
 //!
 //! ```
-//! use cpumodel_guest::{build, parse_specs, CpuMode, ExplicitTopology, PolicyInput};
+//! use cpumodel_policy::{build, parse_specs, CpuMode, ExplicitTopology, PolicyInput};
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();

@@ -1,4 +1,4 @@
-//! Decode and database benchmarks for `cpumodel-cpu`.
+//! Decode and database benchmarks for `cpumodel-cpudef`.
 //!
 //! What is measured, and the target for each:
 //!
@@ -13,11 +13,11 @@
 //!   (`host_features_from_cpudata`) and then decoding it as a guest CPU. No
 //!   separate target; it shows what parsing adds to `decode_guest`.
 //!
-//! Run with `cargo bench -p cpumodel-cpu --bench decode`.
+//! Run with `cargo bench -p cpumodel-cpudef --bench decode`.
 
 use std::hint::black_box;
 
-use cpumodel_cpu::{decode, host_features_from_cpudata, CpuKind, DecodeOptions};
+use cpumodel_cpudef::{decode, host_features_from_cpudata, CpuKind, DecodeOptions};
 use cpumodel_map::Database;
 use criterion::{criterion_group, criterion_main, Criterion};
 

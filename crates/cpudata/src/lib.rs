@@ -8,7 +8,7 @@
 //! `cpumodel-map`'s job.
 //!
 //! ```
-//! use cpumodel_data::{parse_cpudata, ItemKey};
+//! use cpumodel_cpudata::{parse_cpudata, ItemKey};
 //! let data = parse_cpudata("example.xml", "<cpudata arch='x86'>\
 //!     <cpuid eax_in='0x0' eax='0xd' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\
 //!     </cpudata>").unwrap();
@@ -21,9 +21,6 @@
 mod cpudata;
 pub mod host;
 mod item;
-pub mod tree;
-pub mod xml;
 
 pub use cpudata::{format_cpudata, parse_cpudata, parse_cpudata_node, parse_item, read_item};
 pub use item::{vendor_bytes, CpuData, Item, ItemKey, Signature, SIGNATURE_MASK};
-pub use xml::XmlError;

@@ -1,8 +1,9 @@
 //! Reading CPU inputs from files, with errors that point into the file.
 
-use cpumodel_data::xml::{elements, parse_u32, Source};
-use cpumodel_data::{parse_cpudata_node, CpuData, XmlError};
+use cpumodel_cpudata::{parse_cpudata_node, CpuData};
 use cpumodel_map::Database;
+use cpumodel_xml::XmlError;
+use cpumodel_xml::{elements, parse_u32, Source};
 use roxmltree::Node;
 
 use crate::decode::CpuFeatures;
@@ -19,7 +20,7 @@ pub enum InputError {
 /// Parses a `<cpudata>` dump and reads vendor, signature and features from it.
 ///
 /// # Errors
-/// Everything [`cpumodel_data::parse_cpudata`] rejects, and a CPUID leaf 0
+/// Everything [`cpumodel_cpudata::parse_cpudata`] rejects, and a CPUID leaf 0
 /// vendor string the map does not know (the error points at that `<cpuid>`).
 pub fn host_features_from_cpudata(
     db: &Database,

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use roxmltree::Node;
 
 use crate::item::{CpuData, Item};
-use crate::tree::{Element, RoxNode};
-use crate::xml::{elements, Source, XmlError};
+use cpumodel_xml::tree::{Element, RoxNode};
+use cpumodel_xml::{elements, Source, XmlError};
 
 /// Parses a `<cpudata>` document.
 ///

@@ -12,9 +12,9 @@
 
 use std::fmt::Write as _;
 
-use cpumodel_data::xml::escape;
-use cpumodel_data::CpuData;
+use cpumodel_cpudata::CpuData;
 use cpumodel_map::{Database, FeatureId};
+use cpumodel_xml::escape;
 
 use crate::decode::{decode, CpuFeatures, DecodeOptions, HypervisorModels};
 

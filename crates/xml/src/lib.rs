@@ -6,6 +6,10 @@
 //! value deep in a 300-line dump is only fixable if the message says where it
 //! is, so all crates report XML problems through [`XmlError`].
 
+#![deny(missing_docs)]
+
+pub mod tree;
+
 use std::fmt;
 use std::path::Path;
 

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use cpumodel_cpu::{
+use cpumodel_cpudef::{
     compare, decode, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Fallback, Match, Mode, Policy,
     Topology,
 };
@@ -398,8 +398,8 @@ fn require_provided(
 }
 
 fn host_features_from_def(db: &Database, def: &CpuDef) -> Result<CpuFeatures, PolicyError> {
-    let r =
-        cpumodel_cpu::ResolvedCpu::new(db, def).map_err(|e| PolicyError::Decode(e.to_string()))?;
+    let r = cpumodel_cpudef::ResolvedCpu::new(db, def)
+        .map_err(|e| PolicyError::Decode(e.to_string()))?;
     let vendor = def.vendor.as_deref().and_then(|v| db.find_vendor(v));
     Ok(CpuFeatures::from_set(vendor, r.all))
 }
@@ -426,7 +426,7 @@ fn check_custom_on_host(
         let model = db.model(*m);
         let cpu = flag_cpu(db, Some(*m), &[]);
         let r = compare(db, &host.def, &cpu).map_err(|e| PolicyError::Decode(e.to_string()))?;
-        if r.result == cpumodel_cpu::Comparison::Incompatible {
+        if r.result == cpumodel_cpudef::Comparison::Incompatible {
             let names: Vec<&str> = r.blockers.iter().map(|f| db.feature_name(*f)).collect();
             let why = if names.is_empty() {
                 r.reason.unwrap_or_default()
@@ -529,12 +529,12 @@ impl GuestCpu {
             }
             CpuMode::HostPassthrough => {
                 cpu.mode = Mode::HostPassthrough;
-                cpu.check = Some(cpumodel_cpu::Check::None);
+                cpu.check = Some(cpumodel_cpudef::Check::None);
                 cpu.migratable = Some(true);
             }
             CpuMode::Maximum => {
                 cpu.mode = Mode::Maximum;
-                cpu.check = Some(cpumodel_cpu::Check::None);
+                cpu.check = Some(cpumodel_cpudef::Check::None);
                 cpu.migratable = Some(true);
             }
             CpuMode::HostModel => unreachable!("host-model is resolved to custom"),

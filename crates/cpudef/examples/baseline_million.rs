@@ -2,7 +2,7 @@
 //! time and peak memory of a fleet-sized baseline:
 //!
 //! ```sh
-//! /usr/bin/time -v cargo run --release -p cpumodel-cpu --example baseline_million
+//! /usr/bin/time -v cargo run --release -p cpumodel-cpudef --example baseline_million
 //! ```
 //!
 //! Target: maximum resident set size ≤ 256 MiB. The hosts are real Intel
@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use cpumodel_cpu::{BaselineAccumulator, BaselineOptions};
+use cpumodel_cpudef::{BaselineAccumulator, BaselineOptions};
 use cpumodel_map::Database;
 
 mod support {

@@ -1,4 +1,4 @@
-//! Compare and baseline benchmarks for `cpumodel-cpu`.
+//! Compare and baseline benchmarks for `cpumodel-cpudef`.
 //!
 //! What is measured, and the target for each:
 //!
@@ -14,11 +14,11 @@
 //!   removed, generated before timing; see `examples/support/fleet.rs`), then
 //!   `finish`. Target: ≤ 1 s.
 //!
-//! Run with `cargo bench -p cpumodel-cpu --bench ops`.
+//! Run with `cargo bench -p cpumodel-cpudef --bench ops`.
 
 use std::hint::black_box;
 
-use cpumodel_cpu::{
+use cpumodel_cpudef::{
     compare, compare_resolved, parse_cpus, BaselineAccumulator, BaselineOptions, Comparison,
     CpuDef, ResolvedCpu,
 };
