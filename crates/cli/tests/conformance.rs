@@ -199,7 +199,10 @@ fn run_compare(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
 
 fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>) {
     let Some(dir) = corpus() else {
-        println!("skipped {op}: ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)");
+        cpumodel_testenv::unavailable(
+            cpumodel_testenv::Need::Shared,
+            format!("{op}: ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)"),
+        );
         return;
     };
     let manifest: Value =
@@ -211,6 +214,7 @@ fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>
         .iter()
         .filter(|c| c["op"] == op)
         .collect();
+    assert!(!cases.is_empty(), "{op}: the manifest has no cases");
     let mut failed = Vec::new();
     for case in &cases {
         if let Err(e) = run(&db, &dir, case) {

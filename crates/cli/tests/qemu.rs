@@ -498,7 +498,10 @@ fn check(db: &Database, known: &HashSet<String>, dir: &TempDir, case: &[&str]) -
 #[test]
 fn qemu_accepts_generated_cpu_arguments_and_features_read_back() {
     let Some(version) = qemu_version() else {
-        println!("skipped: qemu-system-x86_64 not installed");
+        cpumodel_testenv::unavailable(
+            cpumodel_testenv::Need::Qemu,
+            "qemu-system-x86_64 not installed",
+        );
         return;
     };
     println!("{version}");
@@ -541,7 +544,10 @@ fn qemu_accepts_generated_cpu_arguments_and_features_read_back() {
 #[test]
 fn qemu_cpu_check_script() {
     if qemu_version().is_none() {
-        println!("skipped: qemu-system-x86_64 not installed");
+        cpumodel_testenv::unavailable(
+            cpumodel_testenv::Need::Qemu,
+            "qemu-system-x86_64 not installed",
+        );
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/qemu-cpu-check.sh");

@@ -249,7 +249,10 @@ mod tests {
                 assert!(data.vendor_string().is_some());
                 assert!(data.signature() != 0);
             }
-            Err(e) => println!("skipped: /dev/kvm not usable ({})", e.reason()),
+            Err(e) => cpumodel_testenv::unavailable(
+                cpumodel_testenv::Need::Kvm,
+                format!("/dev/kvm not usable ({})", e.reason()),
+            ),
         }
     }
 }

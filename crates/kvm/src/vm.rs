@@ -404,7 +404,10 @@ mod tests {
         let kvm = match CpuidGuest::open(Path::new(crate::DEFAULT_DEVICE)) {
             Ok(k) => k,
             Err(e) => {
-                println!("skipped: /dev/kvm not usable ({e})");
+                cpumodel_testenv::unavailable(
+                    cpumodel_testenv::Need::Kvm,
+                    format!("/dev/kvm not usable ({e})"),
+                );
                 return;
             }
         };

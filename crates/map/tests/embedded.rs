@@ -20,9 +20,12 @@ fn embedded_tables_match_the_upstream_cpu_map() {
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cpu_map/libvirt-upstream");
     if !dir.join("index.xml").exists() {
-        println!(
-            "skipped: {} not found (the shared upstream cpu_map is not present)",
-            dir.display()
+        cpumodel_testenv::unavailable(
+            cpumodel_testenv::Need::Shared,
+            format!(
+                "{} not found (the shared upstream cpu_map is not present)",
+                dir.display()
+            ),
         );
         return;
     }

@@ -124,7 +124,10 @@ pub fn kvm_usable() -> bool {
     match cpumodel_kvm::probe_at(Path::new(cpumodel_kvm::DEFAULT_DEVICE)) {
         Ok(_) => true,
         Err(e) => {
-            println!("skipped: /dev/kvm not usable ({})", e.reason());
+            cpumodel_testenv::unavailable(
+                cpumodel_testenv::Need::Kvm,
+                format!("/dev/kvm not usable ({})", e.reason()),
+            );
             false
         }
     }
