@@ -264,7 +264,7 @@ pub fn decode(
 
     let mut best: Option<Candidate> = None;
     for (index, model) in db.models().iter().enumerate().rev() {
-        let id = ModelId(index as u16);
+        let id = ModelId::from_index(index);
         let blockers = match opts.hypervisor {
             Some(hv) => match hv.get(&model.name) {
                 Some(b) => b,
@@ -410,8 +410,12 @@ mod tests {
     fn cand(req: usize, dis: usize) -> Candidate {
         Candidate {
             model: ModelId(0),
-            require: FeatureSet::from_indices(&(0..req as u16).collect::<Vec<_>>()),
-            disable: FeatureSet::from_indices(&(100..100 + dis as u16).collect::<Vec<_>>()),
+            require: FeatureSet::from_indices(
+                &(0..u16::try_from(req).unwrap()).collect::<Vec<_>>(),
+            ),
+            disable: FeatureSet::from_indices(
+                &(100..100 + u16::try_from(dis).unwrap()).collect::<Vec<_>>(),
+            ),
             removed_extra: 0,
         }
     }

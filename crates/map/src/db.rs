@@ -17,6 +17,30 @@ pub struct VendorId(pub u8);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ModelId(pub u16);
 
+impl VendorId {
+    /// The identifier of the vendor at `index` of a database's vendor table.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not below 255: no database holds more vendors (the
+    /// loader refuses them).
+    pub fn from_index(index: usize) -> Self {
+        Self(u8::try_from(index).expect("a database holds fewer than 255 vendors"))
+    }
+}
+
+impl ModelId {
+    /// The identifier of the model at `index` of a database's model table.
+    ///
+    /// # Panics
+    ///
+    /// When `index` does not fit in 16 bits: no database holds that many
+    /// models (the loader refuses them).
+    pub fn from_index(index: usize) -> Self {
+        Self(u16::try_from(index).expect("a database holds fewer than 65535 models"))
+    }
+}
+
 /// A CPU vendor: its short name and the 12-byte CPUID leaf 0 string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vendor {
@@ -201,7 +225,7 @@ impl NameTable {
         };
         for (i, name) in list.iter().enumerate() {
             if let Err(free) = table.find(name, |j| list[j]) {
-                table.slots[free] = i as u16 + 1;
+                table.slots[free] = u16::try_from(i + 1).expect("fewer than 65535 names");
             }
         }
         table
@@ -216,6 +240,8 @@ impl NameTable {
     /// The index of `name`, or the free slot where it would go.
     fn find<'a>(&self, name: &str, names: impl Fn(usize) -> &'a str) -> Result<u16, usize> {
         let mask = self.slots.len() - 1;
+        // cast: only the low bits of the hash pick a slot.
+        #[allow(clippy::cast_possible_truncation)]
         let mut slot = hash_lowercase(name) as usize & mask;
         loop {
             match self.slots[slot] {
@@ -237,10 +263,10 @@ impl Database {
         let mut msr_features = FeatureSet::new();
         for (i, f) in features.iter().enumerate() {
             if !f.migratable {
-                migration_blockers.insert(FeatureId(i as u16));
+                migration_blockers.insert(FeatureId::from_index(i));
             }
             if f.is_msr() {
-                msr_features.insert(FeatureId(i as u16));
+                msr_features.insert(FeatureId::from_index(i));
             }
         }
         Database {
@@ -303,7 +329,7 @@ impl Database {
         self.vendors
             .iter()
             .position(|v| v.name == name)
-            .map(|i| VendorId(i as u8))
+            .map(VendorId::from_index)
     }
 
     /// Finds the vendor whose CPUID string is `string`.
@@ -311,7 +337,7 @@ impl Database {
         self.vendors
             .iter()
             .position(|v| &v.string == string)
-            .map(|i| VendorId(i as u8))
+            .map(VendorId::from_index)
     }
 
     /// Looks a feature up by name, ignoring case.
@@ -332,7 +358,7 @@ impl Database {
                 .features
                 .iter()
                 .position(|f| f.name == name)
-                .map(|i| FeatureId(i as u16)),
+                .map(FeatureId::from_index),
         }
     }
 
@@ -345,7 +371,7 @@ impl Database {
                     .iter()
                     .any(|a| a.name == name && a.source == source)
             })
-            .map(|i| FeatureId(i as u16))
+            .map(FeatureId::from_index)
     }
 
     /// Looks a model up by name, ignoring case.
@@ -366,7 +392,7 @@ impl Database {
                 .models
                 .iter()
                 .position(|m| m.name == name)
-                .map(|i| ModelId(i as u16)),
+                .map(ModelId::from_index),
         }
     }
 
@@ -423,7 +449,7 @@ impl Database {
         let mut full = FeatureSet::new();
         let mut partial = FeatureSet::new();
         for (i, f) in self.features.iter().enumerate() {
-            let id = FeatureId(i as u16);
+            let id = FeatureId::from_index(i);
             if data.contains(&f.data) {
                 full.insert(id);
                 partial.insert(id);

@@ -75,7 +75,10 @@ static ANCESTORS: [Option<u16>; MODEL_COUNT] = {
             let mut j = 0;
             while j < MODEL_COUNT {
                 if const_str_eq(data::MODELS[j].name, name) {
-                    ancestors[i] = Some(j as u16);
+                    // cast: j < MODEL_COUNT, which a test keeps below u16::MAX.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let j = j as u16;
+                    ancestors[i] = Some(j);
                     break;
                 }
                 j += 1;
@@ -95,7 +98,10 @@ static MODEL_VENDORS: [Option<u8>; MODEL_COUNT] = {
             let mut j = 0;
             while j < data::VENDORS.len() {
                 if const_str_eq(data::VENDORS[j].name, name) {
-                    vendors[i] = Some(j as u8);
+                    // cast: j < VENDORS.len(), a handful.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let j = j as u8;
+                    vendors[i] = Some(j);
                     break;
                 }
                 j += 1;

@@ -17,6 +17,20 @@ const WORDS: usize = MAX_FEATURES / 64;
 pub struct FeatureId(pub u16);
 
 impl FeatureId {
+    /// The identifier of the feature at `index` of a database's feature
+    /// table.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not below [`MAX_FEATURES`]: no database holds more
+    /// features (the loader refuses them).
+    pub fn from_index(index: usize) -> Self {
+        assert!(index < MAX_FEATURES, "feature index {index} out of range");
+        // cast: below MAX_FEATURES (512), checked above.
+        #[allow(clippy::cast_possible_truncation)]
+        Self(index as u16)
+    }
+
     /// The index as `usize`.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -158,7 +172,7 @@ impl FeatureSet {
                 }
                 let b = bits.trailing_zeros();
                 bits &= bits - 1;
-                Some(FeatureId((w as u32 * 64 + b) as u16))
+                Some(FeatureId::from_index(w * 64 + b as usize))
             })
         })
     }

@@ -200,7 +200,7 @@ impl Builder {
                 "more than {MAX_FEATURES} features are not supported"
             )));
         }
-        let id = FeatureId(self.features.len() as u16);
+        let id = FeatureId::from_index(self.features.len());
         let mut aliases = Vec::new();
         let mut data = CpuData::new();
         for child in n.elements() {
@@ -308,7 +308,7 @@ impl Builder {
                         "vendor '{vname}' of CPU model '{name}' is not defined"
                     ))
                 })?;
-            model.vendor = Some(VendorId(vid as u8));
+            model.vendor = Some(VendorId::from_index(vid));
         }
         for f in n.elements().filter(|c| c.name() == "feature") {
             let fname = f.req_attr("name")?;
@@ -329,7 +329,7 @@ impl Builder {
             return Err(n.error("too many models".into()));
         }
         self.model_names
-            .insert(name.to_string(), ModelId(self.models.len() as u16));
+            .insert(name.to_string(), ModelId::from_index(self.models.len()));
         self.models.push(model);
         Ok(())
     }

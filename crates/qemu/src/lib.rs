@@ -11,6 +11,7 @@
 //! a QMP reply with an `"id"`: `"definitions"` or `"model-expansion"`.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use cpumodel_cpudata::{CpuData, Item, Signature};
 use cpumodel_cpudef::HypervisorModels;

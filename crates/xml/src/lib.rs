@@ -7,6 +7,7 @@
 //! is, so all crates report XML problems through [`XmlError`].
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod tree;
 

@@ -230,6 +230,8 @@ static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
     while c < 256 {
+        // cast: c < 256.
+        #[allow(clippy::cast_possible_truncation)]
         let b = c as u8;
         let mut k = 0;
         if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
@@ -339,7 +341,7 @@ impl<'a> LightTree<'a> {
             let name_start = i + 1;
             i = name_end(b, name_start)?;
             let name = &text[name_start..i];
-            let attrs_start = self.attrs.len() as u32;
+            let attrs_start = u32::try_from(self.attrs.len()).ok()?;
             let empty = loop {
                 let spaced = skip(b, i, SPACE);
                 match *b.get(spaced)? {
@@ -392,10 +394,10 @@ impl<'a> LightTree<'a> {
                 }
             };
             i += 1; // '>'
-            let index = self.elems.len() as u32;
+            let index = u32::try_from(self.elems.len()).ok()?;
             self.elems.push(Elem {
                 name,
-                attrs: (attrs_start, self.attrs.len() as u32),
+                attrs: (attrs_start, u32::try_from(self.attrs.len()).ok()?),
                 text: None,
                 first_child: NONE,
                 next_sibling: NONE,
@@ -580,7 +582,10 @@ mod tests {
         *state ^= *state << 13;
         *state ^= *state >> 7;
         *state ^= *state << 17;
-        *state as usize
+        // cast: a random number; on 32-bit targets its low half will do.
+        #[allow(clippy::cast_possible_truncation)]
+        let r = *state as usize;
+        r
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl Rng {
 
     fn below(&mut self, n: usize) -> usize {
         // n is tiny here, so the modulo bias does not matter.
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % n as u64).expect("below n")
     }
 }
 
