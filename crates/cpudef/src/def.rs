@@ -109,6 +109,19 @@ xml_enum! {
     }
 }
 
+impl Policy {
+    /// Applies this policy for `feature` to the features a guest gets:
+    /// `force` and `require` add it, `disable` and `forbid` remove it,
+    /// `optional` leaves the set as it is.
+    pub fn apply(self, features: &mut cpumodel_map::FeatureSet, feature: cpumodel_map::FeatureId) {
+        match self {
+            Policy::Require | Policy::Force => features.insert(feature),
+            Policy::Disable | Policy::Forbid => features.remove(feature),
+            Policy::Optional => {}
+        }
+    }
+}
+
 xml_enum! {
     /// How the hypervisor checks the guest CPU (`<cpu check=...>`).
     Check {

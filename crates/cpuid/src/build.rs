@@ -26,7 +26,6 @@
 //! VMM.
 
 use cpumodel_cpudata::{CpuData, ItemKey, Signature};
-use cpumodel_cpudef::Policy;
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
 use cpumodel_policy::{CpuMode, GuestCpu};
 
@@ -106,11 +105,7 @@ impl CpuidSpec {
         });
         let mut spec = CpuidSpec::new(db, model, topology)?;
         for (id, policy) in &guest.features {
-            match policy {
-                Policy::Require | Policy::Force => spec.features.insert(*id),
-                Policy::Disable | Policy::Forbid => spec.features.remove(*id),
-                Policy::Optional => {}
-            }
+            policy.apply(&mut spec.features, *id);
         }
         Ok(spec)
     }

@@ -370,11 +370,7 @@ pub fn build(
 /// `base` with the flags applied: required ones added, disabled ones removed.
 fn apply_flags(mut base: FeatureSet, flags: &[(FeatureId, Policy)]) -> FeatureSet {
     for (id, p) in flags {
-        match p {
-            Policy::Require | Policy::Force => base.insert(*id),
-            Policy::Disable | Policy::Forbid => base.remove(*id),
-            Policy::Optional => {}
-        }
+        p.apply(&mut base, *id);
     }
     base
 }
