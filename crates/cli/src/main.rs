@@ -10,6 +10,7 @@
 // The doc comments in cli.rs are also clap's help text, written for a
 // terminal: `<cpu>` and `[libvirt]` there are text, not HTML or links.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+#![forbid(unsafe_code)]
 
 mod cli;
 mod commands;
