@@ -821,31 +821,10 @@ mod tests {
         let db = Database::embedded();
         let seed = "<?xml version='1.0'?>\n<cpu>\n  <arch>x86_64</arch>\n  <model>Haswell</model>\n  <vendor>Intel</vendor>\n  <feature name='vmx'/>\n</cpu>\n<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>Westmere</model>\n  <topology sockets='1' cores='2' threads='1'/>\n  <feature policy='disable' name='vmx'/>\n</cpu>\n";
         let alphabet = b"<>/='\"!-?&;x :\n\r0a";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut rand = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            // cast: a random number; on 32-bit targets its low half will do.
-            #[allow(clippy::cast_possible_truncation)]
-            let r = state as usize;
-            r
-        };
+        let mut mutator = cpumodel_testenv::Mutator::new(0x2545_f491_4f6c_dd1d);
         let mut fast = 0;
         for _ in 0..3_000 {
-            let mut doc = seed.as_bytes().to_vec();
-            for _ in 0..1 + rand() % 2 {
-                let pos = rand() % (doc.len() + 1);
-                let byte = alphabet[rand() % alphabet.len()];
-                match rand() % 3 {
-                    0 => doc.insert(pos, byte),
-                    1 if pos < doc.len() => {
-                        doc.remove(pos);
-                    }
-                    _ if pos < doc.len() => doc[pos] = byte,
-                    _ => {}
-                }
-            }
+            let doc = mutator.mutate(seed.as_bytes(), alphabet, 2);
             let text = String::from_utf8(doc).expect("ASCII");
             for check in [false, true] {
                 let exact = parse_cpus_exact(&db, "f.xml", &text, check);

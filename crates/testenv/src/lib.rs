@@ -77,6 +77,54 @@ pub fn unavailable(need: Need, why: impl Display) {
     println!("skipped: {why}");
 }
 
+/// A small deterministic generator of mutated documents, for tests that
+/// check two readers agree on damaged input.
+///
+/// The generator is xorshift64; each mutation makes one to `max_edits`
+/// edits, each inserting, removing or replacing one byte with a byte of an
+/// alphabet.
+#[derive(Clone, Debug)]
+pub struct Mutator {
+    state: u64,
+}
+
+impl Mutator {
+    /// A generator starting from `seed` (not zero).
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The next number below `n` (`n` > 0; small, so the bias does not matter).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        // cast: a random number; on 32-bit targets its low half will do.
+        #[allow(clippy::cast_possible_truncation)]
+        let r = self.state as usize;
+        r % n
+    }
+
+    /// `doc` with one to `max_edits` random one-byte edits; inserted and
+    /// replacement bytes come from `alphabet`.
+    pub fn mutate(&mut self, doc: &[u8], alphabet: &[u8], max_edits: usize) -> Vec<u8> {
+        let mut doc = doc.to_vec();
+        for _ in 0..1 + self.below(max_edits) {
+            let pos = self.below(doc.len() + 1);
+            let byte = alphabet[self.below(alphabet.len())];
+            match self.below(3) {
+                0 => doc.insert(pos, byte),
+                1 if pos < doc.len() => {
+                    doc.remove(pos);
+                }
+                _ if pos < doc.len() => doc[pos] = byte,
+                _ => {}
+            }
+        }
+        doc
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +136,17 @@ mod tests {
         assert!(!requires("shared,qemu", Need::Kvm));
         assert!(!requires("sharedx", Need::Shared));
         assert!(!requires("", Need::Shared));
+    }
+
+    #[test]
+    fn mutations_are_deterministic_and_small() {
+        let doc = b"<cpu/>";
+        let mut a = Mutator::new(7);
+        let mut b = Mutator::new(7);
+        for _ in 0..100 {
+            let m = a.mutate(doc, b"<>x", 2);
+            assert_eq!(m, b.mutate(doc, b"<>x", 2));
+            assert!(m.len().abs_diff(doc.len()) <= 2);
+        }
     }
 }

@@ -496,9 +496,9 @@ mod tests {
         out.push('/');
     }
 
-    /// Reads `text` with both trees and describes each the same way.
-    fn both(text: &str) -> (Option<String>, Option<String>) {
-        let rox = roxmltree::Document::parse(text).ok().map(|d| {
+    /// Reads `text` with roxmltree and describes it as [`describe`] does.
+    fn rox_description(text: &str) -> Option<String> {
+        roxmltree::Document::parse(text).ok().map(|d| {
             let mut s = String::new();
             describe(
                 RoxNode {
@@ -508,7 +508,12 @@ mod tests {
                 &mut s,
             );
             s
-        });
+        })
+    }
+
+    /// Reads `text` with both trees and describes each the same way.
+    fn both(text: &str) -> (Option<String>, Option<String>) {
+        let rox = rox_description(text);
         let mut tree = LightTree::default();
         let start = skip_space(text.as_bytes(), 0);
         let light = tree
@@ -577,17 +582,6 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator for mutation tests.
-    fn xorshift(state: &mut u64) -> usize {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        // cast: a random number; on 32-bit targets its low half will do.
-        #[allow(clippy::cast_possible_truncation)]
-        let r = *state as usize;
-        r
-    }
-
     #[test]
     fn agrees_with_roxmltree_on_mutated_documents() {
         let seeds = [
@@ -595,34 +589,12 @@ mod tests {
             "<!-- x -->\n<cpus>\n  <feature name=\"fpu\">\n    <cpuid eax_in='0x01' edx='0x00000001'/>\n  </feature>\n</cpus>\n",
         ];
         let alphabet = b"<>/='\"!-?&;]x :\t\n\ra";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut mutator = cpumodel_testenv::Mutator::new(0x2545_f491_4f6c_dd1d);
         let mut read = 0;
         for i in 0..20_000 {
-            let mut doc = seeds[i % seeds.len()].as_bytes().to_vec();
-            for _ in 0..1 + xorshift(&mut state) % 3 {
-                let pos = xorshift(&mut state) % (doc.len() + 1);
-                let byte = alphabet[xorshift(&mut state) % alphabet.len()];
-                match xorshift(&mut state) % 3 {
-                    0 => doc.insert(pos, byte),
-                    1 if pos < doc.len() => {
-                        doc.remove(pos);
-                    }
-                    _ if pos < doc.len() => doc[pos] = byte,
-                    _ => {}
-                }
-            }
+            let doc = mutator.mutate(seeds[i % seeds.len()].as_bytes(), alphabet, 3);
             let text = String::from_utf8(doc).expect("ASCII");
-            let rox = roxmltree::Document::parse(&text).ok().map(|d| {
-                let mut s = String::new();
-                describe(
-                    RoxNode {
-                        src: Source("t"),
-                        node: d.root_element(),
-                    },
-                    &mut s,
-                );
-                s
-            });
+            let rox = rox_description(&text);
             let mut tree = LightTree::default();
             if tree.read_document(&text).is_some() {
                 read += 1;
