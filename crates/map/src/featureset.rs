@@ -172,7 +172,11 @@ impl FeatureSet {
                 }
                 let b = bits.trailing_zeros();
                 bits &= bits - 1;
-                Some(FeatureId::from_index(w * 64 + b as usize))
+                // cast: w < WORDS and b < 64, so the index is below
+                // MAX_FEATURES; no run-time check on this hot path.
+                #[allow(clippy::cast_possible_truncation)]
+                let id = FeatureId((w * 64) as u16 + b as u16);
+                Some(id)
             })
         })
     }
