@@ -77,6 +77,24 @@ pub fn unavailable(need: Need, why: impl Display) {
     println!("skipped: {why}");
 }
 
+/// The path of `rel` inside the shared data directory `../shared` beside
+/// the repository, or `None` (after [`unavailable`]) when it is missing.
+///
+/// # Panics
+///
+/// When it is missing and the run requires [`Need::Shared`].
+pub fn shared_path(rel: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        unavailable(Need::Shared, format!("../shared/{rel} not found"));
+        None
+    }
+}
+
 /// A small deterministic generator of mutated documents, for tests that
 /// check two readers agree on damaged input.
 ///

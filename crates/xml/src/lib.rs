@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod prologue;
 pub mod tree;
 
 use std::fmt;

@@ -1,0 +1,652 @@
+//! The questions an operator asks of a fleet.
+//!
+//! Every answer is computed per distinct [`Profile`], weighted by its number
+//! of hosts, so a fleet of a million hosts costs what its few thousand
+//! distinct CPUs cost. "Can run" means what libvirt's domain capabilities
+//! mean by `usable='yes'`: the host provides every feature of the model.
+//! Models are ranked newest first, where newest means most features (ties
+//! keep the map's order, which lists a model's canonical name before its
+//! versioned aliases).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use cpumodel_cpudef::ops::ResolvedCpu;
+use cpumodel_cpudef::{
+    compare_resolved, BaselineAccumulator, BaselineError, BaselineOptions, Comparison, CpuDef,
+    CpuKind, OpError,
+};
+use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
+use serde::Serialize;
+
+use crate::profile::{Profile, ProfileCount};
+use crate::table;
+
+/// A question could not be answered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The store (or the chosen groups) holds no host.
+    #[error("the fleet has no hosts")]
+    NoHosts,
+    /// No named model reaches the asked coverage.
+    #[error("no named model runs on {percent}% of the {hosts} hosts")]
+    NoModel {
+        /// The asked coverage, as given.
+        percent: String,
+        /// The number of hosts.
+        hosts: u64,
+    },
+    /// The guest CPU cannot be resolved.
+    #[error("guest CPU: {0}")]
+    Guest(OpError),
+    /// The baseline failed.
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+}
+
+/// Every model of `db`, newest (most features) first.
+pub fn models_newest_first(db: &Database) -> Vec<ModelId> {
+    let mut ids: Vec<ModelId> = (0..db.models().len()).map(ModelId::from_index).collect();
+    ids.sort_by_key(|m| std::cmp::Reverse(db.model(*m).features.len()));
+    ids
+}
+
+/// A feature that keeps hosts from running a model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    /// The feature's name.
+    pub feature: String,
+    /// How many hosts lack it.
+    pub hosts: u64,
+    /// The first of those hosts by name.
+    pub sample_hosts: Vec<String>,
+}
+
+/// How much of the fleet can run one model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModelCoverage {
+    /// The model's name.
+    pub model: String,
+    /// Its vendor, when it has one.
+    pub vendor: Option<String>,
+    /// How many features it has.
+    pub features: usize,
+    /// How many hosts can run it.
+    pub hosts: u64,
+    /// How many cannot.
+    pub blocked_hosts: u64,
+    /// The features that block it, most hosts first.
+    pub blockers: Vec<Blocker>,
+}
+
+/// `fleet models`: every model's coverage, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CoverageDocument {
+    /// The number of hosts asked about.
+    pub hosts: u64,
+    /// One entry per model of the database.
+    pub models: Vec<ModelCoverage>,
+}
+
+/// How many blockers and host names answers list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Blocking features listed per model.
+    pub blockers: usize,
+    /// Host names listed per blocking feature.
+    pub sample_hosts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            blockers: 5,
+            sample_hosts: 3,
+        }
+    }
+}
+
+/// Merges sorted host names into `into`, keeping the first `limit`.
+fn merge_samples(into: &mut Vec<String>, more: &[String], limit: usize) {
+    into.extend(more.iter().take(limit).cloned());
+    into.sort();
+    into.dedup();
+    into.truncate(limit);
+}
+
+/// The coverage of one model over `counts`.
+fn model_coverage(
+    db: &Database,
+    counts: &[ProfileCount],
+    model: ModelId,
+    limits: Limits,
+) -> ModelCoverage {
+    let m = db.model(model);
+    let mut hosts = 0;
+    let mut blocked_hosts = 0;
+    let mut blockers: BTreeMap<FeatureId, (u64, Vec<String>)> = BTreeMap::new();
+    for c in counts {
+        let missing = m.features.difference(&c.profile.features);
+        if missing.is_empty() {
+            hosts += c.hosts;
+            continue;
+        }
+        blocked_hosts += c.hosts;
+        for f in missing.iter() {
+            let entry = blockers.entry(f).or_default();
+            entry.0 += c.hosts;
+            merge_samples(&mut entry.1, &c.sample_hosts, limits.sample_hosts);
+        }
+    }
+    let mut blockers: Vec<(FeatureId, (u64, Vec<String>))> = blockers.into_iter().collect();
+    // Most hosts first; the map's order among equals (the sort is stable).
+    blockers.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+    blockers.truncate(limits.blockers);
+    ModelCoverage {
+        model: m.name.to_string(),
+        vendor: m.vendor.map(|v| db.vendor(v).name.to_string()),
+        features: m.features.len(),
+        hosts,
+        blocked_hosts,
+        blockers: blockers
+            .into_iter()
+            .map(|(f, (n, sample_hosts))| Blocker {
+                feature: db.feature_name(f).to_string(),
+                hosts: n,
+                sample_hosts,
+            })
+            .collect(),
+    }
+}
+
+fn total_hosts(counts: &[ProfileCount]) -> u64 {
+    counts.iter().map(|c| c.hosts).sum()
+}
+
+/// `fleet models`: for every model of `db`, newest first, how many hosts
+/// can run it and the features that block it most often.
+pub fn coverage(db: &Database, counts: &[ProfileCount], limits: Limits) -> CoverageDocument {
+    CoverageDocument {
+        hosts: total_hosts(counts),
+        models: models_newest_first(db)
+            .into_iter()
+            .map(|m| model_coverage(db, counts, m, limits))
+            .collect(),
+    }
+}
+
+/// `hosts` of `total` as a percentage with one decimal.
+fn percent(hosts: u64, total: u64) -> String {
+    if total == 0 {
+        return "0.0".into();
+    }
+    // Tenths of a percent, rounded down so that 100.0 means every host.
+    let tenths = u128::from(hosts) * 1000 / u128::from(total);
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// `1 host`, `2 hosts`.
+fn count_hosts(n: u64) -> String {
+    if n == 1 {
+        "1 host".into()
+    } else {
+        format!("{n} hosts")
+    }
+}
+
+fn blockers_text(blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return "-".into();
+    }
+    blockers
+        .iter()
+        .map(|b| format!("{} ({})", b.feature, b.hosts))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl CoverageDocument {
+    /// A table: model, vendor, hosts that can run it, share, top blockers.
+    pub fn to_text(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .models
+            .iter()
+            .map(|m| {
+                vec![
+                    m.model.clone(),
+                    m.vendor.clone().unwrap_or_else(|| "-".into()),
+                    format!("{}/{}", m.hosts, self.hosts),
+                    format!("{}%", percent(m.hosts, self.hosts)),
+                    blockers_text(&m.blockers),
+                ]
+            })
+            .collect();
+        table::render(&["MODEL", "VENDOR", "HOSTS", "SHARE", "BLOCKED BY"], &rows)
+    }
+}
+
+/// A newer model than the recommendation, and what keeps it back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeldBack {
+    /// The newer model's name.
+    pub model: String,
+    /// How many hosts can run it.
+    pub hosts: u64,
+    /// How many cannot: the hosts that hold it back.
+    pub blocked_hosts: u64,
+    /// What those hosts lack, most hosts first.
+    pub blockers: Vec<Blocker>,
+}
+
+/// `fleet recommend`: the newest model the fleet can run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recommendation {
+    /// The recommended model.
+    pub model: String,
+    /// Its vendor, when it has one.
+    pub vendor: Option<String>,
+    /// How many hosts can run it.
+    pub hosts: u64,
+    /// How many hosts the fleet has.
+    pub total_hosts: u64,
+    /// The share of hosts that can run it, in percent with one decimal.
+    pub percent: String,
+    /// The newer models with the most coverage, and the hosts that hold
+    /// them back.
+    pub held_back: Vec<HeldBack>,
+    /// The `[libvirt]` section of nova.conf that configures the model.
+    pub nova_conf: String,
+}
+
+/// How many newer models [`recommend`] explains.
+const HELD_BACK: usize = 3;
+
+/// `fleet recommend`: the newest model that at least `min_percent` of the
+/// hosts can run (every host at 100).
+///
+/// # Errors
+/// [`PlanError::NoHosts`] for an empty fleet, [`PlanError::NoModel`] when
+/// no model reaches the coverage.
+pub fn recommend(
+    db: &Database,
+    counts: &[ProfileCount],
+    min_percent: f64,
+    limits: Limits,
+) -> Result<Recommendation, PlanError> {
+    let total = total_hosts(counts);
+    if total == 0 {
+        return Err(PlanError::NoHosts);
+    }
+    // cast: host counts are far below 2^52, where f64 stays exact.
+    #[allow(clippy::cast_precision_loss)]
+    let enough = |hosts: u64| hosts as f64 * 100.0 >= min_percent * total as f64;
+    let order = models_newest_first(db);
+    let mut newer = Vec::new();
+    for (rank, &m) in order.iter().enumerate() {
+        let cov = model_coverage(db, counts, m, limits);
+        if !enough(cov.hosts) {
+            newer.push((rank, m, cov));
+            continue;
+        }
+        // The newer models that most hosts can run (then the newest).
+        newer.sort_by_key(|(rank, _, c)| (std::cmp::Reverse(c.hosts), *rank));
+        let chosen = db.model(m);
+        let mut seen = std::collections::HashSet::new();
+        let nova_conf = format!(
+            "[libvirt]\ncpu_mode = custom\ncpu_models = {}\n",
+            chosen.name
+        );
+        return Ok(Recommendation {
+            model: cov.model,
+            vendor: cov.vendor,
+            hosts: cov.hosts,
+            total_hosts: total,
+            percent: percent(cov.hosts, total),
+            held_back: newer
+                .into_iter()
+                .filter(|(_, _, c)| c.hosts > 0)
+                // A versioned alias with the same features says nothing new.
+                .filter(|(_, id, _)| seen.insert(db.model(*id).features))
+                .take(HELD_BACK)
+                .map(|(_, _, c)| HeldBack {
+                    model: c.model,
+                    hosts: c.hosts,
+                    blocked_hosts: c.blocked_hosts,
+                    blockers: c.blockers,
+                })
+                .collect(),
+            nova_conf,
+        });
+    }
+    Err(PlanError::NoModel {
+        percent: format!("{min_percent}"),
+        hosts: total,
+    })
+}
+
+impl Recommendation {
+    /// The model, its coverage, what holds newer models back, and the
+    /// nova.conf section.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "model: {}\nhosts: {}/{} ({}%)\n",
+            self.model, self.hosts, self.total_hosts, self.percent
+        );
+        for h in &self.held_back {
+            let _ = writeln!(
+                out,
+                "held back: {} runs on {}/{} hosts, blocked by {}",
+                h.model,
+                h.hosts,
+                self.total_hosts,
+                blockers_text(&h.blockers)
+            );
+            for b in &h.blockers {
+                let _ = writeln!(
+                    out,
+                    "  {} missing on {}: {}",
+                    b.feature,
+                    count_hosts(b.hosts),
+                    table::list(&b.sample_hosts)
+                );
+            }
+        }
+        out.push('\n');
+        out.push_str(&self.nova_conf);
+        out
+    }
+}
+
+/// libvirt's baseline of the fleet's current CPUs: the same `<cpu>` as
+/// `cpumodel baseline` over the hosts' documents. Each profile counts once
+/// (a baseline is an intersection) and is named by its first host.
+///
+/// # Errors
+/// See [`BaselineError`]; [`PlanError::NoHosts`] for an empty fleet.
+pub fn baseline(
+    db: &Database,
+    counts: &[ProfileCount],
+    opts: BaselineOptions,
+) -> Result<CpuDef, PlanError> {
+    if counts.is_empty() {
+        return Err(PlanError::NoHosts);
+    }
+    let mut acc = BaselineAccumulator::default();
+    for c in counts {
+        let origin = c.sample_hosts.first().map_or("a host", String::as_str);
+        acc.add(db, origin, &c.profile.to_cpu_def(db))?;
+    }
+    Ok(acc.finish(db, opts)?)
+}
+
+/// `fleet can-run`: the hosts that accept a guest CPU, and what blocks
+/// the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CanRunDocument {
+    /// Hosts that can start the guest, sorted by name.
+    pub accepted: Vec<String>,
+    /// For every other host, the features that block the guest (empty when
+    /// the reason is not a feature, such as a vendor mismatch).
+    pub blocked: BTreeMap<String, Vec<String>>,
+    /// For every blocked host, libvirt's reason.
+    pub reasons: BTreeMap<String, String>,
+}
+
+/// A profile as the host side of a comparison.
+fn host_side(db: &Database, p: &Profile) -> (CpuDef, ResolvedCpu) {
+    let mut cpu = CpuDef::new(CpuKind::Host);
+    cpu.vendor = p.vendor.map(|v| db.vendor(v).name.to_string());
+    cpu.model = p.model.map(|m| db.model(m).name.to_string());
+    let resolved = ResolvedCpu {
+        model: p.model,
+        all: p.features,
+        require: p.features,
+        ..ResolvedCpu::default()
+    };
+    (cpu, resolved)
+}
+
+/// `fleet can-run`: compares `guest` with every profile once (libvirt's
+/// compare, as `cpumodel compare` does) and sorts the hosts by the answer.
+/// `hosts` pairs each host name with an index into `profiles`.
+///
+/// # Errors
+/// [`PlanError::Guest`] when the guest names an unknown model or feature.
+pub fn can_run(
+    db: &Database,
+    guest: &CpuDef,
+    profiles: &[Profile],
+    hosts: &[(String, usize)],
+) -> Result<CanRunDocument, PlanError> {
+    let g = ResolvedCpu::new(db, guest).map_err(PlanError::Guest)?;
+    let verdicts: Vec<Option<(Vec<String>, String)>> = profiles
+        .iter()
+        .map(|p| {
+            let (cpu, h) = host_side(db, p);
+            let r = compare_resolved(&cpu, &h, guest, &g);
+            (r.result == Comparison::Incompatible).then(|| {
+                (
+                    r.blockers
+                        .iter()
+                        .map(|f| db.feature_name(*f).to_string())
+                        .collect(),
+                    r.reason.unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    let mut doc = CanRunDocument::default();
+    for (name, index) in hosts {
+        match verdicts.get(*index) {
+            Some(None) => doc.accepted.push(name.clone()),
+            Some(Some((features, reason))) => {
+                doc.blocked.insert(name.clone(), features.clone());
+                doc.reasons.insert(name.clone(), reason.clone());
+            }
+            None => {}
+        }
+    }
+    doc.accepted.sort();
+    Ok(doc)
+}
+
+impl CanRunDocument {
+    /// One line per host: `accepted`, or `blocked:` and the features.
+    pub fn to_text(&self) -> String {
+        let mut rows: Vec<Vec<String>> = self
+            .accepted
+            .iter()
+            .map(|h| vec![h.clone(), "accepted".into(), "-".into()])
+            .collect();
+        for (h, features) in &self.blocked {
+            let why = if features.is_empty() {
+                self.reasons.get(h).cloned().unwrap_or_default()
+            } else {
+                features.join(",")
+            };
+            rows.push(vec![h.clone(), "blocked".into(), why]);
+        }
+        rows.sort();
+        table::render(&["HOST", "GUEST", "BLOCKED BY"], &rows)
+    }
+}
+
+/// A host whose newest report differs from the one before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftRow {
+    /// The host.
+    pub host: String,
+    /// The profile of the report before the newest.
+    pub previous: Profile,
+    /// The profile of the newest report.
+    pub current: Profile,
+    /// When the previous report was made, in microseconds since the epoch.
+    pub previous_us: i64,
+    /// When the newest report was made.
+    pub current_us: i64,
+}
+
+/// What changed on one host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostDrift {
+    /// The host.
+    pub host: String,
+    /// When the previous report was made (microseconds since the epoch).
+    pub previous_us: i64,
+    /// When the newest report was made.
+    pub current_us: i64,
+    /// The model the previous report decoded as.
+    pub previous_model: String,
+    /// The model the newest report decoded as.
+    pub current_model: String,
+    /// Features the host gained, in map order.
+    pub gained: Vec<String>,
+    /// Features the host lost, in map order.
+    pub lost: Vec<String>,
+    /// Models it could run before and cannot now, newest first.
+    pub models_lost: Vec<String>,
+    /// Models it can run now and could not before, newest first.
+    pub models_gained: Vec<String>,
+    /// Recorded guest CPUs it accepted before and refuses now.
+    pub guests_broken: Vec<String>,
+}
+
+/// `fleet drift`: every host whose CPU changed between its last two reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DriftDocument {
+    /// One entry per changed host, sorted by name.
+    pub hosts: Vec<HostDrift>,
+}
+
+fn names(db: &Database, set: &FeatureSet) -> Vec<String> {
+    db.feature_names(set).map(str::to_string).collect()
+}
+
+/// `fleet drift`: what each change gained and lost, and which models and
+/// recorded guest CPUs (`guests`: name and definition) it breaks.
+///
+/// # Errors
+/// [`PlanError::Guest`] when a recorded guest names an unknown model or
+/// feature.
+pub fn drift(
+    db: &Database,
+    rows: &[DriftRow],
+    guests: &[(String, CpuDef)],
+) -> Result<DriftDocument, PlanError> {
+    let guests: Vec<(&str, &CpuDef, ResolvedCpu)> = guests
+        .iter()
+        .map(|(n, g)| {
+            Ok((
+                n.as_str(),
+                g,
+                ResolvedCpu::new(db, g).map_err(PlanError::Guest)?,
+            ))
+        })
+        .collect::<Result<_, PlanError>>()?;
+    let order = models_newest_first(db);
+    let accepts = |p: &Profile, g: &CpuDef, r: &ResolvedCpu| {
+        let (cpu, h) = host_side(db, p);
+        compare_resolved(&cpu, &h, g, r).result != Comparison::Incompatible
+    };
+    let mut hosts: Vec<HostDrift> = rows
+        .iter()
+        .map(|r| HostDrift {
+            host: r.host.clone(),
+            previous_us: r.previous_us,
+            current_us: r.current_us,
+            previous_model: r.previous.model_name(db).to_string(),
+            current_model: r.current.model_name(db).to_string(),
+            gained: names(db, &r.current.features.difference(&r.previous.features)),
+            lost: names(db, &r.previous.features.difference(&r.current.features)),
+            models_lost: order
+                .iter()
+                .filter(|m| r.previous.can_run(db, **m) && !r.current.can_run(db, **m))
+                .map(|m| db.model(*m).name.to_string())
+                .collect(),
+            models_gained: order
+                .iter()
+                .filter(|m| !r.previous.can_run(db, **m) && r.current.can_run(db, **m))
+                .map(|m| db.model(*m).name.to_string())
+                .collect(),
+            guests_broken: guests
+                .iter()
+                .filter(|(_, g, gr)| accepts(&r.previous, g, gr) && !accepts(&r.current, g, gr))
+                .map(|(n, _, _)| n.to_string())
+                .collect(),
+        })
+        .collect();
+    hosts.sort_by(|a, b| a.host.cmp(&b.host));
+    Ok(DriftDocument { hosts })
+}
+
+impl DriftDocument {
+    /// One paragraph per changed host.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for h in &self.hosts {
+            let _ = writeln!(
+                out,
+                "{}: {} -> {}",
+                h.host, h.previous_model, h.current_model
+            );
+            let _ = writeln!(out, "  gained: {}", table::list(&h.gained));
+            let _ = writeln!(out, "  lost: {}", table::list(&h.lost));
+            let _ = writeln!(out, "  models lost: {}", table::list(&h.models_lost));
+            let _ = writeln!(out, "  models gained: {}", table::list(&h.models_gained));
+            let _ = writeln!(out, "  guests broken: {}", table::list(&h.guests_broken));
+        }
+        out
+    }
+}
+
+/// One host of `fleet hosts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostRow {
+    /// The host's name.
+    pub name: String,
+    /// Its groups, sorted.
+    pub groups: Vec<String>,
+    /// The vendor of its current CPU.
+    pub vendor: Option<String>,
+    /// The model its current CPU decoded as.
+    pub model: String,
+    /// How many reports the store holds for it.
+    pub reports: u64,
+    /// When the newest was made (microseconds since the epoch).
+    pub last_report_us: i64,
+}
+
+/// `fleet hosts` as a table.
+pub fn hosts_text(rows: &[HostRow]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                table::list(&h.groups),
+                h.vendor.clone().unwrap_or_else(|| "-".into()),
+                h.model.clone(),
+                h.reports.to_string(),
+                format_time(h.last_report_us),
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "NAME",
+            "GROUPS",
+            "VENDOR",
+            "MODEL",
+            "REPORTS",
+            "LAST REPORT",
+        ],
+        &rows,
+    )
+}
+
+/// Microseconds since the epoch as an RFC 3339 UTC time to the second
+/// (`2026-12-02T18:30:00Z`); `-` when out of range.
+pub fn format_time(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us - us.rem_euclid(1_000_000))
+        .map_or_else(|_| "-".into(), |t| t.to_string())
+}

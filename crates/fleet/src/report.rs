@@ -1,0 +1,170 @@
+//! Host CPU documents, read into reports.
+//!
+//! Operators collect host CPUs in whatever shape their tools give:
+//! `cpumodel dump` (raw CPUID or, with `--kvm`, what KVM offers), `virsh
+//! capabilities`, `virsh domcapabilities`, or a host `<cpu>` element. Each
+//! becomes a [`HostReport`]: the view it holds, the decoded host CPU and its
+//! [`Profile`]. A document may name its host in a prologue comment
+//! (`<!-- host: NAME -->`, written by `cpumodel dump`); guest CPUs and
+//! domain definitions are refused, since they describe what a guest asks
+//! for, not what a host has.
+
+use std::fmt;
+
+use cpumodel_cpudef::{parse_cpus, CpuDef, CpuKind, InputError};
+use cpumodel_map::Database;
+use cpumodel_xml::prologue::Prologue;
+use sha2::{Digest, Sha256};
+
+use crate::profile::Profile;
+
+/// The prologue comment key that names the host a document was read on.
+pub const HOST_NOTE: &str = "host";
+/// The prologue comment key that names the view a document holds
+/// (`kvm …` for what KVM offers, anything else for raw CPUID).
+pub const VIEW_NOTE: &str = "view";
+
+/// Which view of a host's CPU a document holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum View {
+    /// Raw CPUID and MSRs of the processor (`cpumodel dump`, libvirt's
+    /// `cpu-data.py`).
+    RawCpuid,
+    /// What KVM offers a guest (`cpumodel dump --kvm`).
+    Kvm,
+    /// The host `<cpu>` of `virsh capabilities`.
+    Capabilities,
+    /// The host-model CPU of `virsh domcapabilities`.
+    DomainCapabilities,
+    /// A host `<cpu>` element.
+    HostCpu,
+}
+
+impl View {
+    /// Every view, in the order [`View::as_str`] names them.
+    pub const ALL: [View; 5] = [
+        View::RawCpuid,
+        View::Kvm,
+        View::Capabilities,
+        View::DomainCapabilities,
+        View::HostCpu,
+    ];
+
+    /// The name stores and outputs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::RawCpuid => "raw-cpuid",
+            View::Kvm => "kvm",
+            View::Capabilities => "capabilities",
+            View::DomainCapabilities => "domain-capabilities",
+            View::HostCpu => "host-cpu",
+        }
+    }
+
+    /// The view named `name` by [`View::as_str`].
+    pub fn parse(name: &str) -> Option<View> {
+        View::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+}
+
+impl fmt::Display for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A document could not be read as a host CPU.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// The document is malformed or holds an invalid CPU.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The document holds no host CPU (a guest CPU, a domain, several CPUs).
+    #[error("{document}: {what}")]
+    NotHostCpu {
+        /// The document's name.
+        document: String,
+        /// What it holds instead.
+        what: String,
+    },
+    /// The host CPU names something the model database does not know.
+    #[error("{document}: {reason}")]
+    Unresolved {
+        /// The document's name.
+        document: String,
+        /// The unknown name or missing model.
+        reason: String,
+    },
+}
+
+/// One host document, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostReport {
+    /// The host the document names in its prologue, if any.
+    pub host: Option<String>,
+    /// The view it holds.
+    pub view: View,
+    /// The host CPU, decoded (raw data) or as written.
+    pub cpu: CpuDef,
+    /// Its profile.
+    pub profile: Profile,
+    /// SHA-256 of the document's bytes.
+    pub digest: [u8; 32],
+}
+
+/// Reads one host document of any supported shape.
+///
+/// # Errors
+/// Malformed XML or CPU, a document that holds no host CPU or several, and
+/// names the database does not know.
+pub fn read_host_report(
+    db: &Database,
+    source: &str,
+    text: &str,
+) -> Result<HostReport, ReportError> {
+    let prologue = Prologue::scan(text);
+    let not_host = |what: String| ReportError::NotHostCpu {
+        document: source.to_string(),
+        what,
+    };
+    let view = match prologue.root {
+        "cpudata" => match prologue.note(VIEW_NOTE) {
+            Some(v) if v == "kvm" || v.starts_with("kvm ") => View::Kvm,
+            _ => View::RawCpuid,
+        },
+        "capabilities" => View::Capabilities,
+        "domainCapabilities" => View::DomainCapabilities,
+        "cpu" => View::HostCpu,
+        "domain" => {
+            return Err(not_host(
+                "a domain definition holds a guest CPU, not a host CPU".into(),
+            ))
+        }
+        // Anything else: the reader below names what is wrong with it.
+        _ => View::HostCpu,
+    };
+    let mut cpus = parse_cpus(db, source, text)?;
+    if cpus.len() != 1 {
+        return Err(not_host(format!(
+            "holds {} CPUs; a host document holds one",
+            cpus.len()
+        )));
+    }
+    let cpu = cpus.remove(0).cpu;
+    // The host-model CPU of domain capabilities is written as a guest CPU.
+    if cpu.kind != CpuKind::Host && view != View::DomainCapabilities {
+        return Err(not_host("holds a guest CPU, not a host CPU".into()));
+    }
+    let profile = Profile::from_cpu(db, &cpu).map_err(|e| ReportError::Unresolved {
+        document: source.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(HostReport {
+        host: prologue.note(HOST_NOTE).map(str::to_string),
+        view,
+        cpu,
+        profile,
+        digest: Sha256::digest(text.as_bytes()).into(),
+    })
+}

@@ -1,0 +1,161 @@
+//! Exact answers over a small fleet built from the model database.
+
+use cpumodel_cpudef::parse_known_cpus;
+use cpumodel_fleet::{
+    coverage, drift, recommend, DriftRow, Limits, PlanError, Profile, ProfileCount,
+};
+use cpumodel_map::{Database, FeatureSet};
+
+fn profile(db: &Database, model: &str, without: &[&str]) -> Profile {
+    let m = db.find_model(model).unwrap();
+    let mut features: FeatureSet = db.model(m).features;
+    for f in without {
+        features.remove(db.find_feature(f).unwrap());
+    }
+    Profile {
+        vendor: db.model(m).vendor,
+        model: Some(m),
+        features,
+    }
+}
+
+/// Three Skylake hosts, one of them with TSX switched off, and a Westmere.
+fn fleet(db: &Database) -> Vec<ProfileCount> {
+    vec![
+        ProfileCount {
+            profile: profile(db, "Skylake-Client-IBRS", &[]),
+            hosts: 2,
+            sample_hosts: vec!["sky-1".into(), "sky-2".into()],
+        },
+        ProfileCount {
+            profile: profile(db, "Skylake-Client-IBRS", &["hle", "rtm"]),
+            hosts: 1,
+            sample_hosts: vec!["sky-3".into()],
+        },
+        ProfileCount {
+            profile: profile(db, "Westmere", &[]),
+            hosts: 1,
+            sample_hosts: vec!["old-1".into()],
+        },
+    ]
+}
+
+const TWO: Limits = Limits {
+    blockers: 2,
+    sample_hosts: 3,
+};
+
+#[test]
+fn recommends_the_newest_model_every_host_runs() {
+    let db = Database::embedded();
+    let r = recommend(&db, &fleet(&db), 100.0, TWO).unwrap();
+    assert_eq!(
+        r.to_text(),
+        "model: Westmere
+hosts: 4/4 (100.0%)
+held back: Skylake-Client-noTSX-IBRS runs on 3/4 hosts, blocked by pclmuldq (1), fma (1)
+  pclmuldq missing on 1 host: old-1
+  fma missing on 1 host: old-1
+held back: Broadwell-noTSX-IBRS runs on 3/4 hosts, blocked by pclmuldq (1), fma (1)
+  pclmuldq missing on 1 host: old-1
+  fma missing on 1 host: old-1
+held back: Broadwell-noTSX runs on 3/4 hosts, blocked by pclmuldq (1), fma (1)
+  pclmuldq missing on 1 host: old-1
+  fma missing on 1 host: old-1
+
+[libvirt]
+cpu_mode = custom
+cpu_models = Westmere
+"
+    );
+}
+
+#[test]
+fn a_lower_coverage_leaves_hosts_out() {
+    let db = Database::embedded();
+    let r = recommend(&db, &fleet(&db), 75.0, TWO).unwrap();
+    assert_eq!(r.model, "Skylake-Client-noTSX-IBRS");
+    assert_eq!((r.hosts, r.total_hosts, r.percent.as_str()), (3, 4, "75.0"));
+    let first = &r.held_back[0];
+    assert_eq!(first.model, "Skylake-Client-IBRS");
+    assert_eq!(
+        serde_json::to_string(&first.blockers).unwrap(),
+        r#"[{"feature":"hle","hosts":2,"sample_hosts":["old-1","sky-3"]},{"feature":"rtm","hosts":2,"sample_hosts":["old-1","sky-3"]}]"#
+    );
+    assert_eq!(
+        recommend(&db, &fleet(&db), 75.1, TWO).unwrap().model,
+        "Westmere"
+    );
+}
+
+#[test]
+fn models_count_hosts_and_blockers() {
+    let db = Database::embedded();
+    let doc = coverage(&db, &fleet(&db), TWO);
+    let line = |name: &str| {
+        doc.to_text()
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap()
+    };
+    assert_eq!(
+        line("Skylake-Client-IBRS"),
+        "Skylake-Client-IBRS Intel 2/4 50.0% hle (2), rtm (2)"
+    );
+    assert_eq!(line("Westmere"), "Westmere Intel 4/4 100.0% -");
+    assert_eq!(line("Nehalem"), "Nehalem Intel 4/4 100.0% -");
+    assert_eq!(
+        line("EPYC-Rome"),
+        "EPYC-Rome AMD 0/4 0.0% clflushopt (4), clwb (4)"
+    );
+}
+
+#[test]
+fn drift_names_what_changed() {
+    let db = Database::embedded();
+    let guest = parse_known_cpus(
+        &db,
+        "g.xml",
+        "<cpu mode='custom' match='exact'><model>Skylake-Client-IBRS</model></cpu>",
+    )
+    .unwrap()
+    .remove(0)
+    .cpu;
+    let rows = vec![DriftRow {
+        host: "sky-3".into(),
+        previous: profile(&db, "Skylake-Client-IBRS", &[]),
+        current: profile(&db, "Skylake-Client-IBRS", &["hle", "rtm"]),
+        previous_us: 1_700_000_000_000_000,
+        current_us: 1_700_086_400_000_000,
+    }];
+    let doc = drift(&db, &rows, &[("sky-guest".into(), guest)]).unwrap();
+    assert_eq!(
+        doc.to_text(),
+        "sky-3: Skylake-Client-IBRS -> Skylake-Client-IBRS
+  gained: -
+  lost: hle,rtm
+  models lost: Skylake-Client-IBRS,Skylake-Client-v2,Skylake-Client,Skylake-Client-v1,Broadwell-IBRS,Broadwell-v3,Broadwell,Broadwell-v1,Haswell-IBRS,Haswell-v3,Haswell,Haswell-v1
+  models gained: -
+  guests broken: sky-guest
+"
+    );
+}
+
+#[test]
+fn an_empty_fleet_has_no_recommendation() {
+    let db = Database::embedded();
+    assert_eq!(recommend(&db, &[], 100.0, TWO), Err(PlanError::NoHosts));
+    assert_eq!(
+        recommend(&db, &fleet(&db)[..1], 100.0, TWO).unwrap().model,
+        "Skylake-Client-IBRS"
+    );
+}
+
+#[test]
+fn times_are_rfc3339() {
+    assert_eq!(
+        cpumodel_fleet::format_time(1_700_000_000_123_456),
+        "2023-11-14T22:13:20Z"
+    );
+}

@@ -1,0 +1,74 @@
+//! Reading host documents: views, host names and refusals.
+
+use cpumodel_fleet::{read_host_report, View};
+use cpumodel_map::Database;
+
+const LEAF0: &str = "<cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x0000000d' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>";
+const LEAF1: &str = "<cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x000206c2' ebx='0x00200800' ecx='0x029ee3ff' edx='0xbfebfbff'/>";
+
+fn dump(prologue: &str) -> String {
+    format!("{prologue}<cpudata arch='x86'>\n{LEAF0}\n{LEAF1}\n</cpudata>\n")
+}
+
+#[test]
+fn a_dump_names_its_host_and_view() {
+    let db = Database::embedded();
+    let r = read_host_report(&db, "a.xml", &dump("")).unwrap();
+    assert_eq!((r.host, r.view), (None, View::RawCpuid));
+    assert_eq!(r.profile.model_name(&db), "kvm32-v1");
+    let r = read_host_report(
+        &db,
+        "a.xml",
+        &dump("<!-- host: node-7 -->\n<!-- view: kvm (/dev/kvm) -->\n"),
+    )
+    .unwrap();
+    assert_eq!((r.host.as_deref(), r.view), (Some("node-7"), View::Kvm));
+}
+
+#[test]
+fn capabilities_and_host_cpus() {
+    let db = Database::embedded();
+    let cpu = "<cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor><feature name='vmx'/></cpu>";
+    let caps = format!("<capabilities><host><cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor><feature name='vmx'/></cpu></host></capabilities>");
+    let a = read_host_report(&db, "cpu.xml", cpu).unwrap();
+    let b = read_host_report(&db, "caps.xml", &caps).unwrap();
+    assert_eq!((a.view, b.view), (View::HostCpu, View::Capabilities));
+    assert_eq!(a.profile, b.profile);
+    assert_ne!(a.digest, b.digest);
+    assert!(a.profile.features.contains(db.find_feature("vmx").unwrap()));
+}
+
+#[test]
+fn guest_cpus_are_refused() {
+    let db = Database::embedded();
+    let err = |text: &str| {
+        read_host_report(&db, "g.xml", text)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("<cpu mode='custom' match='exact'><model>Westmere</model></cpu>"),
+        "g.xml: holds a guest CPU, not a host CPU"
+    );
+    assert_eq!(
+        err("<domain type='kvm'><cpu mode='host-model'/></domain>"),
+        "g.xml: a domain definition holds a guest CPU, not a host CPU"
+    );
+    assert_eq!(
+        err("<cpu><model>Westmere</model></cpu><cpu><model>Nehalem</model></cpu>"),
+        "g.xml: holds 2 CPUs; a host document holds one"
+    );
+    assert_eq!(
+        err("<cpu><arch>x86_64</arch><model>NoSuchModel</model></cpu>"),
+        "g.xml: unknown CPU model 'NoSuchModel'"
+    );
+    assert_eq!(
+        err("<cpudata arch='x86'>"),
+        err("<cpudata arch='x86'>").lines().next().unwrap()
+    );
+    assert!(
+        err("<cpudata arch='x86'>").starts_with("g.xml:1:"),
+        "{}",
+        err("<cpudata arch='x86'>")
+    );
+}
