@@ -29,7 +29,7 @@ fn a_dump_names_its_host_and_view() {
 fn capabilities_and_host_cpus() {
     let db = Database::embedded();
     let cpu = "<cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor><feature name='vmx'/></cpu>";
-    let caps = format!("<capabilities><host><cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor><feature name='vmx'/></cpu></host></capabilities>");
+    let caps = format!("<capabilities><host>{cpu}</host></capabilities>");
     let a = read_host_report(&db, "cpu.xml", cpu).unwrap();
     let b = read_host_report(&db, "caps.xml", &caps).unwrap();
     assert_eq!((a.view, b.view), (View::HostCpu, View::Capabilities));
