@@ -6,7 +6,8 @@
 //! ([`coverage`]), the newest one that enough hosts can run and what holds
 //! newer ones back ([`recommend`]), libvirt's baseline of the fleet
 //! ([`baseline`]), which hosts accept a given guest CPU ([`can_run`]) and
-//! what changed on hosts between reports ([`drift`]).
+//! what changed on hosts between reports ([`drift`]), and a page that
+//! shows it all ([`report_page`]).
 //!
 //! It is pure: documents come in as text ([`read_host_report`]) and hosts as
 //! [`ProfileCount`]s from whatever store keeps them (`cpumodel-store`).
@@ -16,11 +17,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod html;
 mod plan;
 mod profile;
 mod report;
 pub mod table;
 
+pub use html::{report_page, GroupProfiles};
 pub use plan::{
     baseline, can_run, coverage, drift, format_time, hosts_text, models_newest_first, recommend,
     Blocker, CanRunDocument, CoverageDocument, DriftDocument, DriftRow, HeldBack, HostDrift,

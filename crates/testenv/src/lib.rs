@@ -36,6 +36,8 @@ pub enum Need {
     Qemu,
     /// A usable `/dev/kvm`.
     Kvm,
+    /// Chromium (`chromium`), to load generated pages headless.
+    Chromium,
 }
 
 impl Need {
@@ -45,6 +47,7 @@ impl Need {
             Need::Shared => "shared",
             Need::Qemu => "qemu",
             Need::Kvm => "kvm",
+            Need::Chromium => "chromium",
         }
     }
 
