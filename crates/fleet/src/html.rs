@@ -123,7 +123,7 @@ fn coverage_section(out: &mut String, coverage: &CoverageDocument) {
 
 /// A cell's colour for a share in [0, 1]: white to dark blue.
 fn heat_colour(have: u64, total: u64) -> String {
-    let share = if total == 0 { 0 } else { have * 255 / total };
+    let share = (have * 255).checked_div(total).unwrap_or(0);
     let c = 255 - share.min(255);
     format!("rgb({},{},{})", c * 3 / 4, c * 7 / 8, 255 - share / 4)
 }
