@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cpumodel_cpudata::host::read_host_cpudata;
-use cpumodel_cpudata::{format_cpudata, CpuData};
+use cpumodel_cpudata::{format_cpudata, CpuidKey};
 use cpumodel_cpudef::{
     add_cpus_to_baseline, decode, host_features_from_cpudata, parse_known_cpus, AddCpusError,
     BaselineAccumulator, BaselineOptions, Comparison, CpuDef, CpuFeatures, CpuKind, DecodeOptions,
     Scoring,
 };
-use cpumodel_kvm::KvmProbeError;
+use cpumodel_kvm::machine::HOST_CPUID_AVAILABLE;
+use cpumodel_kvm::{KvmProbeError, MachineView, MachineViewError, ViewSource};
 use cpumodel_map::{load_cpu_map, Database, ModelId};
 use cpumodel_qemu::QemuNames;
 use serde_json::json;
@@ -344,15 +344,29 @@ pub(crate) fn kvm_device() -> PathBuf {
         )
 }
 
-/// What KVM can give a guest, and the device it came from.
-fn kvm_view() -> Result<(PathBuf, CpuData), KvmProbeError> {
-    let device = kvm_device();
-    let data = cpumodel_kvm::probe_at(&device)?;
-    Ok((device, data))
+/// What KVM can give a guest, read from the device of [`kvm_device`].
+fn kvm_view() -> Result<MachineView, KvmProbeError> {
+    MachineView::kvm(&kvm_device())
+}
+
+/// The live machine's CPUID, or `what` (a sentence naming the command)
+/// when this processor has none.
+fn raw_view(what: &str) -> Result<MachineView, CliError> {
+    MachineView::raw().map_err(|e| machine_error(e, what))
+}
+
+/// A failed read of the live machine, as the command's error.
+fn machine_error(e: MachineViewError, what: &str) -> CliError {
+    match e {
+        MachineViewError::Kvm(e) => e.into(),
+        MachineViewError::NoCpuid => CliError::Usage(format!(
+            "{what} reads CPUID, which this processor architecture does not have"
+        )),
+    }
 }
 
 fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Output, CliError> {
-    if !kvm && !cpumodel_cpudata::host::HOST_CPUID_AVAILABLE {
+    if !kvm && !HOST_CPUID_AVAILABLE {
         return Err(CliError::Usage(
             "dump reads CPUID, which this processor architecture does not have".into(),
         ));
@@ -362,16 +376,12 @@ fn dump(output: Option<&Path>, kvm: bool, format: Option<Format>) -> Result<Outp
             "dump writes libvirt <cpudata> XML or JSON; use --format xml or json".into(),
         ));
     }
-    let data = if kvm {
-        kvm_view()?.1
-    } else {
-        read_host_cpudata()
-    };
+    let data = if kvm { kvm_view()? } else { raw_view("dump")? }.data;
     let text = if format == Some(Format::Json) {
         let items: Vec<_> = data
             .nonzero_items()
             .map(|i| match i.key {
-                cpumodel_cpudata::ItemKey::Cpuid { leaf, subleaf } => json!({
+                cpumodel_cpudata::ItemKey::Cpuid(CpuidKey { leaf, subleaf }) => json!({
                     "cpuid": {"eax_in": leaf, "ecx_in": subleaf},
                     "eax": i.regs[0], "ebx": i.regs[1], "ecx": i.regs[2], "edx": i.regs[3],
                 }),
@@ -409,42 +419,38 @@ fn comment_safe(s: &str) -> String {
 fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliError> {
     // The hypervisor view unless asked for raw, or unless KVM is unusable
     // (then say why).
-    let kvm = if raw { None } else { Some(kvm_view()) };
-    let (view, comment, data, host_model) = match kvm {
-        Some(Ok((device, data))) => {
+    let machine = if raw {
+        raw_view("host")?
+    } else {
+        MachineView::detect(&kvm_device()).map_err(|e| machine_error(e, "host"))?
+    };
+    let (view, comment, data, host_model) = match machine.source {
+        ViewSource::Kvm { device } => {
             let input = format!("KVM at {}", device.display());
-            let caps =
-                cpumodel_cpudef::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
+            let caps = cpumodel_cpudef::domain_cpu_caps(db, &machine.data).map_err(|source| {
+                CliError::Decode {
                     input: input.clone(),
                     source,
-                })?;
+                }
+            })?;
             let view =
                 json!({"view": "hypervisor (KVM)", "kvm_device": device.display().to_string()});
             let comment = format!(
                 "hypervisor: what KVM at {} can give a guest",
                 comment_safe(&device.display().to_string())
             );
-            (view, comment, (input, data), Some(caps.host_model))
+            (view, comment, (input, machine.data), Some(caps.host_model))
         }
-        other => {
-            if !cpumodel_cpudata::host::HOST_CPUID_AVAILABLE {
-                return Err(match other {
-                    Some(Err(e)) => e.into(),
-                    _ => CliError::Usage(
-                        "host reads CPUID, which this processor architecture does not have".into(),
-                    ),
-                });
-            }
-            let data = read_host_cpudata();
-            let (view, comment) = match other {
-                Some(Err(e)) => (
+        ViewSource::Raw { kvm_unusable } => {
+            let (view, comment) = match kvm_unusable {
+                Some(e) => (
                     json!({"view": "raw CPUID", "kvm_unusable": e.reason()}),
                     format!(
                         "raw CPUID of this machine (KVM not usable: {})",
                         comment_safe(&e.reason())
                     ),
                 ),
-                _ => (
+                None => (
                     json!({"view": "raw CPUID"}),
                     "raw CPUID of this machine".to_string(),
                 ),
@@ -452,7 +458,7 @@ fn host(db: &Database, raw: bool, format: Option<Format>) -> Result<Output, CliE
             (
                 view,
                 comment,
-                ("this machine's CPUID".to_string(), data),
+                ("this machine's CPUID".to_string(), machine.data),
                 None,
             )
         }
@@ -497,11 +503,13 @@ fn domcaps(db: &Database, format: Option<Format>) -> Result<Output, CliError> {
             "domcaps has no text form; use --format xml or json".into(),
         ));
     }
-    let (device, data) = kvm_view()?;
-    let caps = cpumodel_cpudef::domain_cpu_caps(db, &data).map_err(|source| CliError::Decode {
-        input: format!("KVM at {}", device.display()),
-        source,
-    })?;
+    let device = kvm_device();
+    let view = MachineView::kvm(&device)?;
+    let caps =
+        cpumodel_cpudef::domain_cpu_caps(db, &view.data).map_err(|source| CliError::Decode {
+            input: format!("KVM at {}", device.display()),
+            source,
+        })?;
     match format.unwrap_or(Format::Xml) {
         Format::Json => {
             let enums = |name: &str| json!({ name: ["on", "off"] });
@@ -773,10 +781,12 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
     /// This machine as guests see it: KVM's view when /dev/kvm is usable
     /// (as `cpumodel host` shows), the processor's own CPUID otherwise.
     fn live_host(db: &Database) -> Result<HostCpu, CliError> {
-        let (data, input) = match kvm_view() {
-            Ok((device, data)) => (data, format!("what KVM at {} offers", device.display())),
-            Err(_) => (read_host_cpudata(), "this machine's CPUID".to_string()),
+        let view = MachineView::detect(&kvm_device()).map_err(|e| machine_error(e, "guest"))?;
+        let input = match &view.source {
+            ViewSource::Kvm { device } => format!("what KVM at {} offers", device.display()),
+            ViewSource::Raw { .. } => "this machine's CPUID".to_string(),
         };
+        let data = view.data;
         let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
             input: input.clone(),
             source,

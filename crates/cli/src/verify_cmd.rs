@@ -17,8 +17,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use cpumodel_cpudata::{CpuidKey, VcpuState};
 use cpumodel_cpuid::verify::{queries, verify, VcpuObservation, VerifyReport};
-use cpumodel_cpuid::{build, CpuidEntry, CpuidTable, MaskReport, VcpuState};
+use cpumodel_cpuid::{build, CpuidTable, MaskReport};
 use cpumodel_kvm::{KvmRunError, VcpuRun, VmLimits};
 use cpumodel_map::Database;
 use serde_json::json;
@@ -83,26 +84,9 @@ pub fn run(db: &Database, a: &VerifyArgs, format: Option<Format>) -> Result<Outp
 fn observation(vcpu: u32, r: VcpuRun) -> VcpuObservation {
     VcpuObservation {
         vcpu,
-        state: VcpuState {
-            cr4: r.control.cr4,
-            xcr0: r.control.xcr0,
-            xss: r.control.xss,
-            apic_base: r.control.apic_base,
-        },
+        state: r.state,
         seen: r.results,
-        stored: r
-            .stored
-            .iter()
-            .map(|e| CpuidEntry {
-                function: e.function,
-                index: e.index,
-                flags: e.flags,
-                eax: e.regs[0],
-                ebx: e.regs[1],
-                ecx: e.regs[2],
-                edx: e.regs[3],
-            })
-            .collect(),
+        stored: r.stored,
     }
 }
 
@@ -111,9 +95,8 @@ fn observation(vcpu: u32, r: VcpuRun) -> VcpuObservation {
 fn run_guest(
     device: &Path,
     table: &CpuidTable,
-    queries: &[(u32, u32)],
+    queries: &[CpuidKey],
 ) -> Result<(VmLimits, Vec<VcpuRun>), CliError> {
-    use cpumodel_cpuid::export::kvm::to_kvm_cpuid;
     use cpumodel_kvm::{CpuidGuest, GuestVcpu};
 
     let guest = CpuidGuest::open(device)?;
@@ -122,16 +105,14 @@ fn run_guest(
     // Before building a CPUID per vCPU: a topology past KVM's limits is an
     // error that gives the limit.
     limits.check(device, &apic_ids, queries.len())?;
-    let vcpus = apic_ids
+    let vcpus: Vec<GuestVcpu> = apic_ids
         .iter()
-        .enumerate()
-        .map(|(n, &apic_id)| {
-            Ok(GuestVcpu {
-                apic_id,
-                cpuid: to_kvm_cpuid(table, n as u32).map_err(|e| CliError::Usage(e.to_string()))?,
-            })
+        .zip(0..)
+        .map(|(&apic_id, n)| GuestVcpu {
+            apic_id,
+            cpuid: table.vcpu_entries(n),
         })
-        .collect::<Result<Vec<_>, CliError>>()?;
+        .collect();
     Ok((limits, guest.run(&vcpus, queries)?))
 }
 
@@ -139,7 +120,7 @@ fn run_guest(
 fn run_guest(
     _device: &Path,
     _table: &CpuidTable,
-    _queries: &[(u32, u32)],
+    _queries: &[CpuidKey],
 ) -> Result<(VmLimits, Vec<VcpuRun>), CliError> {
     Err(KvmRunError::Unsupported.into())
 }

@@ -92,7 +92,7 @@ pub fn format_cpudata(data: &CpuData) -> String {
     let mut out = String::from("<cpudata arch='x86'>\n");
     for item in data.nonzero_items() {
         match item.key {
-            crate::ItemKey::Cpuid { leaf, subleaf } => {
+            crate::ItemKey::Cpuid(crate::CpuidKey { leaf, subleaf }) => {
                 let [a, b, c, d] = item.regs;
                 let _ = writeln!(
                     out,

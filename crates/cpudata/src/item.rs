@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::cpuid::{vendor_from_regs, CpuidKey};
+
 /// Where a data item comes from: a CPUID leaf/subleaf or a model-specific register.
 ///
 /// CPUID items sort before MSR items, then by leaf and subleaf or by index,
@@ -15,12 +17,7 @@ use std::fmt;
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ItemKey {
     /// `CPUID.(EAX=leaf, ECX=subleaf)`.
-    Cpuid {
-        /// Value of EAX when CPUID executes.
-        leaf: u32,
-        /// Value of ECX when CPUID executes.
-        subleaf: u32,
-    },
+    Cpuid(CpuidKey),
     /// A model-specific register read with RDMSR.
     Msr {
         /// The MSR index (ECX of RDMSR).
@@ -29,10 +26,23 @@ pub enum ItemKey {
 }
 
 impl ItemKey {
+    /// The item key of `CPUID.(EAX=leaf, ECX=subleaf)`.
+    pub const fn cpuid(leaf: u32, subleaf: u32) -> Self {
+        ItemKey::Cpuid(CpuidKey::new(leaf, subleaf))
+    }
+
+    /// The CPUID key, when this is a CPUID item.
+    pub const fn cpuid_key(&self) -> Option<CpuidKey> {
+        match self {
+            ItemKey::Cpuid(key) => Some(*key),
+            ItemKey::Msr { .. } => None,
+        }
+    }
+
     /// The names of this kind of item's registers, in [`Item::regs`] order.
     pub fn register_names(&self) -> &'static [&'static str] {
         match self {
-            ItemKey::Cpuid { .. } => &["eax", "ebx", "ecx", "edx"],
+            ItemKey::Cpuid(_) => &["eax", "ebx", "ecx", "edx"],
             ItemKey::Msr { .. } => &["eax", "edx"],
         }
     }
@@ -41,7 +51,7 @@ impl ItemKey {
 impl fmt::Display for ItemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ItemKey::Cpuid { leaf, subleaf } => write!(f, "CPUID.(EAX={leaf:#x},ECX={subleaf:#x})"),
+            ItemKey::Cpuid(key) => key.fmt(f),
             ItemKey::Msr { index } => write!(f, "MSR {index:#x}"),
         }
     }
@@ -63,7 +73,7 @@ impl Item {
     /// A CPUID item.
     pub fn cpuid(leaf: u32, subleaf: u32, eax: u32, ebx: u32, ecx: u32, edx: u32) -> Self {
         Item {
-            key: ItemKey::Cpuid { leaf, subleaf },
+            key: ItemKey::cpuid(leaf, subleaf),
             regs: [eax, ebx, ecx, edx],
         }
     }
@@ -74,6 +84,16 @@ impl Item {
             key: ItemKey::Msr { index },
             regs: [eax, edx, 0, 0],
         }
+    }
+
+    /// An MSR item holding the 64-bit `value` (split into `edx:eax`).
+    pub fn msr_value(index: u32, value: u64) -> Self {
+        let [a0, a1, a2, a3, d0, d1, d2, d3] = value.to_le_bytes();
+        Item::msr(
+            index,
+            u32::from_le_bytes([a0, a1, a2, a3]),
+            u32::from_le_bytes([d0, d1, d2, d3]),
+        )
     }
 
     /// True when every register is zero (libvirt skips such items).
@@ -195,20 +215,18 @@ impl CpuData {
 
     /// The vendor string from CPUID leaf 0 (EBX, EDX, ECX), if leaf 0 is present.
     pub fn vendor_string(&self) -> Option<[u8; 12]> {
-        let leaf0 = self.get(ItemKey::Cpuid {
-            leaf: 0,
-            subleaf: 0,
-        })?;
-        Some(vendor_bytes(leaf0.regs[1], leaf0.regs[3], leaf0.regs[2]))
+        let leaf0 = self.get(ItemKey::cpuid(0, 0))?;
+        Some(vendor_from_regs([
+            leaf0.regs[1],
+            leaf0.regs[3],
+            leaf0.regs[2],
+        ]))
     }
 
     /// The processor signature (CPUID leaf 1 EAX without reserved bits), or 0.
     pub fn signature(&self) -> u32 {
-        self.get(ItemKey::Cpuid {
-            leaf: 1,
-            subleaf: 0,
-        })
-        .map_or(0, |i| i.regs[0] & SIGNATURE_MASK)
+        self.get(ItemKey::cpuid(1, 0))
+            .map_or(0, |i| i.regs[0] & SIGNATURE_MASK)
     }
 }
 
@@ -224,15 +242,6 @@ impl FromIterator<Item> for CpuData {
 
 /// Bits of CPUID leaf 1 EAX that make up the processor signature.
 pub const SIGNATURE_MASK: u32 = 0x0fff_3fff;
-
-/// The 12-byte vendor string held in CPUID leaf 0 EBX, EDX, ECX.
-pub fn vendor_bytes(ebx: u32, edx: u32, ecx: u32) -> [u8; 12] {
-    let mut s = [0u8; 12];
-    s[0..4].copy_from_slice(&ebx.to_le_bytes());
-    s[4..8].copy_from_slice(&edx.to_le_bytes());
-    s[8..12].copy_from_slice(&ecx.to_le_bytes());
-    s
-}
 
 /// Family, model and stepping decoded from a leaf 1 EAX signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -283,22 +292,8 @@ mod tests {
         d.add(Item::msr(0x10a, 4, 0));
         d.add(Item::cpuid(0, 0, 0xd, 0, 0, 0));
         assert_eq!(d.items().len(), 3);
-        assert_eq!(
-            d.items()[0].key,
-            ItemKey::Cpuid {
-                leaf: 0,
-                subleaf: 0
-            }
-        );
-        assert_eq!(
-            d.get(ItemKey::Cpuid {
-                leaf: 1,
-                subleaf: 0
-            })
-            .unwrap()
-            .regs,
-            [0, 0, 3, 0]
-        );
+        assert_eq!(d.items()[0].key, ItemKey::cpuid(0, 0));
+        assert_eq!(d.get(ItemKey::cpuid(1, 0)).unwrap().regs, [0, 0, 3, 0]);
         assert_eq!(d.items()[2].key, ItemKey::Msr { index: 0x10a });
     }
 

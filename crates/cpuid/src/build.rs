@@ -25,14 +25,14 @@
 //! vendor). The KVM paravirtual leaves (0x40000000 onward) are left to the
 //! VMM.
 
-use cpumodel_cpudata::{CpuData, ItemKey, Signature};
+use cpumodel_cpudata::{vendor_to_regs, CpuData, CpuidEntry, CpuidKey, ItemKey, Signature};
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
 use cpumodel_policy::{CpuMode, GuestCpu};
 
 use crate::cache;
 use crate::error::BuildCpuidError;
 use crate::qemu::{self, QemuModel};
-use crate::table::{apply_apic_id, CpuidEntry, CpuidTable, INDEXED_LEAVES};
+use crate::table::{apply_apic_id, CpuidTable};
 use crate::topology::CpuTopology;
 use crate::xsave;
 
@@ -137,6 +137,7 @@ pub(crate) fn vendor_kind(vendor: &[u8; 12]) -> VendorKind {
     }
 }
 
+/// Bytes `i..i + 4` of a brand string as the register that holds them.
 fn word(bytes: &[u8], i: usize) -> u32 {
     let mut w = [0u8; 4];
     w.copy_from_slice(&bytes[i..i + 4]);
@@ -153,13 +154,13 @@ fn feature_bits(db: &Database, spec: &CpuidSpec) -> CpuData {
     }
     db.features_to_data(&set)
         .nonzero_items()
-        .filter(|i| matches!(i.key, ItemKey::Cpuid { .. }))
+        .filter(|i| matches!(i.key, ItemKey::Cpuid(_)))
         .copied()
         .collect()
 }
 
 fn regs_of(data: &CpuData, leaf: u32, subleaf: u32) -> [u32; 4] {
-    data.get(ItemKey::Cpuid { leaf, subleaf })
+    data.get(ItemKey::Cpuid(CpuidKey { leaf, subleaf }))
         .map_or([0; 4], |i| i.regs)
 }
 
@@ -181,7 +182,7 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
     let mut xlevel2 = 0;
     let mut func7 = 0;
     for item in data.nonzero_items() {
-        if let ItemKey::Cpuid { leaf, subleaf } = item.key {
+        if let ItemKey::Cpuid(CpuidKey { leaf, subleaf }) = item.key {
             match leaf {
                 0..=0x3fff_ffff => level = level.max(leaf),
                 0x8000_0000..=0xbfff_ffff => xlevel = xlevel.max(leaf),
@@ -211,11 +212,8 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
         stepping: spec.qemu.id.stepping,
     }
     .to_eax();
-    let vendor = [
-        word(&spec.vendor, 0),
-        word(&spec.vendor, 8),
-        word(&spec.vendor, 4),
-    ]; // EBX, ECX, EDX
+    let [ebx, edx, ecx] = vendor_to_regs(&spec.vendor);
+    let vendor = [ebx, ecx, edx];
     let xsave_mask: u64 = if has("xsave") {
         xsave::COMPONENTS
             .iter()
@@ -233,7 +231,7 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
         for (a, b) in r.iter_mut().zip(f) {
             *a |= b;
         }
-        entries.push(CpuidEntry::new(leaf, sub, r));
+        entries.push(CpuidEntry::new(CpuidKey::new(leaf, sub), r));
     };
 
     for leaf in 0..=level {
@@ -375,19 +373,18 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
 
     // Feature bits in subleaves the loops above did not create.
     for item in data.nonzero_items() {
-        if let ItemKey::Cpuid { leaf, subleaf } = item.key {
+        if let ItemKey::Cpuid(CpuidKey { leaf, subleaf }) = item.key {
             let in_range = leaf <= level
                 || (0x8000_0000..=xlevel).contains(&leaf)
                 || (0xc000_0000..=xlevel2).contains(&leaf);
-            let exists = entries
-                .iter()
-                .any(|e| e.function == leaf && e.index == subleaf);
-            if in_range && !exists && INDEXED_LEAVES.contains(&leaf) {
-                entries.push(CpuidEntry::new(leaf, subleaf, item.regs));
+            let exists = entries.iter().any(|e| e.key == CpuidKey { leaf, subleaf });
+            let key = CpuidKey { leaf, subleaf };
+            if in_range && !exists && key.is_indexed() {
+                entries.push(CpuidEntry::new(key, item.regs));
             }
         }
     }
-    entries.sort_by_key(|e| (e.function, e.index));
+    entries.sort_by_key(|e| e.key);
     for e in &mut entries {
         apply_apic_id(e, topo.apic_id(0), &topo, &layout);
     }
@@ -446,7 +443,7 @@ mod tests {
 
     fn regs(t: &[CpuidEntry], leaf: u32, sub: u32) -> [u32; 4] {
         t.iter()
-            .find(|e| e.function == leaf && e.index == sub)
+            .find(|e| e.key == CpuidKey::new(leaf, sub))
             .unwrap_or_else(|| panic!("no leaf {leaf:#x}.{sub}"))
             .regs()
     }
@@ -485,7 +482,7 @@ mod tests {
                 table
                     .entries
                     .iter()
-                    .all(|e| e.function <= level || e.function >= 0x8000_0000),
+                    .all(|e| e.key.leaf <= level || e.key.leaf >= 0x8000_0000),
                 "{}",
                 m.name
             );
@@ -497,11 +494,7 @@ mod tests {
             );
             // Sorted and unique.
             for w in table.entries.windows(2) {
-                assert!(
-                    (w[0].function, w[0].index) < (w[1].function, w[1].index),
-                    "{}",
-                    m.name
-                );
+                assert!(w[0].key < w[1].key, "{}", m.name);
             }
         }
     }
@@ -588,7 +581,7 @@ mod tests {
         // no pku: the area ends with Hi16_ZMM.
         let e = table("Skylake-Server-IBRS", (1, 1, 1, 1)).entries;
         assert_eq!(regs(&e, 0xd, 0), [0xe7, 2688, 2688, 0]);
-        assert!(e.iter().all(|x| !(x.function == 0xd && x.index == 9)));
+        assert!(e.iter().all(|x| x.key != CpuidKey::new(0xd, 9)));
         assert_eq!(
             regs(&table("KnightsMill", (1, 1, 1, 1)).entries, 0xd, 0)[2],
             2688

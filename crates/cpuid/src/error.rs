@@ -20,14 +20,6 @@ pub enum BuildCpuidError {
 /// A CPUID table cannot be exported in the asked form.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExportCpuidError {
-    /// More entries than `struct kvm_cpuid2` can carry.
-    #[error("the CPUID table has {entries} entries; KVM takes at most {max}")]
-    TooManyEntries {
-        /// Entries in the table.
-        entries: usize,
-        /// KVM's limit.
-        max: usize,
-    },
     /// The vCPU index is past the topology.
     #[error("vCPU {vcpu} does not exist: the table describes {vcpus} vCPUs")]
     NoSuchVcpu {

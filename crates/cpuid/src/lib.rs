@@ -12,8 +12,9 @@
 //!    names every dropped feature ([`MaskReport`]).
 //! 3. [`build`] produces the [`CpuidTable`]: vCPU 0's entries plus the
 //!    per-vCPU APIC ID fields ([`CpuidTable::vcpu_entries`]).
-//! 4. [`export`] writes it as KVM JSON, as a Firecracker template, or as
-//!    `kvm_bindings::CpuId`.
+//! 4. [`export`] writes it as KVM JSON or as a Firecracker template; for
+//!    `KVM_SET_CPUID2`, `cpumodel_kvm::kvm_cpuid` makes a vCPU's entries a
+//!    `kvm_bindings::CpuId` (the conversion lives with the ioctls).
 //! 5. [`verify`] checks what a guest's vCPUs read with CPUID against the
 //!    table, bit by bit, with the run-time bits at the values the vCPU's
 //!    state gives them.
@@ -34,7 +35,7 @@
 //! assert_eq!(table.apic_ids(), [0, 1, 2, 3, 4, 5, 6, 7]);
 //! // vCPU 5 is thread 1 of core 0 of socket 1: x2APIC ID 5 in leaf 0xB.
 //! let vcpu5 = table.vcpu_entries(5);
-//! assert!(vcpu5.iter().any(|e| e.function == 0xb && e.edx == 5));
+//! assert!(vcpu5.iter().any(|e| e.key.leaf == 0xb && e.edx == 5));
 //! ```
 
 #![deny(missing_docs)]
@@ -55,7 +56,7 @@ pub use build::{build, CpuidSpec, RUNTIME_FEATURES};
 pub use error::{BuildCpuidError, ExportCpuidError};
 pub use mask::{DroppedFeature, MaskReport, MissingBits, KVM_IMPLIED};
 pub use table::{
-    dynamic_mask, CpuidEntry, CpuidTable, DynamicBits, DynamicRule, VcpuState, APIC_BASE_ENABLE,
-    DYNAMIC_BITS, FLAG_SIGNIFICANT_INDEX, INDEXED_LEAVES,
+    dynamic_mask, kvm_flags, CpuidTable, DynamicBits, DynamicRule, DYNAMIC_BITS,
+    FLAG_SIGNIFICANT_INDEX,
 };
 pub use topology::{CpuTopology, TopologyError};

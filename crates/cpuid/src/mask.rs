@@ -97,10 +97,7 @@ impl CpuidSpec {
     /// masking.
     pub fn mask(&mut self, db: &Database, supported: &CpuData) -> MaskReport {
         let xcr0 = supported
-            .get(ItemKey::Cpuid {
-                leaf: 0xd,
-                subleaf: 0,
-            })
+            .get(ItemKey::cpuid(0xd, 0))
             .map(|i| u64::from(i.regs[0]) | (u64::from(i.regs[3]) << 32));
         let mut report = MaskReport::default();
         for id in self.features.iter().collect::<Vec<_>>() {
@@ -124,10 +121,7 @@ impl CpuidSpec {
                 let lacking = comps & !xcr0;
                 if lacking != 0 {
                     missing.push(MissingBits {
-                        key: ItemKey::Cpuid {
-                            leaf: 0xd,
-                            subleaf: 0,
-                        },
+                        key: ItemKey::cpuid(0xd, 0),
                         regs: [lacking as u32, 0, 0, (lacking >> 32) as u32],
                     });
                 }
@@ -231,7 +225,7 @@ mod tests {
         let no_msrs: CpuData = supported
             .items()
             .iter()
-            .filter(|i| matches!(i.key, ItemKey::Cpuid { .. }))
+            .filter(|i| matches!(i.key, ItemKey::Cpuid(_)))
             .copied()
             .collect();
         let report = spec.mask(&db, &no_msrs);

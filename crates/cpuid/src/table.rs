@@ -9,82 +9,20 @@
 
 use std::fmt::Write as _;
 
+use cpumodel_cpudata::{CpuidEntry, CpuidKey, Register, VcpuState, APIC_BASE_ENABLE};
+
 use crate::topology::{ApicLayout, CpuTopology};
 
 /// `KVM_CPUID_FLAG_SIGNIFCANT_INDEX`: the entry is selected by ECX too.
 pub const FLAG_SIGNIFICANT_INDEX: u32 = 1;
 
-/// Leaves whose subleaf (ECX) selects the entry, as KVM treats them.
-pub const INDEXED_LEAVES: &[u32] = &[
-    0x4,
-    0x7,
-    0xb,
-    0xd,
-    0xf,
-    0x10,
-    0x12,
-    0x14,
-    0x17,
-    0x18,
-    0x1d,
-    0x1e,
-    0x1f,
-    0x20,
-    0x23,
-    0x24,
-    0x8000_001d,
-    0x8000_0020,
-    0x8000_0026,
-];
-
-/// One CPUID entry: what `CPUID(EAX=function, ECX=index)` returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct CpuidEntry {
-    /// EAX input (leaf).
-    pub function: u32,
-    /// ECX input (subleaf); meaningful when `flags` has
-    /// [`FLAG_SIGNIFICANT_INDEX`].
-    pub index: u32,
-    /// KVM flags.
-    pub flags: u32,
-    /// EAX output.
-    pub eax: u32,
-    /// EBX output.
-    pub ebx: u32,
-    /// ECX output.
-    pub ecx: u32,
-    /// EDX output.
-    pub edx: u32,
-}
-
-impl CpuidEntry {
-    /// An entry, flagged as indexed when the leaf is one of
-    /// [`INDEXED_LEAVES`].
-    pub fn new(function: u32, index: u32, regs: [u32; 4]) -> Self {
-        let flags = if INDEXED_LEAVES.contains(&function) {
-            FLAG_SIGNIFICANT_INDEX
-        } else {
-            0
-        };
-        CpuidEntry {
-            function,
-            index,
-            flags,
-            eax: regs[0],
-            ebx: regs[1],
-            ecx: regs[2],
-            edx: regs[3],
-        }
-    }
-
-    /// `[eax, ebx, ecx, edx]`.
-    pub fn regs(&self) -> [u32; 4] {
-        [self.eax, self.ebx, self.ecx, self.edx]
-    }
-
-    /// Replaces the four registers.
-    pub fn set_regs(&mut self, regs: [u32; 4]) {
-        [self.eax, self.ebx, self.ecx, self.edx] = regs;
+/// The KVM flags of a table entry: [`FLAG_SIGNIFICANT_INDEX`] when its
+/// leaf is one of [`INDEXED_LEAVES`](cpumodel_cpudata::INDEXED_LEAVES).
+pub fn kvm_flags(key: CpuidKey) -> u32 {
+    if key.is_indexed() {
+        FLAG_SIGNIFICANT_INDEX
+    } else {
+        0
     }
 }
 
@@ -92,12 +30,10 @@ impl CpuidEntry {
 /// compares them against the guest's state, not against the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DynamicBits {
-    /// Leaf.
-    pub function: u32,
-    /// Subleaf.
-    pub index: u32,
-    /// 0 = EAX, 1 = EBX, 2 = ECX, 3 = EDX.
-    pub register: usize,
+    /// Leaf and subleaf.
+    pub key: CpuidKey,
+    /// The register holding the bits.
+    pub register: Register,
     /// The bits.
     pub mask: u32,
     /// What sets them.
@@ -123,33 +59,6 @@ pub enum DynamicRule {
     /// the table's value.
     XsaveCompactedSize,
 }
-
-/// The vCPU state the run-time bits mirror.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct VcpuState {
-    /// CR4 (OSXSAVE is bit 18, PKE bit 22).
-    pub cr4: u64,
-    /// XCR0.
-    pub xcr0: u64,
-    /// `IA32_XSS`.
-    pub xss: u64,
-    /// `IA32_APIC_BASE` (bit 11 enables the local APIC).
-    pub apic_base: u64,
-}
-
-impl VcpuState {
-    /// A vCPU just out of reset in real mode with its local APIC enabled:
-    /// CR4 0, XCR0 1 (x87), `IA32_XSS` 0.
-    pub const REAL_MODE: VcpuState = VcpuState {
-        cr4: 0,
-        xcr0: 1,
-        xss: 0,
-        apic_base: 0xfee0_0000 | APIC_BASE_ENABLE,
-    };
-}
-
-/// `IA32_APIC_BASE` bit 11: the local APIC is enabled.
-pub const APIC_BASE_ENABLE: u64 = 1 << 11;
 
 impl DynamicBits {
     /// True when the vCPU's state can change these bits for a table with
@@ -198,63 +107,54 @@ impl DynamicBits {
 /// The run-time bits of every table.
 pub const DYNAMIC_BITS: &[DynamicBits] = &[
     DynamicBits {
-        function: 0x1,
-        index: 0,
-        register: 2,
+        key: CpuidKey::new(0x1, 0),
+        register: Register::Ecx,
         mask: 1 << 27,
         reason: "OSXSAVE mirrors CR4.OSXSAVE",
         rule: DynamicRule::Cr4Bit(18),
     },
     DynamicBits {
-        function: 0x1,
-        index: 0,
-        register: 3,
+        key: CpuidKey::new(0x1, 0),
+        register: Register::Edx,
         mask: 1 << 9,
         reason: "APIC is clear while IA32_APIC_BASE disables the local APIC",
         rule: DynamicRule::ApicEnabled,
     },
     DynamicBits {
-        function: 0x7,
-        index: 0,
-        register: 2,
+        key: CpuidKey::new(0x7, 0),
+        register: Register::Ecx,
         mask: 1 << 4,
         reason: "OSPKE mirrors CR4.PKE",
         rule: DynamicRule::Cr4Bit(22),
     },
     DynamicBits {
-        function: 0xd,
-        index: 0,
-        register: 1,
+        key: CpuidKey::new(0xd, 0),
+        register: Register::Ebx,
         mask: u32::MAX,
         reason: "XSAVE area size for the components enabled in XCR0",
         rule: DynamicRule::XsaveSize,
     },
     DynamicBits {
-        function: 0xd,
-        index: 1,
-        register: 1,
+        key: CpuidKey::new(0xd, 1),
+        register: Register::Ebx,
         mask: u32::MAX,
         reason: "compacted XSAVE area size for XCR0 | IA32_XSS",
         rule: DynamicRule::XsaveCompactedSize,
     },
     DynamicBits {
-        function: 0x8000_0001,
-        index: 0,
-        register: 3,
+        key: CpuidKey::new(0x8000_0001, 0),
+        register: Register::Edx,
         mask: 1 << 9,
         reason: "APIC is clear while IA32_APIC_BASE disables the local APIC",
         rule: DynamicRule::ApicEnabled,
     },
 ];
 
-/// The run-time bits of `(function, index)`, per register.
-pub fn dynamic_mask(function: u32, index: u32) -> [u32; 4] {
+/// The run-time bits of `key`, per register.
+pub fn dynamic_mask(key: CpuidKey) -> [u32; 4] {
     let mut m = [0; 4];
-    for d in DYNAMIC_BITS
-        .iter()
-        .filter(|d| d.function == function && d.index == index)
-    {
-        m[d.register] |= d.mask;
+    for d in DYNAMIC_BITS.iter().filter(|d| d.key == key) {
+        m[d.register.index()] |= d.mask;
     }
     m
 }
@@ -287,11 +187,10 @@ impl CpuidTable {
             .collect()
     }
 
-    /// The entry for `(function, index)` as vCPU 0 sees it.
-    pub fn get(&self, function: u32, index: u32) -> Option<&CpuidEntry> {
-        self.entries.iter().find(|e| {
-            e.function == function && (e.index == index || e.flags & FLAG_SIGNIFICANT_INDEX == 0)
-        })
+    /// The entry for `(leaf, subleaf)` as vCPU 0 sees it.
+    pub fn get(&self, leaf: u32, subleaf: u32) -> Option<&CpuidEntry> {
+        let key = CpuidKey::new(leaf, subleaf);
+        self.entries.iter().find(|e| e.answers(key))
     }
 
     /// The entries of vCPU `vcpu`: vCPU 0's with its APIC ID fields.
@@ -331,7 +230,7 @@ impl CpuidTable {
             let _ = writeln!(
                 out,
                 "0x{:08x} 0x{:08x}  0x{:08x} 0x{:08x} 0x{:08x} 0x{:08x}",
-                e.function, e.index, e.eax, e.ebx, e.ecx, e.edx
+                e.key.leaf, e.key.subleaf, e.eax, e.ebx, e.ecx, e.edx
             );
         }
         let ids: Vec<String> = self.apic_ids().iter().map(|i| i.to_string()).collect();
@@ -348,7 +247,7 @@ pub(crate) fn apply_apic_id(
     topo: &CpuTopology,
     layout: &ApicLayout,
 ) {
-    match e.function {
+    match e.key.leaf {
         0x1 => e.ebx = (e.ebx & 0x00ff_ffff) | ((apic_id & 0xff) << 24),
         0xb | 0x1f => e.edx = apic_id,
         0x8000_001e => {

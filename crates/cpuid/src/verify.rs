@@ -12,7 +12,8 @@
 //!
 //! ```
 //! use cpumodel_cpuid::verify::{expected_entries, queries, verify, VcpuObservation};
-//! use cpumodel_cpuid::{build, CpuTopology, CpuidSpec, VcpuState};
+//! use cpumodel_cpuid::{build, CpuTopology, CpuidSpec};
+//! use cpumodel_cpudata::VcpuState;
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();
@@ -30,22 +31,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use cpumodel_cpudata::ItemKey;
+use cpumodel_cpudata::{CpuidBit, CpuidEntry, CpuidKey, ItemKey, Register, VcpuState};
 use cpumodel_map::Database;
 
-use crate::table::{CpuidEntry, CpuidTable, VcpuState, DYNAMIC_BITS};
-
-/// Register names, in `[eax, ebx, ecx, edx]` order.
-pub const REGISTERS: [&str; 4] = ["EAX", "EBX", "ECX", "EDX"];
+use crate::table::{CpuidTable, DYNAMIC_BITS};
 
 /// Every `(leaf, subleaf)` of the table, in table order: what a guest
 /// queries.
-pub fn queries(table: &CpuidTable) -> Vec<(u32, u32)> {
-    table
-        .entries
-        .iter()
-        .map(|e| (e.function, e.index))
-        .collect()
+pub fn queries(table: &CpuidTable) -> Vec<CpuidKey> {
+    table.entries.iter().map(|e| e.key).collect()
 }
 
 /// The entries vCPU `vcpu` should read in `state`: its table entries with
@@ -57,11 +51,8 @@ pub fn expected_entries(table: &CpuidTable, vcpu: u32, state: &VcpuState) -> Vec
     let mut entries = table.vcpu_entries(vcpu);
     for e in &mut entries {
         let mut regs = e.regs();
-        for d in DYNAMIC_BITS
-            .iter()
-            .filter(|d| d.function == e.function && d.index == e.index)
-        {
-            let r = &mut regs[d.register];
+        for d in DYNAMIC_BITS.iter().filter(|d| d.key == e.key) {
+            let r = &mut regs[d.register.index()];
             *r = (*r & !d.mask) | d.expected(*r, e.eax, state);
         }
         e.set_regs(regs);
@@ -72,7 +63,7 @@ pub fn expected_entries(table: &CpuidTable, vcpu: u32, state: &VcpuState) -> Vec
 /// The names of CPUID bits: the CPU map's features, or
 /// `CPUID.(EAX=..,ECX=..):REG[bit]` for bits no feature has.
 pub struct BitNames<'a> {
-    names: HashMap<(u32, u32, usize, u32), &'a str>,
+    names: HashMap<CpuidBit, &'a str>,
 }
 
 impl<'a> BitNames<'a> {
@@ -82,13 +73,13 @@ impl<'a> BitNames<'a> {
         let mut names = HashMap::new();
         for f in db.features() {
             for item in f.data.nonzero_items() {
-                let ItemKey::Cpuid { leaf, subleaf } = item.key else {
+                let ItemKey::Cpuid(key) = item.key else {
                     continue;
                 };
-                for (r, bits) in item.regs.iter().enumerate() {
+                for (register, bits) in Register::ALL.into_iter().zip(item.regs) {
                     for bit in (0..32).filter(|b| bits & (1 << b) != 0) {
                         names
-                            .entry((leaf, subleaf, r, bit))
+                            .entry(CpuidBit { key, register, bit })
                             .or_insert(f.name.as_ref());
                     }
                 }
@@ -97,23 +88,18 @@ impl<'a> BitNames<'a> {
         BitNames { names }
     }
 
-    /// The name of bit `bit` of register `register` (0 = EAX ... 3 = EDX)
-    /// of `(leaf, subleaf)`. An XCR0 bit of leaf 0xD without a feature gets
+    /// The name of `bit`. An XCR0 bit of leaf 0xD without a feature gets
     /// its state component: `CPUID.(EAX=0xd,ECX=0x0):EAX[2](AVX state)`.
-    pub fn name(&self, leaf: u32, subleaf: u32, register: usize, bit: u32) -> String {
-        if let Some(name) = self.names.get(&(leaf, subleaf, register, bit)) {
+    pub fn name(&self, bit: CpuidBit) -> String {
+        if let Some(name) = self.names.get(&bit) {
             return (*name).to_string();
         }
-        let mut s = format!(
-            "{}:{}[{bit}]",
-            ItemKey::Cpuid { leaf, subleaf },
-            REGISTERS[register]
-        );
+        let mut s = bit.to_string();
         // CPUID.(EAX=0xD,ECX=0):EAX and EDX are the XCR0 bits of the state
         // components.
-        let xcr0_bit = match (leaf, subleaf, register) {
-            (0xd, 0, 0) => Some(bit),
-            (0xd, 0, 3) => Some(bit + 32),
+        let xcr0_bit = match (bit.key.leaf, bit.key.subleaf, bit.register) {
+            (0xd, 0, Register::Eax) => Some(bit.bit),
+            (0xd, 0, Register::Edx) => Some(bit.bit + 32),
             _ => None,
         };
         if let Some(c) = xcr0_bit.and_then(crate::xsave::component) {
@@ -416,10 +402,11 @@ pub fn verify(db: &Database, table: &CpuidTable, observations: &[VcpuObservation
         .collect();
     let mut leaves = Vec::with_capacity(table.entries.len());
     for (k, entry) in table.entries.iter().enumerate() {
-        let (leaf, sub) = (entry.function, entry.index);
+        let key = entry.key;
         let run_time = run_time_checks(&names, entry, observations.first(), table);
         let mut mismatches: Vec<Mismatch> = Vec::new();
-        for (r, register) in REGISTERS.iter().enumerate() {
+        for register in Register::ALL {
+            let r = register.index();
             for (o, exp) in observations.iter().zip(&expected) {
                 let intended = exp[k].regs()[r];
                 let seen = o.seen[k][r];
@@ -429,13 +416,10 @@ pub fn verify(db: &Database, table: &CpuidTable, observations: &[VcpuObservation
                 let stored_by_kvm = o
                     .stored
                     .iter()
-                    .find(|s| {
-                        s.function == leaf
-                            && (s.index == sub || s.flags & crate::FLAG_SIGNIFICANT_INDEX == 0)
-                    })
+                    .find(|s| s.answers(key))
                     .is_some_and(|s| s.regs()[r] == seen);
                 if let Some(m) = mismatches.iter_mut().find(|m| {
-                    m.register == *register
+                    m.register == register.upper_name()
                         && m.intended == intended
                         && m.seen == seen
                         && m.stored_by_kvm == stored_by_kvm
@@ -446,11 +430,11 @@ pub fn verify(db: &Database, table: &CpuidTable, observations: &[VcpuObservation
                 let bit_names = |bits: u32| -> Vec<String> {
                     (0..32)
                         .filter(|b| bits & (1 << b) != 0)
-                        .map(|b| names.name(leaf, sub, r, b))
+                        .map(|bit| names.name(CpuidBit { key, register, bit }))
                         .collect()
                 };
                 mismatches.push(Mismatch {
-                    register,
+                    register: register.upper_name(),
                     vcpus: vec![o.vcpu],
                     intended,
                     seen,
@@ -461,8 +445,8 @@ pub fn verify(db: &Database, table: &CpuidTable, observations: &[VcpuObservation
             }
         }
         leaves.push(LeafCheck {
-            function: leaf,
-            index: sub,
+            function: key.leaf,
+            index: key.subleaf,
             run_time,
             mismatches,
         });
@@ -487,27 +471,28 @@ fn run_time_checks(
         return Vec::new();
     };
     let regs = table.vcpu_entries(o.vcpu);
-    let Some(e) = regs
-        .iter()
-        .find(|e| e.function == entry.function && e.index == entry.index)
-    else {
+    let Some(e) = regs.iter().find(|e| e.key == entry.key) else {
         return Vec::new();
     };
     DYNAMIC_BITS
         .iter()
-        .filter(|d| d.function == entry.function && d.index == entry.index)
-        .filter(|d| d.varies(e.regs()[d.register], e.eax))
+        .filter(|d| d.key == entry.key)
+        .filter(|d| d.varies(e.get(d.register), e.eax))
         .map(|d| {
-            let value = d.expected(e.regs()[d.register], e.eax, &o.state);
+            let value = d.expected(e.get(d.register), e.eax, &o.state);
             if d.mask.count_ones() == 1 {
                 let bit = d.mask.trailing_zeros();
                 RunTimeCheck {
-                    name: names.name(entry.function, entry.index, d.register, bit),
+                    name: names.name(CpuidBit {
+                        key: entry.key,
+                        register: d.register,
+                        bit,
+                    }),
                     expected: value >> bit,
                 }
             } else {
                 RunTimeCheck {
-                    name: REGISTERS[d.register].to_string(),
+                    name: d.register.upper_name().to_string(),
                     expected: value,
                 }
             }
@@ -561,8 +546,8 @@ fn topology_values(
             .entries
             .iter()
             .zip(regs)
-            .filter(|(e, _)| e.function == f)
-            .map(|(e, r)| (e.index, *r))
+            .filter(|(e, _)| e.key.leaf == f)
+            .map(|(e, r)| (e.key.subleaf, *r))
             .collect()
     };
     let initial = leaf(1).first().map(|(_, r)| r[1] >> 24);
@@ -585,7 +570,7 @@ fn vcpu_topology(table: &CpuidTable, o: &VcpuObservation, expected: &[CpuidEntry
         .entries
         .iter()
         .zip(o.seen.iter().zip(&want_regs))
-        .filter(|(e, _)| matches!(e.function, 0xb | 0x1f | 0x8000_001e))
+        .filter(|(e, _)| matches!(e.key.leaf, 0xb | 0x1f | 0x8000_001e))
         .all(|(_, (s, w))| s == w);
     let ok = seen == want && topology_leaves_match;
     let (initial_apic_id, leaf_0b, leaf_1f, leaf_8000001e) = seen;
@@ -635,10 +620,18 @@ mod tests {
             .collect()
     }
 
+    fn bit(leaf: u32, subleaf: u32, register: Register, bit: u32) -> CpuidBit {
+        CpuidBit {
+            key: CpuidKey::new(leaf, subleaf),
+            register,
+            bit,
+        }
+    }
+
     fn position(t: &CpuidTable, leaf: u32, sub: u32) -> usize {
         t.entries
             .iter()
-            .position(|e| e.function == leaf && e.index == sub)
+            .position(|e| e.key == CpuidKey::new(leaf, sub))
             .unwrap()
     }
 
@@ -705,7 +698,7 @@ mod tests {
             o.seen[k1][2] |= 1 << 27;
         }
         // KVM_GET_CPUID2 held the leaf 7 value on vCPU 1 only.
-        obs[1].stored = vec![CpuidEntry::new(7, 0, obs[1].seen[k7])];
+        obs[1].stored = vec![CpuidEntry::new(CpuidKey::new(7, 0), obs[1].seen[k7])];
         let report = verify(&db, &t, &obs);
         assert!(!report.is_ok());
         let l7 = &report.leaves[k7];
@@ -778,12 +771,18 @@ mod tests {
         let db = Database::embedded();
         let names = BitNames::new(&db);
         assert_eq!(
-            names.name(0xd, 0, 0, 2),
+            names.name(bit(0xd, 0, Register::Eax, 2)),
             "CPUID.(EAX=0xd,ECX=0x0):EAX[2](AVX state)"
         );
-        assert_eq!(names.name(0xd, 0, 3, 0), "CPUID.(EAX=0xd,ECX=0x0):EDX[0]");
-        assert_eq!(names.name(0xd, 0, 2, 7), "CPUID.(EAX=0xd,ECX=0x0):ECX[7]");
-        assert_eq!(names.name(1, 0, 2, 0), "pni");
+        assert_eq!(
+            names.name(bit(0xd, 0, Register::Edx, 0)),
+            "CPUID.(EAX=0xd,ECX=0x0):EDX[0]"
+        );
+        assert_eq!(
+            names.name(bit(0xd, 0, Register::Ecx, 7)),
+            "CPUID.(EAX=0xd,ECX=0x0):ECX[7]"
+        );
+        assert_eq!(names.name(bit(1, 0, Register::Ecx, 0)), "pni");
     }
 
     #[test]

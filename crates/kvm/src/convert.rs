@@ -1,7 +1,63 @@
-//! KVM's answers as CPU data: a pure conversion, tested without a device.
+//! The ioctl boundary: KVM's structures to and from cpumodel's CPUID types,
+//! as pure conversions tested without a device.
+//!
+//! `kvm_cpuid_entry2` is the one place where a CPUID entry has KVM's shape
+//! (`function`, `index`, `flags`); everywhere else it is a
+//! [`CpuidEntry`], and the conversions are here, next to the ioctls.
 
-use cpumodel_cpudata::{CpuData, Item, ItemKey};
-use kvm_bindings::{kvm_cpuid_entry2, kvm_msr_entry, KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+use cpumodel_cpudata::{CpuData, CpuidEntry, CpuidKey, Item, ItemKey};
+use kvm_bindings::{
+    kvm_cpuid_entry2, kvm_msr_entry, CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
+};
+
+use crate::run_error::KvmRunError;
+
+/// `entry` as KVM takes it: the flag `KVM_CPUID_FLAG_SIGNIFCANT_INDEX` is
+/// set when the leaf's subleaf selects the answer
+/// ([`CpuidKey::is_indexed`]).
+pub fn kvm_entry(entry: &CpuidEntry) -> kvm_cpuid_entry2 {
+    kvm_cpuid_entry2 {
+        function: entry.key.leaf,
+        index: entry.key.subleaf,
+        flags: if entry.key.is_indexed() {
+            KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+        } else {
+            0
+        },
+        eax: entry.eax,
+        ebx: entry.ebx,
+        ecx: entry.ecx,
+        edx: entry.edx,
+        padding: [0; 3],
+    }
+}
+
+/// A KVM entry as a [`CpuidEntry`] (its leaf and subleaf as KVM lists
+/// them; the flags follow from the leaf).
+pub fn entry_from_kvm(entry: &kvm_cpuid_entry2) -> CpuidEntry {
+    CpuidEntry::new(
+        CpuidKey::new(entry.function, entry.index),
+        [entry.eax, entry.ebx, entry.ecx, entry.edx],
+    )
+}
+
+/// One vCPU's entries as the `CpuId` that `KVM_SET_CPUID2`
+/// (`VcpuFd::set_cpuid2`) takes.
+///
+/// # Errors
+/// [`KvmRunError::TooManyEntries`] when there are more entries than KVM
+/// accepts.
+pub fn kvm_cpuid(entries: &[CpuidEntry]) -> Result<CpuId, KvmRunError> {
+    let too_many = || KvmRunError::TooManyEntries {
+        entries: entries.len(),
+        max: KVM_MAX_CPUID_ENTRIES,
+    };
+    if entries.len() > KVM_MAX_CPUID_ENTRIES {
+        return Err(too_many());
+    }
+    let entries: Vec<kvm_cpuid_entry2> = entries.iter().map(kvm_entry).collect();
+    CpuId::from_entries(&entries).map_err(|_| too_many())
+}
 
 /// The CPU data that `KVM_GET_SUPPORTED_CPUID` entries and feature MSR
 /// values describe.
@@ -20,16 +76,11 @@ pub fn cpudata_from_kvm(cpuid: &[kvm_cpuid_entry2], msrs: &[kvm_msr_entry]) -> C
             0
         };
         Item {
-            key: ItemKey::Cpuid {
-                leaf: e.function,
-                subleaf,
-            },
+            key: ItemKey::cpuid(e.function, subleaf),
             regs: [e.eax, e.ebx, e.ecx, e.edx],
         }
     });
-    let msr_items = msrs
-        .iter()
-        .map(|m| Item::msr(m.index, m.data as u32, (m.data >> 32) as u32));
+    let msr_items = msrs.iter().map(|m| Item::msr_value(m.index, m.data));
     cpuid_items.chain(msr_items).collect()
 }
 
@@ -52,7 +103,29 @@ pub(crate) mod tests {
     }
 
     fn key(leaf: u32, subleaf: u32) -> ItemKey {
-        ItemKey::Cpuid { leaf, subleaf }
+        ItemKey::cpuid(leaf, subleaf)
+    }
+
+    #[test]
+    fn entries_cross_the_boundary_unchanged() {
+        let leaf7 = CpuidEntry::new(CpuidKey::new(7, 1), [0x20, 0, 0, 0]);
+        let k = kvm_entry(&leaf7);
+        assert_eq!(
+            (k.function, k.index, k.flags),
+            (7, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
+        );
+        assert_eq!(entry_from_kvm(&k), leaf7);
+        let leaf1 = CpuidEntry::new(CpuidKey::leaf(1), [1, 2, 3, 4]);
+        assert_eq!(kvm_entry(&leaf1).flags, 0);
+        assert_eq!(kvm_cpuid(&[leaf1, leaf7]).unwrap().as_slice().len(), 2);
+        let many = vec![leaf1; KVM_MAX_CPUID_ENTRIES + 1];
+        assert_eq!(
+            kvm_cpuid(&many).unwrap_err().to_string(),
+            format!(
+                "the CPUID table has {} entries; KVM takes at most {KVM_MAX_CPUID_ENTRIES}",
+                KVM_MAX_CPUID_ENTRIES + 1
+            )
+        );
     }
 
     #[test]

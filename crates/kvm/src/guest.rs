@@ -21,6 +21,8 @@
 //!
 //! All values are little-endian, as x86 stores them.
 
+use cpumodel_cpudata::CpuidKey;
+
 /// Size of the guest's only memory region.
 pub const MEMORY_SIZE: usize = 0x1_0000;
 /// Where the program starts (CS base 0, IP = this).
@@ -139,15 +141,15 @@ pub fn listing() -> String {
 /// # Panics
 /// When there are more than [`MAX_QUERIES`] queries (the runner checks
 /// first).
-pub fn encode_queries(queries: &[(u32, u32)]) -> Vec<u8> {
+pub fn encode_queries(queries: &[CpuidKey]) -> Vec<u8> {
     assert!(queries.len() <= MAX_QUERIES, "too many CPUID queries");
     let mut out = vec![0u8; usize::from(QUERIES - QUERY_COUNT) + queries.len() * QUERY_SIZE];
     out[..2].copy_from_slice(&(queries.len() as u16).to_le_bytes());
     let base = usize::from(QUERIES - QUERY_COUNT);
-    for (n, (leaf, subleaf)) in queries.iter().enumerate() {
+    for (n, key) in queries.iter().enumerate() {
         let at = base + n * QUERY_SIZE;
-        out[at..at + 4].copy_from_slice(&leaf.to_le_bytes());
-        out[at + 4..at + 8].copy_from_slice(&subleaf.to_le_bytes());
+        out[at..at + 4].copy_from_slice(&key.leaf.to_le_bytes());
+        out[at + 4..at + 8].copy_from_slice(&key.subleaf.to_le_bytes());
     }
     out
 }
@@ -266,7 +268,11 @@ mod tests {
 
     #[test]
     fn queries_are_a_count_then_leaf_and_subleaf_pairs() {
-        let bytes = encode_queries(&[(0, 0), (0x8000_001e, 0), (0xb, 1)]);
+        let bytes = encode_queries(&[
+            CpuidKey::new(0, 0),
+            CpuidKey::new(0x8000_001e, 0),
+            CpuidKey::new(0xb, 1),
+        ]);
         assert_eq!(bytes.len(), 0x10 + 3 * 8);
         assert_eq!(bytes[..2], [3, 0]);
         assert_eq!(bytes[0x10..0x18], [0, 0, 0, 0, 0, 0, 0, 0]);

@@ -10,11 +10,17 @@
 //!   file descriptor: the feature MSRs (such as `IA32_ARCH_CAPABILITIES`,
 //!   0x10a) and their values.
 //!
-//! This is the only cpumodel crate that touches a device. The conversion
-//! from KVM's structures to [`CpuData`] ([`cpudata_from_kvm`]) is a pure
-//! function; the probe ([`probe_at`]) is a thin edge on top of it, and its
-//! failures are a typed [`KvmProbeError`] whose message says how to fix the
-//! environment.
+//! This is the only cpumodel crate that touches the machine: the KVM
+//! device, the CPUID instruction and the msr device ([`machine`]). The
+//! conversions between KVM's structures and cpumodel's types
+//! ([`cpudata_from_kvm`], [`kvm_entry`], [`entry_from_kvm`], [`kvm_cpuid`])
+//! are pure functions; the probe ([`probe_at`]) is a thin edge on top of
+//! them, and its failures are a typed [`KvmProbeError`] whose message says
+//! how to fix the environment.
+//!
+//! Commands that show "this machine" read it through [`MachineView`]: KVM's
+//! view when the device is usable, the raw CPUID otherwise, with the reason
+//! KVM was not used ([`ViewSource`]).
 //!
 //! ```no_run
 //! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -37,21 +43,13 @@
 //! ```no_run
 //! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 //! # fn main() -> Result<(), cpumodel_kvm::KvmRunError> {
+//! use cpumodel_cpudata::{CpuidEntry, CpuidKey};
 //! use cpumodel_kvm::{CpuidGuest, GuestVcpu};
-//! use kvm_bindings::{kvm_cpuid_entry2, CpuId};
 //!
 //! let kvm = CpuidGuest::open(std::path::Path::new(cpumodel_kvm::DEFAULT_DEVICE))?;
 //! // Leaf 0 only: maximum leaf 0xd and "GenuineIntel".
-//! let leaf0 = kvm_cpuid_entry2 {
-//!     function: 0,
-//!     eax: 0xd,
-//!     ebx: 0x756e_6547,
-//!     ecx: 0x6c65_746e,
-//!     edx: 0x4965_6e69,
-//!     ..Default::default()
-//! };
-//! let cpuid = CpuId::from_entries(&[leaf0]).unwrap();
-//! let runs = kvm.run(&[GuestVcpu { apic_id: 0, cpuid }], &[(0, 0)])?;
+//! let leaf0 = CpuidEntry::new(CpuidKey::leaf(0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
+//! let runs = kvm.run(&[GuestVcpu { apic_id: 0, cpuid: vec![leaf0] }], &[CpuidKey::leaf(0)])?;
 //! assert_eq!(runs[0].results[0], [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
 //! # Ok(())
 //! # }
@@ -60,12 +58,14 @@
 //! ```
 
 #![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod convert;
 mod error;
 pub mod guest;
 mod limits;
+pub mod machine;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod probe;
 mod run_error;
@@ -77,12 +77,13 @@ use std::path::Path;
 use cpumodel_cpudata::CpuData;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub use convert::cpudata_from_kvm;
+pub use convert::{cpudata_from_kvm, entry_from_kvm, kvm_cpuid, kvm_entry};
 pub use error::{KvmProbeError, RAW_STILL_WORKS};
-pub use limits::{StoredCpuidEntry, VcpuControl, VcpuRun, VmLimits};
+pub use limits::{VcpuRun, VmLimits};
+pub use machine::{MachineView, MachineViewError, ViewSource};
 pub use run_error::KvmRunError;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub use vm::{CpuidGuest, GuestVcpu, APIC_BASE_ENABLE};
+pub use vm::{CpuidGuest, GuestVcpu};
 
 /// The usual KVM device.
 pub const DEFAULT_DEVICE: &str = "/dev/kvm";

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use cpumodel_cpudata::{CpuidEntry, VcpuState};
+
 use crate::guest::MAX_QUERIES;
 use crate::run_error::KvmRunError;
 
@@ -54,35 +56,6 @@ impl VmLimits {
     }
 }
 
-/// The control state of a vCPU after the guest halted: what the CPUID bits
-/// that the processor sets by itself mirror.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VcpuControl {
-    /// CR0.
-    pub cr0: u64,
-    /// CR4 (OSXSAVE is bit 18, PKE bit 22).
-    pub cr4: u64,
-    /// XCR0 (1, x87 only, at reset).
-    pub xcr0: u64,
-    /// `IA32_XSS`.
-    pub xss: u64,
-    /// `IA32_APIC_BASE` (bit 11 enables the local APIC).
-    pub apic_base: u64,
-}
-
-/// One CPUID entry as KVM holds it for a vCPU (`KVM_GET_CPUID2`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StoredCpuidEntry {
-    /// Leaf.
-    pub function: u32,
-    /// Subleaf.
-    pub index: u32,
-    /// KVM flags (bit 0: the subleaf is significant).
-    pub flags: u32,
-    /// EAX, EBX, ECX, EDX.
-    pub regs: [u32; 4],
-}
-
 /// What one vCPU of the CPUID guest read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VcpuRun {
@@ -90,12 +63,14 @@ pub struct VcpuRun {
     pub apic_id: u32,
     /// EAX, EBX, ECX, EDX for each query, in query order.
     pub results: Vec<[u32; 4]>,
-    /// Its control state after the run.
-    pub control: VcpuControl,
+    /// CR0 after the run (protection stays off in the real-mode guest).
+    pub cr0: u64,
+    /// The state the CPUID run-time bits mirror, after the run.
+    pub state: VcpuState,
     /// The CPUID entries KVM holds for it after the run (`KVM_GET_CPUID2`):
     /// where they differ from the table it was given, KVM changed the table
     /// when it was set.
-    pub stored: Vec<StoredCpuidEntry>,
+    pub stored: Vec<CpuidEntry>,
 }
 
 #[cfg(test)]

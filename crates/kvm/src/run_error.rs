@@ -52,6 +52,14 @@ pub enum KvmRunError {
         /// [`crate::guest::MAX_QUERIES`].
         max: usize,
     },
+    /// More CPUID entries than `struct kvm_cpuid2` can carry.
+    #[error("the CPUID table has {entries} entries; KVM takes at most {max}")]
+    TooManyEntries {
+        /// Entries in the table.
+        entries: usize,
+        /// `KVM_MAX_CPUID_ENTRIES`.
+        max: usize,
+    },
     /// The guest's memory could not be mapped.
     #[error("cannot map {size} bytes of guest memory: {source}")]
     Memory {

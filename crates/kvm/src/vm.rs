@@ -11,24 +11,20 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use kvm_bindings::{
-    kvm_msr_entry, kvm_userspace_memory_region, CpuId, Msrs, KVM_MAX_CPUID_ENTRIES,
-};
+use cpumodel_cpudata::{CpuidEntry, CpuidKey, VcpuState, APIC_BASE_ENABLE, APIC_DEFAULT_BASE};
+use kvm_bindings::{kvm_msr_entry, kvm_userspace_memory_region, Msrs, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
+use crate::convert::{entry_from_kvm, kvm_cpuid};
 use crate::error::KvmProbeError;
 use crate::guest;
-use crate::limits::{StoredCpuidEntry, VcpuControl, VcpuRun, VmLimits};
+use crate::limits::{VcpuRun, VmLimits};
 use crate::run_error::KvmRunError;
 
 /// `IA32_XSS`.
 const MSR_IA32_XSS: u32 = 0xda0;
-/// The xAPIC's default base address.
-const APIC_DEFAULT_BASE: u64 = 0xfee0_0000;
 /// `IA32_APIC_BASE`: this is the bootstrap processor.
 const APIC_BASE_BSP: u64 = 1 << 8;
-/// `IA32_APIC_BASE`: the local APIC is enabled.
-pub const APIC_BASE_ENABLE: u64 = 1 << 11;
 /// CPUID.1:EDX\[9\], APIC on chip.
 const CPUID_1_EDX_APIC: u32 = 1 << 9;
 
@@ -37,8 +33,8 @@ const CPUID_1_EDX_APIC: u32 = 1 << 9;
 pub struct GuestVcpu {
     /// Its APIC ID, used as its KVM vCPU ID as QEMU does.
     pub apic_id: u32,
-    /// Its CPUID table.
-    pub cpuid: CpuId,
+    /// Its CPUID table (converted for `KVM_SET_CPUID2` by [`kvm_cpuid`]).
+    pub cpuid: Vec<CpuidEntry>,
 }
 
 /// An open KVM device, ready to run CPUID guests.
@@ -105,7 +101,7 @@ impl CpuidGuest {
     pub fn run(
         &self,
         vcpus: &[GuestVcpu],
-        queries: &[(u32, u32)],
+        queries: &[CpuidKey],
     ) -> Result<Vec<VcpuRun>, KvmRunError> {
         let apic_ids: Vec<u32> = vcpus.iter().map(|v| v.apic_id).collect();
         self.limits().check(&self.path, &apic_ids, queries.len())?;
@@ -177,17 +173,14 @@ impl CpuidGuest {
                 .map_err(self.vcpu_error("KVM_GET_CPUID2", n))?
                 .as_slice()
                 .iter()
-                .map(|e| StoredCpuidEntry {
-                    function: e.function,
-                    index: e.index,
-                    flags: e.flags,
-                    regs: [e.eax, e.ebx, e.ecx, e.edx],
-                })
+                .map(entry_from_kvm)
                 .collect();
+            let (cr0, state) = self.control_state(fd, n)?;
             runs.push(VcpuRun {
                 apic_id: vcpus[n].apic_id,
                 results,
-                control: self.control_state(fd, n)?,
+                cr0,
+                state,
                 stored,
             });
         }
@@ -214,7 +207,7 @@ impl CpuidGuest {
         let fd = vm
             .create_vcpu(u64::from(v.apic_id))
             .map_err(self.vcpu_error("KVM_CREATE_VCPU", n))?;
-        fd.set_cpuid2(&v.cpuid)
+        fd.set_cpuid2(&kvm_cpuid(&v.cpuid)?)
             .map_err(self.vcpu_error("KVM_SET_CPUID2", n))?;
         let mut sregs = fd
             .get_sregs()
@@ -235,9 +228,8 @@ impl CpuidGuest {
         sregs.cr4 = 0;
         let has_apic = v
             .cpuid
-            .as_slice()
             .iter()
-            .any(|e| e.function == 1 && e.edx & CPUID_1_EDX_APIC != 0);
+            .any(|e| e.key.leaf == 1 && e.edx & CPUID_1_EDX_APIC != 0);
         sregs.apic_base = if has_apic {
             APIC_DEFAULT_BASE | APIC_BASE_ENABLE | if n == 0 { APIC_BASE_BSP } else { 0 }
         } else {
@@ -269,8 +261,8 @@ impl CpuidGuest {
         }
     }
 
-    /// CR0, CR4, XCR0, `IA32_XSS` and `IA32_APIC_BASE` of vCPU `n`.
-    fn control_state(&self, fd: &VcpuFd, n: usize) -> Result<VcpuControl, KvmRunError> {
+    /// CR0, and the CR4, XCR0, `IA32_XSS` and `IA32_APIC_BASE` of vCPU `n`.
+    fn control_state(&self, fd: &VcpuFd, n: usize) -> Result<(u64, VcpuState), KvmRunError> {
         let sregs = fd
             .get_sregs()
             .map_err(self.vcpu_error("KVM_GET_SREGS", n))?;
@@ -296,13 +288,15 @@ impl CpuidGuest {
         } else {
             0
         };
-        Ok(VcpuControl {
-            cr0: sregs.cr0,
-            cr4: sregs.cr4,
-            xcr0,
-            xss,
-            apic_base: sregs.apic_base,
-        })
+        Ok((
+            sregs.cr0,
+            VcpuState {
+                cr4: sregs.cr4,
+                xcr0,
+                xss,
+                apic_base: sregs.apic_base,
+            },
+        ))
     }
 }
 
@@ -375,7 +369,6 @@ impl Drop for GuestMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::tests::entry;
 
     #[test]
     fn a_missing_device_is_the_probe_error() {
@@ -411,17 +404,19 @@ mod tests {
                 return;
             }
         };
+        let entry = |leaf: u32, subleaf: u32, regs: [u32; 4]| {
+            CpuidEntry::new(CpuidKey::new(leaf, subleaf), regs)
+        };
         let table = |apic: u32| {
-            CpuId::from_entries(&[
-                entry(0, 0, 0, [0xb, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]),
-                entry(1, 0, 0, [0x0005_06e3, apic << 24, 0x8000_0000, 0x0000_0201]),
-                entry(0xb, 0, 1, [1, 2, 0x100, apic]),
-                entry(0xb, 1, 1, [2, 4, 0x201, apic]),
-                entry(0xb, 2, 1, [0, 0, 2, apic]),
-                entry(0x8000_0000, 0, 0, [0x8000_0008, 0, 0, 0]),
-                entry(0x8000_0008, 0, 0, [0x3028, 0, 0, 0]),
-            ])
-            .unwrap()
+            vec![
+                entry(0, 0, [0xb, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]),
+                entry(1, 0, [0x0005_06e3, apic << 24, 0x8000_0000, 0x0000_0201]),
+                entry(0xb, 0, [1, 2, 0x100, apic]),
+                entry(0xb, 1, [2, 4, 0x201, apic]),
+                entry(0xb, 2, [0, 0, 2, apic]),
+                entry(0x8000_0000, 0, [0x8000_0008, 0, 0, 0]),
+                entry(0x8000_0008, 0, [0x3028, 0, 0, 0]),
+            ]
         };
         let vcpus = [
             GuestVcpu {
@@ -442,7 +437,8 @@ mod tests {
             (0xb, 3),
             (0x8000_0000, 0),
             (0x8000_0008, 0),
-        ];
+        ]
+        .map(|(leaf, subleaf)| CpuidKey::new(leaf, subleaf));
         let runs = kvm.run(&vcpus, &queries).unwrap();
         assert_eq!(runs.len(), 2);
         for run in &runs {
@@ -465,13 +461,13 @@ mod tests {
                 ],
                 "APIC ID {a}"
             );
-            assert_eq!(run.control.cr4, 0);
-            assert_eq!(run.control.cr0 & 1, 0);
-            assert_ne!(run.control.apic_base & APIC_BASE_ENABLE, 0);
+            assert_eq!(run.state.cr4, 0);
+            assert_eq!(run.cr0 & 1, 0);
+            assert_ne!(run.state.apic_base & APIC_BASE_ENABLE, 0);
             assert!(run
                 .stored
                 .iter()
-                .any(|e| e.function == 0xb && e.index == 1 && e.regs == [2, 4, 0x201, a]));
+                .any(|e| e.key == CpuidKey::new(0xb, 1) && e.regs() == [2, 4, 0x201, a]));
         }
         assert_eq!(runs[1].apic_id, 2);
     }

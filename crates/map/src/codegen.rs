@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use cpumodel_cpudata::ItemKey;
+use cpumodel_cpudata::{CpuidKey, ItemKey};
 
 use crate::db::Database;
 
@@ -64,7 +64,7 @@ pub fn generate_rust(db: &Database, source: &str) -> String {
             .data
             .nonzero_items()
             .map(|i| match i.key {
-                ItemKey::Cpuid { leaf, subleaf } => format!(
+                ItemKey::Cpuid(CpuidKey { leaf, subleaf }) => format!(
                     "Cpuid({leaf:#x}, {subleaf:#x}, [{:#x}, {:#x}, {:#x}, {:#x}])",
                     i.regs[0], i.regs[1], i.regs[2], i.regs[3]
                 ),

@@ -58,9 +58,8 @@ impl Vendor {
 
     /// The CPUID leaf 0 item carrying the vendor string (EAX not included).
     pub fn cpuid_item(&self) -> Item {
-        let word =
-            |i: usize| u32::from_le_bytes(self.string[i..i + 4].try_into().expect("4 bytes"));
-        Item::cpuid(0, 0, 0, word(0), word(8), word(4))
+        let [ebx, edx, ecx] = cpumodel_cpudata::vendor_to_regs(&self.string);
+        Item::cpuid(0, 0, 0, ebx, ecx, edx)
     }
 }
 

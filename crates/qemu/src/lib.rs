@@ -348,8 +348,8 @@ pub fn expansion_to_data(
                     file: file.to_string(),
                     vendor: s.clone(),
                 })?;
-                let w = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-                data.add(Item::cpuid(0, 0, 0, w(0), w(8), w(4)));
+                let [ebx, edx, ecx] = cpumodel_cpudata::vendor_to_regs(&bytes);
+                data.add(Item::cpuid(0, 0, 0, ebx, ecx, edx));
             }
             PropValue::Number(n) => {
                 let v = u32::try_from(*n).unwrap_or(0);

@@ -20,50 +20,50 @@
 
 use std::collections::BTreeMap;
 
-use cpumodel_cpudata::ItemKey;
+use cpumodel_cpudata::{CpuidKey, ItemKey, Register};
 use cpumodel_map::Database;
 
 use crate::build::{feature, RUNTIME_FEATURES};
-use crate::table::{dynamic_mask, CpuidTable};
+use crate::table::{dynamic_mask, kvm_flags, CpuidTable};
 use crate::xsave;
 
 /// Leaves always present on the hosts Firecracker runs on.
-const ALWAYS_PRESENT: &[(u32, u32)] = &[
-    (0x1, 0),
-    (0x6, 0),
-    (0x7, 0),
-    (0x7, 1),
-    (0xd, 0),
-    (0xd, 1),
-    (0x8000_0001, 0),
-    (0x8000_0007, 0),
-    (0x8000_0008, 0),
+const ALWAYS_PRESENT: &[CpuidKey] = &[
+    CpuidKey::leaf(0x1),
+    CpuidKey::leaf(0x6),
+    CpuidKey::new(0x7, 0),
+    CpuidKey::new(0x7, 1),
+    CpuidKey::new(0xd, 0),
+    CpuidKey::new(0xd, 1),
+    CpuidKey::leaf(0x8000_0001),
+    CpuidKey::leaf(0x8000_0007),
+    CpuidKey::leaf(0x8000_0008),
 ];
 
 /// The bits a template sets, per leaf and subleaf and register.
-fn determined_bits(db: &Database) -> BTreeMap<(u32, u32), [u32; 4]> {
+fn determined_bits(db: &Database) -> BTreeMap<CpuidKey, [u32; 4]> {
     let runtime: Vec<_> = RUNTIME_FEATURES
         .iter()
         .filter_map(|n| feature(db, n))
         .collect();
-    let mut bits: BTreeMap<(u32, u32), [u32; 4]> = BTreeMap::new();
+    let mut bits: BTreeMap<CpuidKey, [u32; 4]> = BTreeMap::new();
     for (i, f) in db.features().iter().enumerate() {
         if runtime.iter().any(|r| r.index() == i) {
             continue;
         }
         for item in f.data.nonzero_items() {
-            if let ItemKey::Cpuid { leaf, subleaf } = item.key {
-                let e = bits.entry((leaf, subleaf)).or_default();
+            if let ItemKey::Cpuid(key) = item.key {
+                let e = bits.entry(key).or_default();
                 for (a, b) in e.iter_mut().zip(item.regs) {
                     *a |= b;
                 }
             }
         }
     }
-    bits.entry((0x1, 0)).or_default()[0] |= cpumodel_cpudata::SIGNATURE_MASK;
-    bits.entry((0xd, 0)).or_default()[0] |= (xsave::known_mask() & !0b11) as u32;
-    for ((leaf, subleaf), regs) in bits.iter_mut() {
-        for (r, d) in regs.iter_mut().zip(dynamic_mask(*leaf, *subleaf)) {
+    bits.entry(CpuidKey::leaf(0x1)).or_default()[0] |= cpumodel_cpudata::SIGNATURE_MASK;
+    bits.entry(CpuidKey::leaf(0xd)).or_default()[0] |= (xsave::known_mask() & !0b11) as u32;
+    for (key, regs) in bits.iter_mut() {
+        for (r, d) in regs.iter_mut().zip(dynamic_mask(*key)) {
             *r &= !d;
         }
     }
@@ -110,28 +110,28 @@ struct RegisterModifier {
 /// The template for `table` (built with `db`), as pretty-printed JSON.
 pub fn to_firecracker(db: &Database, table: &CpuidTable) -> String {
     let determined = determined_bits(db);
-    let names = ["eax", "ebx", "ecx", "edx"];
     let mut leaves = Vec::new();
     for e in &table.entries {
-        let Some(mask) = determined.get(&(e.function, e.index)) else {
+        let Some(mask) = determined.get(&e.key) else {
             continue;
         };
         let regs = e.regs();
         let sets_a_bit = regs.iter().zip(mask).any(|(v, m)| v & m != 0);
-        if !sets_a_bit && !ALWAYS_PRESENT.contains(&(e.function, e.index)) {
+        if !sets_a_bit && !ALWAYS_PRESENT.contains(&e.key) {
             continue;
         }
-        let modifiers = (0..4)
-            .filter(|r| mask[*r] != 0)
+        let modifiers = Register::ALL
+            .into_iter()
+            .filter(|r| mask[r.index()] != 0)
             .map(|r| RegisterModifier {
-                register: names[r],
-                bitmap: bitmap(regs[r], mask[r]),
+                register: r.name(),
+                bitmap: bitmap(regs[r.index()], mask[r.index()]),
             })
             .collect();
         leaves.push(LeafModifier {
-            leaf: format!("{:#x}", e.function),
-            subleaf: format!("{:#x}", e.index),
-            flags: e.flags,
+            leaf: format!("{:#x}", e.key.leaf),
+            subleaf: format!("{:#x}", e.key.subleaf),
+            flags: kvm_flags(e.key),
             modifiers,
         });
     }

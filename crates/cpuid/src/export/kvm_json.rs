@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::error::ExportCpuidError;
-use crate::table::CpuidTable;
+use crate::table::{kvm_flags, CpuidTable};
 
 /// The entries of vCPU `vcpu` as a JSON array.
 ///
@@ -24,7 +24,13 @@ pub fn to_kvm_json(table: &CpuidTable, vcpu: u32) -> Result<String, ExportCpuidE
         let _ = write!(
             out,
             "  {{\"function\": {}, \"index\": {}, \"flags\": {}, \"eax\": {}, \"ebx\": {}, \"ecx\": {}, \"edx\": {}}}",
-            e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx
+            e.key.leaf,
+            e.key.subleaf,
+            kvm_flags(e.key),
+            e.eax,
+            e.ebx,
+            e.ecx,
+            e.edx
         );
         out.push_str(if i + 1 < entries.len() { ",\n" } else { "\n" });
     }

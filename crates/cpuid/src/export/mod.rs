@@ -1,7 +1,7 @@
-//! The forms a CPUID table leaves cpumodel in: KVM's entry list as JSON, a
-//! Firecracker custom CPU template, and `kvm_bindings::CpuId` for Rust VMMs.
+//! The forms a CPUID table leaves cpumodel in: KVM's entry list as JSON and
+//! a Firecracker custom CPU template. (The `kvm_bindings::CpuId` a Rust VMM
+//! hands to `KVM_SET_CPUID2` is made from [`CpuidTable::vcpu_entries`](crate::CpuidTable::vcpu_entries)
+//! by `cpumodel_kvm::kvm_cpuid`, at the ioctl boundary.)
 
 pub mod firecracker;
-#[cfg(target_arch = "x86_64")]
-pub mod kvm;
 pub mod kvm_json;

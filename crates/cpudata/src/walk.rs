@@ -1,84 +1,39 @@
-//! Reading the CPUID leaves of the processor this program runs on.
+//! The walk over a processor's CPUID leaves, as a pure function.
 //!
-//! The walk over leaves and subleaves follows the architectural rules for
-//! which subleaves are valid (the same rules libvirt applies), so a dump
-//! written here decodes exactly like one libvirt recorded. The instruction is
-//! behind [`CpuidReader`] so the walk itself is tested on recorded values.
+//! Which subleaves of a leaf are valid follows architectural rules (the
+//! same rules libvirt applies), so a dump written from this walk decodes
+//! exactly like one libvirt recorded. The walk asks a [`CpuidReader`] and
+//! never executes the instruction itself: this crate is pure, and the real
+//! processor is a reader that `cpumodel-kvm` (the crate owning devices and
+//! machine instructions) provides, as it reads the feature MSRs. Here the
+//! walk is tested on recorded values.
 
+use crate::cpuid::CpuidKey;
 use crate::item::{CpuData, Item, ItemKey};
 
 /// Something that answers CPUID queries: the real processor or a recording.
 pub trait CpuidReader {
-    /// Executes CPUID with `EAX=leaf`, `ECX=subleaf` and returns `[eax, ebx, ecx, edx]`.
-    fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
+    /// The answer to CPUID with `EAX=key.leaf`, `ECX=key.subleaf`, as `[eax, ebx, ecx, edx]`.
+    fn cpuid(&self, key: CpuidKey) -> [u32; 4];
 }
 
-/// The processor this program runs on.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct HostCpuid;
-
-impl CpuidReader for HostCpuid {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unused_unsafe)]
-    fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
-        // SAFETY: CPUID is available on every x86_64 processor.
-        let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, subleaf) };
-        [r.eax, r.ebx, r.ecx, r.edx]
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn cpuid(&self, _leaf: u32, _subleaf: u32) -> [u32; 4] {
-        [0; 4]
-    }
-}
-
+/// A recording answers from its items (zeros for a leaf it lacks).
 impl CpuidReader for CpuData {
-    fn cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
-        self.get(ItemKey::Cpuid { leaf, subleaf })
-            .map_or([0; 4], |i| i.regs)
+    fn cpuid(&self, key: CpuidKey) -> [u32; 4] {
+        self.get(ItemKey::Cpuid(key)).map_or([0; 4], |i| i.regs)
     }
 }
-
-/// True when this build can read the live processor's CPUID.
-pub const HOST_CPUID_AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
 /// The IA32_ARCH_CAPABILITIES MSR, which carries the CPU's vulnerability
 /// and mitigation bits (`rdctl-no`, `mds-no`, ...).
 pub const IA32_ARCH_CAPABILITIES: u32 = 0x10a;
 
-/// Everything libvirt reads from the live host: the CPUID leaves, plus
-/// IA32_ARCH_CAPABILITIES when CPUID says the MSR exists and the Linux msr
-/// device (`/dev/cpu/0/msr`, root only) can read it. Like libvirt, the MSR
-/// is best effort: without the device the CPUID leaves are the whole answer.
-pub fn read_host_cpudata() -> CpuData {
-    let mut data = read_cpuid(&HostCpuid);
-    if let Some(item) = read_arch_capabilities(&data, std::path::Path::new("/dev/cpu/0/msr")) {
-        data.add(item);
-    }
-    data
-}
-
-/// IA32_ARCH_CAPABILITIES through a Linux msr device, when CPUID.7.0:EDX\[29\]
-/// announces it; `None` when the MSR is absent or unreadable.
-pub fn read_arch_capabilities(cpuid: &CpuData, msr_device: &std::path::Path) -> Option<Item> {
-    use std::os::unix::fs::FileExt as _;
-    let leaf7 = cpuid.get(ItemKey::Cpuid {
-        leaf: 7,
-        subleaf: 0,
-    })?;
-    if leaf7.regs[3] & (1 << 29) == 0 {
-        return None;
-    }
-    let file = std::fs::File::open(msr_device).ok()?;
-    let mut buf = [0u8; 8];
-    file.read_exact_at(&mut buf, u64::from(IA32_ARCH_CAPABILITIES))
-        .ok()?;
-    let value = u64::from_le_bytes(buf);
-    Some(Item::msr(
-        IA32_ARCH_CAPABILITIES,
-        value as u32,
-        (value >> 32) as u32,
-    ))
+/// True when CPUID.7.0:EDX\[29\] announces IA32_ARCH_CAPABILITIES, so reading
+/// the MSR makes sense (libvirt reads it only then).
+pub fn announces_arch_capabilities(cpuid: &CpuData) -> bool {
+    cpuid
+        .get(ItemKey::cpuid(7, 0))
+        .is_some_and(|leaf7| leaf7.regs[3] & (1 << 29) != 0)
 }
 
 /// Reads every standard (0x0...) and extended (0x80000000...) leaf with its
@@ -86,7 +41,7 @@ pub fn read_arch_capabilities(cpuid: &CpuData, msr_device: &std::path::Path) -> 
 pub fn read_cpuid(reader: &impl CpuidReader) -> CpuData {
     let mut data = CpuData::new();
     for base in [0u32, 0x8000_0000] {
-        let max = reader.cpuid(base, 0)[0];
+        let max = reader.cpuid(CpuidKey::leaf(base))[0];
         // Guard against nonsense maxima (a hypervisor bug must not hang us).
         let max = max.min(base.wrapping_add(0xff));
         let mut leaf = base;
@@ -98,14 +53,15 @@ pub fn read_cpuid(reader: &impl CpuidReader) -> CpuData {
     data
 }
 
-fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
+fn read_leaf(reader: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
+    let r = |leaf: u32, sub: u32| reader.cpuid(CpuidKey::new(leaf, sub));
     let mut add = |sub: u32, regs: [u32; 4]| {
         data.add(Item {
-            key: ItemKey::Cpuid { leaf, subleaf: sub },
+            key: ItemKey::cpuid(leaf, sub),
             regs,
         });
     };
-    let sub0 = r.cpuid(leaf, 0);
+    let sub0 = r(leaf, 0);
     match leaf {
         // Deterministic cache parameters: subleaf n+1 is valid while EAX[4:0] != 0.
         0x4 => {
@@ -114,7 +70,7 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
             let mut sub = 0;
             while regs[0] & 0x1f != 0 && sub < 64 {
                 sub += 1;
-                regs = r.cpuid(leaf, sub);
+                regs = r(leaf, sub);
                 add(sub, regs);
             }
         }
@@ -122,7 +78,7 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
         0x7 | 0x14 => {
             add(0, sub0);
             for sub in 1..=sub0[0].min(64) {
-                add(sub, r.cpuid(leaf, sub));
+                add(sub, r(leaf, sub));
             }
         }
         // Extended topology: valid while ECX[15:8] (level type) != 0.
@@ -132,13 +88,13 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
             while regs[2] & 0xff00 != 0 && sub < 64 {
                 add(sub, regs);
                 sub += 1;
-                regs = r.cpuid(leaf, sub);
+                regs = r(leaf, sub);
             }
         }
         // XSAVE state components: 0 and 1 always, others when enabled in the bitmaps.
         0xd => {
             add(0, sub0);
-            let sub1 = r.cpuid(leaf, 1);
+            let sub1 = r(leaf, 1);
             add(1, sub1);
             for sub in 2..64u32 {
                 let valid = if sub < 32 {
@@ -147,7 +103,7 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
                     (sub0[3] | sub1[3]) & (1 << (sub - 32)) != 0
                 };
                 if valid {
-                    add(sub, r.cpuid(leaf, sub));
+                    add(sub, r(leaf, sub));
                 }
             }
         }
@@ -157,23 +113,23 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
             let res = if leaf == 0xf { sub0[3] } else { sub0[1] };
             for sub in 1..32 {
                 if res & (1 << sub) != 0 {
-                    add(sub, r.cpuid(leaf, sub));
+                    add(sub, r(leaf, sub));
                 }
             }
         }
         // SGX: only with CPUID.7.0:EBX[2]; subleaves >= 2 while EAX[3:0] != 0.
         0x12 => {
-            if r.cpuid(7, 0)[1] & (1 << 2) == 0 {
+            if r(7, 0)[1] & (1 << 2) == 0 {
                 return;
             }
             add(0, sub0);
-            add(1, r.cpuid(leaf, 1));
+            add(1, r(leaf, 1));
             let mut sub = 2;
-            let mut regs = r.cpuid(leaf, sub);
+            let mut regs = r(leaf, sub);
             while regs[0] & 0xf != 0 && sub < 64 {
                 add(sub, regs);
                 sub += 1;
-                regs = r.cpuid(leaf, sub);
+                regs = r(leaf, sub);
             }
         }
         // SoC vendor: valid when EAX >= 3, which is also the highest subleaf.
@@ -183,7 +139,7 @@ fn read_leaf(r: &impl CpuidReader, data: &mut CpuData, leaf: u32) {
             }
             add(0, sub0);
             for sub in 1..=sub0[0].min(64) {
-                add(sub, r.cpuid(leaf, sub));
+                add(sub, r(leaf, sub));
             }
         }
         _ => add(0, sub0),
@@ -195,24 +151,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arch_capabilities_only_when_announced_and_readable() {
+    fn arch_capabilities_only_when_announced() {
         let announced: CpuData = [Item::cpuid(7, 0, 0, 0, 0, 1 << 29)].into_iter().collect();
         let silent: CpuData = [Item::cpuid(7, 0, 0, 0, 0, 0)].into_iter().collect();
-        // A file standing in for the msr device: 8 bytes at offset 0x10a.
-        let path = std::env::temp_dir().join(format!("cpumodel-msr-{}", std::process::id()));
-        let mut bytes = vec![0u8; 0x10a + 8];
-        bytes[0x10a..].copy_from_slice(&0x0000_0001_0000_01ebu64.to_le_bytes());
-        std::fs::write(&path, bytes).unwrap();
-        assert_eq!(
-            read_arch_capabilities(&announced, &path),
-            Some(Item::msr(0x10a, 0x1eb, 1))
-        );
-        assert_eq!(read_arch_capabilities(&silent, &path), None);
-        assert_eq!(
-            read_arch_capabilities(&announced, std::path::Path::new("/nonexistent/msr")),
-            None
-        );
-        std::fs::remove_file(&path).unwrap();
+        assert!(announces_arch_capabilities(&announced));
+        assert!(!announces_arch_capabilities(&silent));
+        assert!(!announces_arch_capabilities(&CpuData::new()));
     }
 
     #[test]
@@ -237,10 +181,8 @@ mod tests {
         let read = read_cpuid(&recorded);
         let keys: Vec<_> = read
             .nonzero_items()
-            .map(|i| match i.key {
-                ItemKey::Cpuid { leaf, subleaf } => (leaf, subleaf),
-                ItemKey::Msr { .. } => unreachable!(),
-            })
+            .filter_map(|i| i.key.cpuid_key())
+            .map(|k| (k.leaf, k.subleaf))
             .collect();
         assert_eq!(
             keys,
