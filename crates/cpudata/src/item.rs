@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::cpuid::{vendor_from_regs, CpuidKey};
+use crate::cpuid::{vendor_from_regs, CpuidKey, Register};
 
 /// Where a data item comes from: a CPUID leaf/subleaf or a model-specific register.
 ///
@@ -42,7 +42,7 @@ impl ItemKey {
     /// The names of this kind of item's registers, in [`Item::regs`] order.
     pub fn register_names(&self) -> &'static [&'static str] {
         match self {
-            ItemKey::Cpuid(_) => &["eax", "ebx", "ecx", "edx"],
+            ItemKey::Cpuid(_) => &CPUID_REGISTER_NAMES,
             ItemKey::Msr { .. } => &["eax", "edx"],
         }
     }
@@ -56,6 +56,14 @@ impl fmt::Display for ItemKey {
         }
     }
 }
+
+/// The names of [`Register::ALL`], as [`ItemKey::register_names`] gives them.
+const CPUID_REGISTER_NAMES: [&str; 4] = [
+    Register::Eax.name(),
+    Register::Ebx.name(),
+    Register::Ecx.name(),
+    Register::Edx.name(),
+];
 
 /// One CPUID leaf or MSR value.
 ///
