@@ -3,6 +3,12 @@
 //! `cargo xtask import-cpu-map DIR` regenerates the embedded CPU model
 //! database (`crates/map/src/embedded/data.rs`) from a libvirt cpu_map
 //! directory, normally `../shared/cpu_map/libvirt-upstream`.
+//!
+//! `cargo xtask gen-fleet --hosts N --out DIR [--from DIR] [--racks R]
+//! [--seed S] [--vendor STRING]` writes a synthetic fleet of host dumps for
+//! the fleet benchmarks (see BENCHMARKS.md).
+
+mod genfleet;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,8 +31,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        ["gen-fleet", rest @ ..] => match gen_fleet(rest) {
+            Ok(n) => {
+                println!("wrote {n} hosts");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask import-cpu-map DIR");
+            eprintln!("usage: cargo xtask import-cpu-map DIR | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
             ExitCode::from(2)
         }
     }
@@ -48,4 +64,34 @@ fn import(dir: &Path) -> Result<PathBuf, String> {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/map/src/embedded/data.rs");
     std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
+}
+
+fn gen_fleet(args: &[&str]) -> Result<usize, String> {
+    let mut opts = genfleet::Options {
+        from: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/conformance/libvirt-10.7/cputestdata"),
+        out: PathBuf::new(),
+        hosts: 0,
+        racks: 10,
+        seed: 1,
+        vendor: None,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || value.parse::<usize>().map_err(|e| format!("{flag} {value}: {e}"));
+        match *flag {
+            "--hosts" => opts.hosts = number()?,
+            "--racks" => opts.racks = number()?,
+            "--seed" => opts.seed = value.parse().map_err(|e| format!("--seed {value}: {e}"))?,
+            "--out" => opts.out = PathBuf::from(value),
+            "--from" => opts.from = PathBuf::from(value),
+            "--vendor" => opts.vendor = Some((*value).to_string()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if opts.out.as_os_str().is_empty() || opts.hosts == 0 {
+        return Err("gen-fleet needs --hosts N and --out DIR".into());
+    }
+    genfleet::generate(&opts)
 }
