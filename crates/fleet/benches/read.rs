@@ -40,6 +40,20 @@ fn read(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("parse_cpudata only", |b| {
+        b.iter(|| {
+            for (name, text) in &docs {
+                cpumodel_cpudata::parse_cpudata(name, text).unwrap();
+            }
+        })
+    });
+    g.bench_function("roxmltree only", |b| {
+        b.iter(|| {
+            for (_, text) in &docs {
+                roxmltree::Document::parse(text).unwrap();
+            }
+        })
+    });
     g.finish();
 }
 
