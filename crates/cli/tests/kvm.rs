@@ -276,10 +276,15 @@ fn dump_kvm_writes_cpudata_that_decodes_and_host_says_hypervisor() {
     assert!(to_stdout.stdout.contains("<cpuid eax_in='0x00000000'"));
     // The same leaves and MSRs both times. (Values may differ: KVM answers
     // on whichever CPU runs the ioctl, and some fields hold that CPU's APIC
-    // ID.)
+    // ID. The topology leaves 0BH and 1FH are left out: a subleaf whose only
+    // non-zero register is EDX, the x2APIC ID, is all zero on CPU 0 and is
+    // then not written.)
     let written = std::fs::read_to_string(dir.path().join("kvm.xml")).unwrap();
     let keys = |text: &str| -> Vec<String> {
         text.lines()
+            .filter(|l| {
+                !l.contains("eax_in='0x0000000b'") && !l.contains("eax_in='0x0000001f'")
+            })
             .map(|l| l.split(" eax=").next().unwrap().to_string())
             .collect()
     };
