@@ -17,8 +17,16 @@ use rand::{Rng, SeedableRng};
 
 /// Features a BIOS setting or microcode update commonly switches.
 const VOLATILE: [&str; 10] = [
-    "hle", "rtm", "mpx", "spec-ctrl", "ssbd", "md-clear", "stibp", "arch-capabilities",
-    "avx512f", "pcid",
+    "hle",
+    "rtm",
+    "mpx",
+    "spec-ctrl",
+    "ssbd",
+    "md-clear",
+    "stibp",
+    "arch-capabilities",
+    "avx512f",
+    "pcid",
 ];
 
 /// What to generate.
@@ -54,7 +62,9 @@ fn bases(dir: &Path, vendor: Option<&str>) -> Result<Vec<CpuData>, String> {
         let Ok(data) = parse_cpudata(&p.display().to_string(), &text) else {
             continue;
         };
-        let v = data.vendor_string().map(|v| String::from_utf8_lossy(&v).into_owned());
+        let v = data
+            .vendor_string()
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
         if vendor.is_none_or(|want| v.as_deref() == Some(want)) {
             out.push(data);
         }

@@ -79,7 +79,11 @@ fn gen_fleet(args: &[&str]) -> Result<usize, String> {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || value.parse::<usize>().map_err(|e| format!("{flag} {value}: {e}"));
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|e| format!("{flag} {value}: {e}"))
+        };
         match *flag {
             "--hosts" => opts.hosts = number()?,
             "--racks" => opts.racks = number()?,

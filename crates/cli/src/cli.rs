@@ -216,9 +216,6 @@ pub struct GuestArgs {
     /// has all of them is used.
     #[arg(long = "require-feature", value_name = "F")]
     pub required: Vec<String>,
-    /// The number of vCPUs; adds a <topology> chosen as Nova chooses it.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub vcpus: Option<String>,
     /// A flavor extra spec (hw:cpu_sockets=2, hw:cpu_max_threads=1,
     /// trait:HW_CPU_X86_AVX2=required, ...).
     #[arg(long = "spec", value_name = "KEY=VALUE")]
@@ -234,19 +231,8 @@ pub struct GuestArgs {
     /// the [libvirt] section of this nova.conf; command-line values win.
     #[arg(long, value_name = "FILE")]
     pub nova_conf: Option<PathBuf>,
-    /// Explicit sockets (the values must multiply to --vcpus).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub sockets: Option<String>,
-    /// Explicit dies per socket.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub dies: Option<String>,
-    /// Explicit clusters per die.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub clusters: Option<String>,
-    /// Explicit cores per cluster.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub cores: Option<String>,
-    /// Explicit threads per core.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub threads: Option<String>,
+    /// The vCPU count and topology; with either, the <cpu> gets a
+    /// <topology>.
+    #[command(flatten)]
+    pub topology: crate::topology_args::TopologyArgs,
 }

@@ -675,9 +675,7 @@ fn baseline(
 }
 
 fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output, CliError> {
-    use cpumodel_policy::{
-        build, parse_nova_conf, parse_specs, CpuMode, ExplicitTopology, HostCpu, PolicyInput,
-    };
+    use cpumodel_policy::{build, parse_nova_conf, parse_specs, CpuMode, HostCpu, PolicyInput};
     let conf = match &g.nova_conf {
         Some(path) => Some(parse_nova_conf(&path.display().to_string(), &read(path)?)?),
         None => None,
@@ -710,15 +708,9 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
         ),
         flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
         required: g.required.clone(),
-        vcpus: count("--vcpus", &g.vcpus)?,
+        vcpus: g.topology.vcpus,
         specs: parse_specs(&g.specs, &g.image_props).map_err(cpumodel_policy::PolicyError::from)?,
-        explicit: ExplicitTopology {
-            sockets: count("--sockets", &g.sockets)?,
-            dies: count("--dies", &g.dies)?,
-            clusters: count("--clusters", &g.clusters)?,
-            cores: count("--cores", &g.cores)?,
-            threads: count("--threads", &g.threads)?,
-        },
+        explicit: g.topology.explicit()?,
     };
     let host = match &g.host {
         Some(path) => Some(host_from_file(db, path)?),
@@ -737,23 +729,6 @@ fn guest(db: &Database, g: &GuestArgs, format: Option<Format>) -> Result<Output,
         })),
     };
     return Ok(Output::ok(text));
-
-    /// A vCPU or topology count: a positive integer, checked here so that a
-    /// bad value is a one-line error like a bad flavor extra spec.
-    fn count(flag: &str, value: &Option<String>) -> Result<Option<u32>, CliError> {
-        value
-            .as_deref()
-            .map(|v| {
-                v.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| {
-                        CliError::Usage(format!("{flag}='{v}' must be a positive integer"))
-                    })
-            })
-            .transpose()
-    }
 
     fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
         let text = read(path)?;

@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use cpumodel_cpuid::export::{firecracker::to_firecracker, kvm_json::to_kvm_json};
 use cpumodel_cpuid::{build, CpuidSpec};
 use cpumodel_map::Database;
-use cpumodel_policy::{CpuMode, ExplicitTopology, PolicyInput};
+use cpumodel_policy::{CpuMode, PolicyInput, Topology};
 
 use crate::cli::{Args, Command, Format, FormatArg};
 use crate::commands::Output;
 use crate::error::{read, CliError};
+use crate::topology_args::TopologyArgs;
 
 /// The guest CPU that `cpuid` and `verify` build a table for: one
 /// definition of these flags for both commands.
@@ -27,22 +28,9 @@ pub struct CpuSpecArgs {
     /// An extra flag: +name or name enables it, -name disables it.
     #[arg(long = "flag", value_name = "F", allow_hyphen_values = true)]
     pub flags: Vec<String>,
-    /// The number of vCPUs (default 1); without --sockets/--cores/--threads
-    /// the topology is chosen as Nova chooses it.
-    #[arg(long)]
-    pub vcpus: Option<u32>,
-    /// Sockets (the counts must multiply to --vcpus).
-    #[arg(long)]
-    pub sockets: Option<u32>,
-    /// Dies per socket.
-    #[arg(long)]
-    pub dies: Option<u32>,
-    /// Cores per die.
-    #[arg(long)]
-    pub cores: Option<u32>,
-    /// Threads per core.
-    #[arg(long)]
-    pub threads: Option<u32>,
+    /// The vCPU count (default 1) and topology.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
 }
 
 impl CpuSpecArgs {
@@ -51,14 +39,8 @@ impl CpuSpecArgs {
     /// # Errors
     /// Unknown names (with suggestions) and impossible topologies.
     pub fn spec(&self, db: &Database) -> Result<cpumodel_cpuid::CpuidSpec, CliError> {
-        let explicit = ExplicitTopology {
-            sockets: self.sockets,
-            dies: self.dies,
-            clusters: None,
-            cores: self.cores,
-            threads: self.threads,
-        };
-        guest_spec(db, &self.model, &self.flags, self.vcpus, explicit)
+        let explicit = self.topology.explicit()?;
+        guest_spec(db, &self.model, &self.flags, self.topology.vcpus, explicit)
     }
 }
 
@@ -111,7 +93,7 @@ pub fn guest_spec(
     model: &str,
     flags: &[String],
     vcpus: Option<u32>,
-    explicit: ExplicitTopology,
+    explicit: Option<Topology>,
 ) -> Result<CpuidSpec, CliError> {
     let input = PolicyInput {
         mode: CpuMode::Custom,

@@ -43,6 +43,9 @@ pub enum CliError {
         #[source]
         source: cpumodel_cpudef::DecodeError,
     },
+    /// A topology cannot exist.
+    #[error(transparent)]
+    Topology(#[from] cpumodel_cpudef::TopologyError),
     /// A guest CPU policy is invalid.
     #[error(transparent)]
     Policy(#[from] cpumodel_policy::PolicyError),

@@ -16,6 +16,7 @@ mod cli;
 mod commands;
 mod cpuid_cmd;
 mod error;
+mod topology_args;
 mod verify_cmd;
 
 use std::io::Write as _;
@@ -24,7 +25,17 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let args = match cli::Args::try_parse() {
+        Ok(args) => args,
+        // A bad topology count is one line, as the command's own errors.
+        Err(e) => match topology_args::one_line_error(&e) {
+            Some(message) => {
+                eprintln!("cpumodel: error: {message}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     match commands::run(&args) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();

@@ -282,9 +282,7 @@ fn dump_kvm_writes_cpudata_that_decodes_and_host_says_hypervisor() {
     let written = std::fs::read_to_string(dir.path().join("kvm.xml")).unwrap();
     let keys = |text: &str| -> Vec<String> {
         text.lines()
-            .filter(|l| {
-                !l.contains("eax_in='0x0000000b'") && !l.contains("eax_in='0x0000001f'")
-            })
+            .filter(|l| !l.contains("eax_in='0x0000000b'") && !l.contains("eax_in='0x0000001f'"))
             .map(|l| l.split(" eax=").next().unwrap().to_string())
             .collect()
     };

@@ -11,6 +11,8 @@ use std::fmt::{self, Write as _};
 
 use cpumodel_xml::escape;
 
+use crate::topology::Topology;
+
 /// Whether a definition describes a real processor or a guest's CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,37 +143,6 @@ pub struct FeatureRef {
     pub name: String,
     /// The policy; `None` for host CPUs.
     pub policy: Option<Policy>,
-}
-
-/// The `<topology>` of a guest CPU. All values are at least 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Topology {
-    /// Sockets.
-    pub sockets: u32,
-    /// Dies per socket.
-    pub dies: u32,
-    /// Clusters per die.
-    pub clusters: u32,
-    /// Cores per cluster.
-    pub cores: u32,
-    /// Threads per core.
-    pub threads: u32,
-}
-
-impl Topology {
-    /// The number of vCPUs the topology holds.
-    pub fn vcpus(&self) -> u64 {
-        [
-            self.sockets,
-            self.dies,
-            self.clusters,
-            self.cores,
-            self.threads,
-        ]
-        .iter()
-        .map(|v| u64::from(*v))
-        .product()
-    }
 }
 
 /// The processor signature of a host CPU.
@@ -347,7 +318,11 @@ impl CpuDef {
             let _ = writeln!(
                 body,
                 "  <topology sockets='{}' dies='{}' clusters='{}' cores='{}' threads='{}'/>",
-                t.sockets, t.dies, t.clusters, t.cores, t.threads
+                t.sockets(),
+                t.dies(),
+                t.clusters(),
+                t.cores(),
+                t.threads()
             );
         }
         for f in &self.features {

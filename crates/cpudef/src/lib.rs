@@ -27,11 +27,10 @@ mod error;
 mod input;
 pub mod ops;
 mod parse;
+pub mod topology;
 
 pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
-pub use def::{
-    Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
-};
+pub use def::{Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef};
 pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, InputError};
@@ -42,3 +41,4 @@ pub use ops::{
 pub use parse::{
     add_cpus_to_baseline, parse_cpu_node, parse_cpus, parse_known_cpus, AddCpusError, SourcedCpu,
 };
+pub use topology::{CpuPosition, Topology, TopologyError};

@@ -19,11 +19,10 @@ use cpumodel_xml::{child, elements, Source};
 use roxmltree::Node;
 
 use crate::decode::{decode, DecodeOptions};
-use crate::def::{
-    Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef, Topology,
-};
+use crate::def::{Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef};
 use crate::input::{cpudata_features, InputError};
 use crate::ops::{BaselineAccumulator, BaselineError};
+use crate::topology::Topology;
 
 /// One CPU read from a file, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -593,13 +592,15 @@ fn read_cpu_into<'a, E: Element<'a>>(
         return Err(n.error("<vendor> given without a <model>".into()));
     }
     if let Some(t) = n.child("topology") {
-        cpu.topology = Some(Topology {
-            sockets: nonzero(t, "sockets", None)?,
-            dies: nonzero(t, "dies", Some(1))?,
-            clusters: nonzero(t, "clusters", Some(1))?,
-            cores: nonzero(t, "cores", None)?,
-            threads: nonzero(t, "threads", None)?,
-        });
+        let topology = Topology::new(
+            nonzero(t, "sockets", None)?,
+            nonzero(t, "dies", Some(1))?,
+            nonzero(t, "clusters", Some(1))?,
+            nonzero(t, "cores", None)?,
+            nonzero(t, "threads", None)?,
+        )
+        .map_err(|e| t.error(e.to_string()))?;
+        cpu.topology = Some(topology);
     }
     parse_features_into(n, kind, &mut features)?;
     cpu.features = features;

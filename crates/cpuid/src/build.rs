@@ -26,14 +26,20 @@
 //! VMM.
 
 use cpumodel_cpudata::{vendor_to_regs, CpuData, CpuidEntry, CpuidKey, ItemKey, Signature};
+use cpumodel_cpudef::Topology;
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
 use cpumodel_policy::{CpuMode, GuestCpu};
 
 use crate::cache;
 use crate::error::BuildCpuidError;
+use crate::field::{
+    FieldError, LEAF1F_COUNT, LEAF1F_LEVEL, LEAF1F_SHIFT, LEAF1F_TYPE, LEAF1_LOGICAL_PER_PACKAGE,
+    LEAF80000008_APIC_ID_SIZE, LEAF80000008_THREADS, LEAF8000001E_THREADS, LEAFB_COUNT,
+    LEAFB_LEVEL, LEAFB_SHIFT, LEAFB_TYPE,
+};
 use crate::qemu::{self, QemuModel};
 use crate::table::{apply_apic_id, CpuidTable};
-use crate::topology::CpuTopology;
+use crate::topology::{ApicIds, MAX_VCPUS};
 use crate::xsave;
 
 /// Features whose bits the processor sets from control-register state; a
@@ -55,7 +61,7 @@ pub struct CpuidSpec {
     /// Enabled features (MSR features are carried but not part of CPUID).
     pub features: FeatureSet,
     /// The topology.
-    pub topology: CpuTopology,
+    pub topology: Topology,
     /// Physical address bits of a 64-bit guest.
     pub phys_bits: u32,
 }
@@ -64,14 +70,10 @@ impl CpuidSpec {
     /// A model with exactly its own features.
     ///
     /// # Errors
-    /// [`BuildCpuidError`] when QEMU has no such model or the topology is
-    /// impossible.
-    pub fn new(
-        db: &Database,
-        model: ModelId,
-        topology: CpuTopology,
-    ) -> Result<Self, BuildCpuidError> {
-        topology.validate()?;
+    /// [`BuildCpuidError`] when QEMU has no such model or the topology has
+    /// more than [`MAX_VCPUS`] vCPUs.
+    pub fn new(db: &Database, model: ModelId, topology: Topology) -> Result<Self, BuildCpuidError> {
+        check_vcpus(&topology)?;
         let m = db.model(model);
         let q = qemu::resolve(&m.name)?;
         Ok(CpuidSpec {
@@ -96,13 +98,7 @@ impl CpuidSpec {
             (CpuMode::Custom, Some(m)) => m,
             (mode, _) => return Err(BuildCpuidError::NoModel(mode.to_string())),
         };
-        let topology = guest.topology.map_or(CpuTopology::SINGLE, |t| CpuTopology {
-            sockets: t.sockets,
-            dies: t.dies,
-            clusters: t.clusters,
-            cores: t.cores,
-            threads: t.threads,
-        });
+        let topology = guest.topology.unwrap_or(Topology::SINGLE);
         let mut spec = CpuidSpec::new(db, model, topology)?;
         for (id, policy) in &guest.features {
             policy.apply(&mut spec.features, *id);
@@ -113,6 +109,18 @@ impl CpuidSpec {
     fn has(&self, db: &Database, name: &str) -> bool {
         feature(db, name).is_some_and(|id| self.features.contains(id))
     }
+}
+
+/// A table describes at most [`MAX_VCPUS`] vCPUs.
+fn check_vcpus(topology: &Topology) -> Result<(), BuildCpuidError> {
+    if topology.vcpus() > MAX_VCPUS {
+        return Err(BuildCpuidError::TooManyVcpus {
+            topology: *topology,
+            vcpus: topology.vcpus(),
+            max: MAX_VCPUS,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn feature(db: &Database, name: &str) -> Option<FeatureId> {
@@ -167,13 +175,21 @@ fn regs_of(data: &CpuData, leaf: u32, subleaf: u32) -> [u32; 4] {
 /// Builds the CPUID table of `spec`.
 ///
 /// # Errors
-/// [`BuildCpuidError::Topology`] when the topology is impossible.
+/// [`BuildCpuidError::TooManyVcpus`] past [`MAX_VCPUS`], and
+/// [`BuildCpuidError::Field`] when a count does not fit a CPUID field
+/// QEMU does not clamp (more than 256 logical processors per package in
+/// CPUID.80000008H:ECX\[7:0\], more than 256 threads per core in
+/// CPUID.8000001EH:EBX\[15:8\]).
 pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidError> {
-    spec.topology.validate()?;
+    check_vcpus(&spec.topology)?;
     let data = feature_bits(db, spec);
     let kind = vendor_kind(&spec.vendor);
     let topo = spec.topology;
     let tpp = topo.threads_per_package();
+    let field = |source: FieldError| BuildCpuidError::Field {
+        topology: topo,
+        source,
+    };
     let has = |name: &str| spec.has(db, name);
 
     // Maximum leaves: the model's minimum raised by what the features use.
@@ -198,7 +214,7 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
         level = level.max(0x14);
     }
     if matches!(kind, VendorKind::Intel | VendorKind::Zhaoxin)
-        && (topo.dies > 1 || topo.clusters > 1)
+        && (topo.dies() > 1 || topo.clusters() > 1)
     {
         level = level.max(0x1f);
     }
@@ -238,13 +254,16 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
         match leaf {
             0 => push(0, 0, [level, vendor[0], vendor[1], vendor[2]]),
             1 => {
-                let mut ebx = 8 << 8;
-                let mut edx = 0;
+                // CLFLUSH line size 8 (quadwords), the hypervisor bit.
+                let mut r = [signature, 8 << 8, 1 << 31, 0];
                 if tpp > 1 {
-                    ebx |= (tpp & 0xff) << 16;
-                    edx |= 1 << 28;
+                    // QEMU writes MIN(threads_per_pkg, 255) since commit
+                    // a62fef5829 ("i386/cpu: Fix cpu number overflow in
+                    // CPUID.01H.EBX[23:16]"), with HTT set.
+                    LEAF1_LOGICAL_PER_PACKAGE.set_clamped(&mut r, tpp);
+                    r[3] |= 1 << 28;
                 }
-                push(1, 0, [signature, ebx, 1 << 31, edx]);
+                push(1, 0, r);
             }
             2 if kind != VendorKind::Amd => push(2, 0, cache::LEAF2),
             4 if kind != VendorKind::Amd => {
@@ -260,13 +279,9 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
                 }
             }
             0xb => {
-                push(0xb, 0, [layout.core_offset, topo.threads, 1 << 8, 0]);
-                push(
-                    0xb,
-                    1,
-                    [layout.package_offset, tpp & 0xffff, 1 | (2 << 8), 0],
-                );
-                push(0xb, 2, [0, 0, 2, 0]);
+                for (sub, regs) in leafb(&topo).map_err(field)?.into_iter().enumerate() {
+                    push(0xb, sub as u32, regs);
+                }
             }
             0xd if xsave_mask != 0 => {
                 let size = xsave::standard_size(xsave_mask);
@@ -293,7 +308,7 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
             }
             0x1e if has("amx-tile") => push(0x1e, 0, [0, 0x4010, 0, 0]),
             0x1f => {
-                for (sub, regs) in leaf1f(&topo).into_iter().enumerate() {
+                for (sub, regs) in leaf1f(&topo).map_err(field)?.into_iter().enumerate() {
                     push(0x1f, sub as u32, regs);
                 }
             }
@@ -341,12 +356,16 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
                     } else {
                         32
                     };
-                    let ecx = if tpp > 1 {
-                        (layout.package_offset << 12) | (tpp - 1)
-                    } else {
-                        0
-                    };
-                    push(leaf, 0, [eax, 0, ecx, 0]);
+                    let mut r = [eax, 0, 0, 0];
+                    if tpp > 1 {
+                        // QEMU writes both unclamped: a count they cannot
+                        // hold is an error here, not a wrapped value.
+                        LEAF80000008_APIC_ID_SIZE
+                            .set(&mut r, layout.package_offset)
+                            .map_err(field)?;
+                        LEAF80000008_THREADS.set(&mut r, tpp - 1).map_err(field)?;
+                    }
+                    push(leaf, 0, r);
                 }
                 0x8000_000a if has("svm") => push(leaf, 0, [1, 0x10, 0, 0]),
                 0x8000_001d => {
@@ -355,7 +374,15 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
                     }
                     push(leaf, 4, [0; 4]);
                 }
-                0x8000_001e => push(leaf, 0, [0; 4]),
+                0x8000_001e => {
+                    // Threads per core - 1; QEMU writes it unclamped. The
+                    // APIC ID fields are filled per vCPU.
+                    let mut r = [0; 4];
+                    LEAF8000001E_THREADS
+                        .set(&mut r, topo.threads() - 1)
+                        .map_err(field)?;
+                    push(leaf, 0, r);
+                }
                 _ => push(leaf, 0, [0; 4]),
             }
         }
@@ -386,7 +413,7 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
     }
     entries.sort_by_key(|e| e.key);
     for e in &mut entries {
-        apply_apic_id(e, topo.apic_id(0), &topo, &layout);
+        apply_apic_id(e, topo.apic_id(0), &layout);
     }
 
     Ok(CpuidTable {
@@ -398,29 +425,64 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
     })
 }
 
+/// Leaf 0xB subleaves: SMT, core, then the invalid level that ends the
+/// list, as QEMU writes them. EAX is where the next level's field starts in
+/// the APIC ID (QEMU asserts it fits 5 bits; here it is checked), EBX the
+/// logical processors at the level, kept to 16 bits as QEMU does (`*ebx &=
+/// 0xffff; /* The count doesn't need to be reliable. */`). EDX (the APIC
+/// ID) is filled per vCPU.
+fn leafb(topo: &Topology) -> Result<Vec<[u32; 4]>, FieldError> {
+    let l = topo.layout();
+    // (shift, logical processors, level type)
+    let levels = [
+        (l.core_offset, topo.threads(), 1u32),
+        (l.package_offset, topo.threads_per_package(), 2),
+        (0, 0, 0),
+    ];
+    levels
+        .iter()
+        .enumerate()
+        .map(|(sub, &(shift, count, kind))| {
+            let mut r = [0; 4];
+            LEAFB_SHIFT.set(&mut r, shift)?;
+            LEAFB_COUNT.set_masked(&mut r, count);
+            LEAFB_LEVEL.set(&mut r, sub as u64)?;
+            LEAFB_TYPE.set(&mut r, kind)?;
+            Ok(r)
+        })
+        .collect()
+}
+
 /// Leaf 0x1F subleaves: SMT, core, then cluster and die when there are
 /// several, then the invalid level that ends the list. Subleaf n describes
-/// level n: EAX is where the next level's field starts in the APIC ID, EBX
-/// how many logical processors one instance of the next level holds. EDX
-/// (the APIC ID) is filled per vCPU.
-fn leaf1f(topo: &CpuTopology) -> Vec<[u32; 4]> {
+/// level n: EAX is where the next level's field starts in the APIC ID, EBX how
+/// many logical processors one instance of the next level holds (kept to 16
+/// bits, as QEMU's `encode_topo_cpuid1f` does). EDX (the APIC ID) is filled
+/// per vCPU.
+fn leaf1f(topo: &Topology) -> Result<Vec<[u32; 4]>, FieldError> {
     let l = topo.layout();
     // (level type, first APIC ID bit of the level, logical processors in one)
-    let mut levels = vec![(1, 0, 1), (2, l.core_offset, topo.threads)];
-    if topo.clusters > 1 {
-        levels.push((3, l.cluster_offset, topo.threads * topo.cores));
+    let mut levels: Vec<(u32, u32, u32)> = vec![(1, 0, 1), (2, l.core_offset, topo.threads())];
+    if topo.clusters() > 1 {
+        levels.push((3, l.cluster_offset, topo.threads_per_cluster()));
     }
-    if topo.dies > 1 {
-        levels.push((5, l.die_offset, topo.threads * topo.cores * topo.clusters));
+    if topo.dies() > 1 {
+        levels.push((5, l.die_offset, topo.threads_per_die()));
     }
     levels.push((0, l.package_offset, topo.threads_per_package()));
-    let mut out: Vec<[u32; 4]> = levels
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| [w[1].1, w[1].2 & 0xffff, i as u32 | (w[0].0 << 8), 0])
-        .collect();
-    out.push([0, 0, out.len() as u32, 0]);
-    out
+    let mut out = Vec::with_capacity(levels.len());
+    for (sub, w) in levels.windows(2).enumerate() {
+        let mut r = [0; 4];
+        LEAF1F_SHIFT.set(&mut r, w[1].1)?;
+        LEAF1F_COUNT.set_masked(&mut r, w[1].2);
+        LEAF1F_LEVEL.set(&mut r, sub as u64)?;
+        LEAF1F_TYPE.set(&mut r, w[0].0)?;
+        out.push(r);
+    }
+    let mut end = [0; 4];
+    LEAF1F_LEVEL.set(&mut end, out.len() as u64)?;
+    out.push(end);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -430,13 +492,7 @@ mod tests {
     fn table(model: &str, topo: (u32, u32, u32, u32)) -> CpuidTable {
         let db = Database::embedded();
         let (sockets, dies, cores, threads) = topo;
-        let t = CpuTopology {
-            sockets,
-            dies,
-            clusters: 1,
-            cores,
-            threads,
-        };
+        let t = Topology::new(sockets, dies, 1, cores, threads).unwrap();
         let spec = CpuidSpec::new(&db, db.find_model(model).unwrap(), t).unwrap();
         build(&db, &spec).unwrap()
     }
@@ -463,13 +519,7 @@ mod tests {
     #[test]
     fn every_model_with_a_qemu_definition_builds_a_consistent_table() {
         let db = Database::embedded();
-        let t = CpuTopology {
-            sockets: 2,
-            dies: 2,
-            clusters: 1,
-            cores: 3,
-            threads: 2,
-        };
+        let t = Topology::new(2, 2, 1, 3, 2).unwrap();
         for m in db
             .models()
             .iter()
@@ -673,7 +723,7 @@ mod tests {
     fn flags_change_the_feature_bits_and_what_depends_on_them() {
         let db = Database::embedded();
         let model = db.find_model("Skylake-Client-IBRS").unwrap();
-        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let mut spec = CpuidSpec::new(&db, model, Topology::SINGLE).unwrap();
         spec.features.remove(db.find_feature("avx").unwrap());
         spec.features.insert(db.find_feature("avx512f").unwrap());
         let t = build(&db, &spec).unwrap();
@@ -689,7 +739,7 @@ mod tests {
     fn svm_raises_the_extended_level() {
         let db = Database::embedded();
         let model = db.find_model("Westmere").unwrap();
-        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let mut spec = CpuidSpec::new(&db, model, Topology::SINGLE).unwrap();
         spec.features.insert(db.find_feature("svm").unwrap());
         let t = build(&db, &spec).unwrap();
         assert_eq!(t.get(0x8000_0000, 0).unwrap().eax, 0x8000_000a);

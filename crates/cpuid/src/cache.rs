@@ -9,7 +9,10 @@
 //! them are the legacy ones.) As in QEMU, the Intel-format leaves 0x2 and 0x4
 //! use one set of values and the AMD-format leaves another.
 
-use crate::topology::CpuTopology;
+use cpumodel_cpudef::Topology;
+
+use crate::field::{LEAF4_CORE_IDS, LEAF4_SHARING_IDS, LEAF8000001D_SHARING};
+use crate::topology::ApicIds;
 
 /// Which level of the topology shares a cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,20 +102,20 @@ pub const AMD_CACHES: [Cache; 4] = [
 /// 32 KiB 8-way), 0x7D (L2 2 MiB 8-way) and 0x4D (L3 16 MiB 16-way).
 pub const LEAF2: [u32; 4] = [0x0000_0001, 0, 0x0000_004d, 0x002c_307d];
 
-fn max_sharing_ids(cache: &Cache, topo: &CpuTopology) -> u32 {
+/// QEMU's `max_thread_ids_for_cache`: the APIC IDs a cache's sharing level
+/// spans, minus one. Computed in 64 bits: the field that holds it clamps.
+fn max_sharing_ids(cache: &Cache, topo: &Topology) -> u64 {
     let l = topo.layout();
     let bits = match cache.sharing {
         Sharing::Core => l.core_offset,
         Sharing::Die => l.die_offset,
     };
-    (1 << bits) - 1
+    (1u64 << bits.min(63)) - 1
 }
 
-fn common_regs(cache: &Cache, topo: &CpuTopology) -> [u32; 4] {
-    let eax = cache.kind
-        | (cache.level << 5)
-        | (u32::from(cache.self_init) << 8)
-        | (max_sharing_ids(cache, topo) << 14);
+/// The registers both leaf formats share, with the sharing field left 0.
+fn common_regs(cache: &Cache) -> [u32; 4] {
+    let eax = cache.kind | (cache.level << 5) | (u32::from(cache.self_init) << 8);
     let ebx = (cache.line - 1) | ((cache.ways - 1) << 22);
     let ecx = cache.sets - 1;
     let edx = u32::from(cache.no_invd_sharing)
@@ -121,19 +124,31 @@ fn common_regs(cache: &Cache, topo: &CpuTopology) -> [u32; 4] {
     [eax, ebx, ecx, edx]
 }
 
-/// Leaf 0x4 subleaf for `cache`: EAX\[31:26\] holds the number of core IDs
-/// in the package minus one.
-pub fn leaf4(cache: &Cache, topo: &CpuTopology) -> [u32; 4] {
+/// Leaf 0x4 subleaf for `cache`: EAX\[25:14\] holds the APIC IDs sharing
+/// the cache minus one, EAX\[31:26\] the core IDs in the package minus one.
+///
+/// Both are clamped to their fields' maxima (4095 and 63), as QEMU's
+/// `encode_cache_cpuid4` does since commit 3e86124e7c ("i386/cpu: Fix
+/// overflow of cache topology fields in CPUID.04H"): a guest with more than
+/// 64 cores per package reads 63, as on real processors with that many.
+pub fn leaf4(cache: &Cache, topo: &Topology) -> [u32; 4] {
     let l = topo.layout();
-    let mut r = common_regs(cache, topo);
-    r[0] |= ((1 << (l.package_offset - l.core_offset)) - 1) << 26;
+    let mut r = common_regs(cache);
+    LEAF4_SHARING_IDS.set_clamped(&mut r, max_sharing_ids(cache, topo));
+    let core_bits = (l.package_offset - l.core_offset).min(63);
+    LEAF4_CORE_IDS.set_clamped(&mut r, (1u64 << core_bits) - 1);
     r
 }
 
 /// Leaf 0x8000001D subleaf for `cache` (EDX keeps only the
 /// no-invd-sharing and inclusive bits, as QEMU's topoext-only mode does).
-pub fn leaf8000001d(cache: &Cache, topo: &CpuTopology) -> [u32; 4] {
-    let mut r = common_regs(cache, topo);
+///
+/// EAX\[25:14\] is clamped to 4095, as QEMU's `encode_cache_cpuid8000001d`
+/// does since commit 5d21ee453a ("i386/cpu: Honor maximum value for
+/// CPUID.8000001DH.EAX\[25:14\]").
+pub fn leaf8000001d(cache: &Cache, topo: &Topology) -> [u32; 4] {
+    let mut r = common_regs(cache);
+    LEAF8000001D_SHARING.set_clamped(&mut r, max_sharing_ids(cache, topo));
     r[3] &= 0b11;
     r
 }
@@ -202,13 +217,7 @@ mod tests {
 
     #[test]
     fn leaf4_counts_cores_and_sharing_threads() {
-        let t = CpuTopology {
-            sockets: 2,
-            dies: 1,
-            clusters: 1,
-            cores: 2,
-            threads: 2,
-        };
+        let t = Topology::new(2, 1, 1, 2, 2).unwrap();
         // L1d: 2 threads share it (EAX[25:14] = 1), 2 cores (EAX[31:26] = 1).
         assert_eq!(
             leaf4(&INTEL_CACHES[0], &t),
@@ -219,5 +228,22 @@ mod tests {
             leaf4(&INTEL_CACHES[3], &t),
             [0x0400_c163, 0x03c0_003f, 0x3fff, 6]
         );
+    }
+
+    #[test]
+    fn leaf4_and_8000001d_clamp_their_counts_as_qemu() {
+        // 256 cores: 255 core IDs and 255 sharing IDs for the die's L3.
+        let t = Topology::new(1, 1, 1, 256, 1).unwrap();
+        let l3 = leaf4(&INTEL_CACHES[3], &t);
+        assert_eq!(l3[0] >> 26, 63);
+        assert_eq!(l3[0] >> 14 & 0xfff, 255);
+        // 33 threads × 9 cores × 9 clusters (QEMU's example): the die's
+        // IDs take 6 + 4 + 4 bits, more than EAX[25:14] counts.
+        let t = Topology::new(1, 1, 9, 9, 33).unwrap();
+        assert_eq!(leaf4(&INTEL_CACHES[3], &t)[0] >> 14 & 0xfff, 4095);
+        assert_eq!(leaf4(&INTEL_CACHES[3], &t)[0] >> 26, 63);
+        assert_eq!(leaf8000001d(&AMD_CACHES[3], &t)[0] >> 14 & 0xfff, 4095);
+        // Below the limits nothing changes.
+        assert_eq!(leaf8000001d(&AMD_CACHES[0], &t)[0] >> 14 & 0xfff, 63);
     }
 }

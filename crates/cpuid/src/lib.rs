@@ -22,12 +22,12 @@
 //! The crate is pure: no device, no file, no host CPUID.
 //!
 //! ```
-//! use cpumodel_cpuid::{build, CpuTopology, CpuidSpec};
+//! use cpumodel_cpuid::{build, CpuidSpec, Topology};
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();
 //! let model = db.find_model("Skylake-Client-IBRS").unwrap();
-//! let topology = CpuTopology { sockets: 2, dies: 1, clusters: 1, cores: 2, threads: 2 };
+//! let topology = Topology::new(2, 1, 1, 2, 2).unwrap();
 //! let spec = CpuidSpec::new(&db, model, topology).unwrap();
 //! let table = build(&db, &spec).unwrap();
 //! // QEMU's Skylake-Client: family 6, model 94, stepping 3.
@@ -45,6 +45,7 @@ mod build;
 pub mod cache;
 mod error;
 pub mod export;
+pub mod field;
 mod mask;
 pub mod qemu;
 mod table;
@@ -53,10 +54,12 @@ pub mod verify;
 pub mod xsave;
 
 pub use build::{build, CpuidSpec, RUNTIME_FEATURES};
+pub use cpumodel_cpudef::{Topology, TopologyError};
 pub use error::{BuildCpuidError, ExportCpuidError};
+pub use field::{Field, FieldError};
 pub use mask::{DroppedFeature, MaskReport, MissingBits, KVM_IMPLIED};
 pub use table::{
     dynamic_mask, kvm_flags, CpuidTable, DynamicBits, DynamicRule, DYNAMIC_BITS,
     FLAG_SIGNIFICANT_INDEX,
 };
-pub use topology::{CpuTopology, TopologyError};
+pub use topology::{ApicIds, MAX_VCPUS};

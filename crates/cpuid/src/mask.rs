@@ -155,7 +155,7 @@ mod tests {
     use cpumodel_cpudata::{CpuData, Item, ItemKey};
     use cpumodel_map::Database;
 
-    use crate::{build, CpuTopology, CpuidSpec};
+    use crate::{build, CpuidSpec, Topology};
 
     /// What a host with every feature of `model` supports, less `remove`
     /// bits.
@@ -173,7 +173,7 @@ mod tests {
     fn a_full_host_drops_nothing() {
         let db = Database::embedded();
         let model = db.find_model("Skylake-Server-v5").unwrap();
-        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let mut spec = CpuidSpec::new(&db, model, Topology::SINGLE).unwrap();
         let before = build(&db, &spec).unwrap();
         let report = spec.mask(&db, &host_like(&db, "Skylake-Server-v5", &[]));
         assert!(report.is_empty(), "{report}");
@@ -184,7 +184,7 @@ mod tests {
     fn dropped_bits_are_reported_by_feature_name() {
         let db = Database::embedded();
         let model = db.find_model("Skylake-Server-v5").unwrap();
-        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let mut spec = CpuidSpec::new(&db, model, Topology::SINGLE).unwrap();
         // No AVX512BW in leaf 7, no PKRU state component.
         let supported = host_like(
             &db,
@@ -211,7 +211,7 @@ mod tests {
     fn tsc_deadline_is_never_dropped_and_msr_features_are_ignored() {
         let db = Database::embedded();
         let model = db.find_model("Cascadelake-Server-v2").unwrap();
-        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let mut spec = CpuidSpec::new(&db, model, Topology::SINGLE).unwrap();
         // KVM reports neither the TSC deadline timer nor (here) any MSR.
         let supported = host_like(
             &db,
@@ -240,7 +240,7 @@ mod tests {
     fn an_old_host_drops_whole_generations() {
         let db = Database::embedded();
         let model = db.find_model("EPYC-Genoa").unwrap();
-        let mut spec = CpuidSpec::new(&db, model, CpuTopology::SINGLE).unwrap();
+        let mut spec = CpuidSpec::new(&db, model, Topology::SINGLE).unwrap();
         let report = spec.mask(&db, &host_like(&db, "EPYC-Rome", &[]));
         let names = report.names();
         for f in ["avx512f", "avx512bw", "vaes", "la57", "auto-ibrs"] {

@@ -10,8 +10,10 @@
 use std::fmt::Write as _;
 
 use cpumodel_cpudata::{CpuidEntry, CpuidKey, Register, VcpuState, APIC_BASE_ENABLE};
+use cpumodel_cpudef::Topology;
 
-use crate::topology::{ApicLayout, CpuTopology};
+use crate::field::{LEAF1_APIC_ID, LEAF8000001E_CORE_ID, LEAF8000001E_NODE_ID};
+use crate::topology::{ApicIds, ApicLayout};
 
 /// `KVM_CPUID_FLAG_SIGNIFCANT_INDEX`: the entry is selected by ECX too.
 pub const FLAG_SIGNIFICANT_INDEX: u32 = 1;
@@ -165,7 +167,7 @@ pub struct CpuidTable {
     /// vCPU 0's entries, sorted by function then index.
     pub entries: Vec<CpuidEntry>,
     /// The topology the table describes.
-    pub topology: CpuTopology,
+    pub topology: Topology,
     /// The model the table was built for (`Skylake-Client-IBRS`).
     pub model: String,
     /// QEMU's definition it took the identity from (`Skylake-Client-v2`).
@@ -177,7 +179,7 @@ pub struct CpuidTable {
 impl CpuidTable {
     /// The number of vCPUs.
     pub fn vcpus(&self) -> u32 {
-        u32::try_from(self.topology.vcpus()).expect("topologies are validated")
+        self.topology.vcpus()
     }
 
     /// The x2APIC ID of every vCPU, in vCPU order.
@@ -203,7 +205,7 @@ impl CpuidTable {
         let layout = self.topology.layout();
         let mut entries = self.entries.clone();
         for e in &mut entries {
-            apply_apic_id(e, apic_id, &self.topology, &layout);
+            apply_apic_id(e, apic_id, &layout);
         }
         entries
     }
@@ -211,19 +213,14 @@ impl CpuidTable {
     /// One line per entry with hexadecimal registers, a header naming the
     /// model and topology, and the APIC IDs of every vCPU.
     pub fn to_text(&self) -> String {
-        let t = &self.topology;
         let mut out = format!(
-            "# {} ({}), {}, {} vCPU{}: {} sockets × {} dies × {} clusters × {} cores × {} threads\n",
+            "# {} ({}), {}, {} vCPU{}: {}\n",
             self.model,
             self.qemu_model,
             String::from_utf8_lossy(&self.vendor),
             self.vcpus(),
             if self.vcpus() == 1 { "" } else { "s" },
-            t.sockets,
-            t.dies,
-            t.clusters,
-            t.cores,
-            t.threads
+            self.topology
         );
         out.push_str("# leaf      subleaf     eax        ebx        ecx        edx\n");
         for e in &self.entries {
@@ -240,23 +237,24 @@ impl CpuidTable {
 }
 
 /// Writes `apic_id` into every field of `e` that holds the vCPU's APIC ID
-/// or a value derived from it.
-pub(crate) fn apply_apic_id(
-    e: &mut CpuidEntry,
-    apic_id: u32,
-    topo: &CpuTopology,
-    layout: &ApicLayout,
-) {
+/// or a value derived from it. Each is an identifier that QEMU truncates to
+/// its field (`apic_id << 24`, `& 0xFF`), so these writes keep the low bits;
+/// the counts beside them were checked when the table was built.
+pub(crate) fn apply_apic_id(e: &mut CpuidEntry, apic_id: u32, layout: &ApicLayout) {
+    let mut r = e.regs();
     match e.key.leaf {
-        0x1 => e.ebx = (e.ebx & 0x00ff_ffff) | ((apic_id & 0xff) << 24),
-        0xb | 0x1f => e.edx = apic_id,
+        0x1 => LEAF1_APIC_ID.set_masked(&mut r, apic_id),
+        0xb | 0x1f => r[3] = apic_id,
         0x8000_001e => {
-            let core = (apic_id >> layout.core_offset)
-                & ((1 << (layout.cluster_offset - layout.core_offset)) - 1);
-            e.eax = apic_id;
-            e.ebx = ((topo.threads - 1) << 8) | (core & 0xff);
-            e.ecx = (apic_id >> layout.package_offset) & 0xff;
+            // In 64 bits: offsets of up to 32 shift without overflow.
+            let id = u64::from(apic_id);
+            let core_bits = layout.cluster_offset - layout.core_offset;
+            let core = (id >> layout.core_offset) & ((1u64 << core_bits) - 1);
+            r[0] = apic_id;
+            LEAF8000001E_CORE_ID.set_masked(&mut r, core);
+            LEAF8000001E_NODE_ID.set_masked(&mut r, id >> layout.package_offset);
         }
         _ => {}
     }
+    e.set_regs(r);
 }

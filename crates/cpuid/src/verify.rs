@@ -12,12 +12,12 @@
 //!
 //! ```
 //! use cpumodel_cpuid::verify::{expected_entries, queries, verify, VcpuObservation};
-//! use cpumodel_cpuid::{build, CpuTopology, CpuidSpec};
+//! use cpumodel_cpuid::{build, CpuidSpec, Topology};
 //! use cpumodel_cpudata::VcpuState;
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();
-//! let spec = CpuidSpec::new(&db, db.find_model("Westmere").unwrap(), CpuTopology::SINGLE).unwrap();
+//! let spec = CpuidSpec::new(&db, db.find_model("Westmere").unwrap(), Topology::SINGLE).unwrap();
 //! let table = build(&db, &spec).unwrap();
 //! // A guest that read exactly what it should.
 //! let state = VcpuState::REAL_MODE;
@@ -35,6 +35,7 @@ use cpumodel_cpudata::{CpuidBit, CpuidEntry, CpuidKey, ItemKey, Register, VcpuSt
 use cpumodel_map::Database;
 
 use crate::table::{CpuidTable, DYNAMIC_BITS};
+use crate::topology::ApicIds;
 
 /// Every `(leaf, subleaf)` of the table, in table order: what a guest
 /// queries.
@@ -589,17 +590,11 @@ fn vcpu_topology(table: &CpuidTable, o: &VcpuObservation, expected: &[CpuidEntry
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{build, CpuTopology, CpuidSpec};
+    use crate::{build, CpuidSpec, Topology};
 
     fn table(model: &str, sockets: u32, cores: u32, threads: u32) -> (Database, CpuidTable) {
         let db = Database::embedded();
-        let topo = CpuTopology {
-            sockets,
-            dies: 1,
-            clusters: 1,
-            cores,
-            threads,
-        };
+        let topo = Topology::new(sockets, 1, 1, cores, threads).unwrap();
         let spec = CpuidSpec::new(&db, db.find_model(model).unwrap(), topo).unwrap();
         let t = build(&db, &spec).unwrap();
         (db, t)

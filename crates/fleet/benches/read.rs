@@ -1,9 +1,9 @@
 //! Reading host documents into reports: the CPU-bound half of
 //! `fleet import` (the store's writes are benchmarked in cpumodel-store).
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use cpumodel_fleet::read_host_report;
 use cpumodel_map::Database;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn corpus() -> Vec<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,10 +16,19 @@ fn corpus() -> Vec<(String, String)> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            n.starts_with("x86_64-cpuid-") && n.ends_with(".xml") && !n.contains("baseline")
-                && !["-host.xml", "-guest.xml", "-json.xml"].iter().any(|s| n.ends_with(s))
+            n.starts_with("x86_64-cpuid-")
+                && n.ends_with(".xml")
+                && !n.contains("baseline")
+                && !["-host.xml", "-guest.xml", "-json.xml"]
+                    .iter()
+                    .any(|s| n.ends_with(s))
         })
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     out.sort();
     out

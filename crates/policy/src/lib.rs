@@ -10,7 +10,7 @@
 //! element or as QEMU's `-cpu` argument.
 //!
 //! ```
-//! use cpumodel_policy::{build, parse_specs, CpuMode, ExplicitTopology, PolicyInput};
+//! use cpumodel_policy::{build, parse_specs, CpuMode, PolicyInput};
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();
@@ -21,11 +21,11 @@
 //!     required: vec![],
 //!     vcpus: Some(4),
 //!     specs: parse_specs(&["hw:cpu_max_sockets=2".into()], &[]).unwrap(),
-//!     explicit: ExplicitTopology::default(),
+//!     explicit: None,
 //! };
 //! let guest = build(&db, &input, None).unwrap();
 //! assert_eq!(guest.qemu_arg(&db), "Westmere,aes=off,avx=on");
-//! assert_eq!(guest.topology.unwrap().sockets, 2);
+//! assert_eq!(guest.topology.unwrap().sockets(), 2);
 //! ```
 
 #![deny(missing_docs)]
@@ -36,8 +36,8 @@ mod policy;
 mod specs;
 pub mod topology;
 
+pub use cpumodel_cpudef::{Topology, TopologyError};
+
 pub use novaconf::{parse_nova_conf, NovaConf, NovaConfError};
-pub use policy::{
-    build, find_feature_any, CpuMode, ExplicitTopology, GuestCpu, HostCpu, PolicyError, PolicyInput,
-};
+pub use policy::{build, find_feature_any, CpuMode, GuestCpu, HostCpu, PolicyError, PolicyInput};
 pub use specs::{parse_specs, ParsedSpecs, SpecError};

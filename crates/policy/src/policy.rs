@@ -18,7 +18,7 @@ use cpumodel_cpudef::{
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId, UnknownName};
 
 use crate::specs::{ParsedSpecs, SpecError};
-use crate::topology::{self, Sct, TopologyError};
+use crate::topology::{self, NovaTopologyError};
 
 /// The CPU mode of a policy (Nova's `cpu_mode`, plus libvirt's `maximum`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -67,35 +67,6 @@ impl fmt::Display for CpuMode {
     }
 }
 
-/// Explicit topology values (`--sockets` ...); unset ones count as 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExplicitTopology {
-    /// Sockets.
-    pub sockets: Option<u32>,
-    /// Dies per socket.
-    pub dies: Option<u32>,
-    /// Clusters per die.
-    pub clusters: Option<u32>,
-    /// Cores per cluster.
-    pub cores: Option<u32>,
-    /// Threads per core.
-    pub threads: Option<u32>,
-}
-
-impl ExplicitTopology {
-    fn is_set(&self) -> bool {
-        [
-            self.sockets,
-            self.dies,
-            self.clusters,
-            self.cores,
-            self.threads,
-        ]
-        .iter()
-        .any(Option::is_some)
-    }
-}
-
 /// Everything an operator states about a guest CPU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyInput {
@@ -111,8 +82,9 @@ pub struct PolicyInput {
     pub vcpus: Option<u32>,
     /// Flavor extra specs and image properties.
     pub specs: ParsedSpecs,
-    /// Explicit topology.
-    pub explicit: ExplicitTopology,
+    /// An explicit topology (`--sockets` ...), instead of one chosen by
+    /// Nova's rules; it must hold [`PolicyInput::vcpus`] when both are given.
+    pub explicit: Option<Topology>,
 }
 
 /// A host the policy is checked against, and host-model is resolved from.
@@ -158,25 +130,15 @@ pub enum PolicyError {
     HostCannotRun(String),
     /// Topology inputs are inconsistent.
     #[error("{0}")]
-    Topology(#[from] TopologyError),
+    Topology(#[from] NovaTopologyError),
     /// A spec or property is invalid.
     #[error("{0}")]
     Spec(#[from] SpecError),
     /// Explicit topology does not match the vCPU count.
-    #[error("topology {sockets}×{dies}×{clusters}×{cores}×{threads} (sockets×dies×clusters×cores×threads) holds {product} vCPUs, not {vcpus}")]
+    #[error("topology {}×{}×{}×{}×{} (sockets×dies×clusters×cores×threads) holds {} vCPUs, not {vcpus}", .topology.sockets(), .topology.dies(), .topology.clusters(), .topology.cores(), .topology.threads(), .topology.vcpus())]
     TopologyMismatch {
-        /// Sockets.
-        sockets: u32,
-        /// Dies.
-        dies: u32,
-        /// Clusters.
-        clusters: u32,
-        /// Cores.
-        cores: u32,
-        /// Threads.
-        threads: u32,
-        /// Their product.
-        product: u64,
+        /// The explicit topology.
+        topology: Topology,
         /// The requested vCPU count.
         vcpus: u32,
     },
@@ -456,27 +418,14 @@ fn check_flags_on_host(
 }
 
 fn choose_topology(input: &PolicyInput) -> Result<Option<Topology>, PolicyError> {
-    let e = input.explicit;
-    if e.is_set() {
+    if let Some(t) = input.explicit {
         if input.specs.has_topology() {
             return Err(PolicyError::TopologyTwice);
         }
-        let t = Topology {
-            sockets: e.sockets.unwrap_or(1),
-            dies: e.dies.unwrap_or(1),
-            clusters: e.clusters.unwrap_or(1),
-            cores: e.cores.unwrap_or(1),
-            threads: e.threads.unwrap_or(1),
-        };
         if let Some(v) = input.vcpus {
-            if t.vcpus() != u64::from(v) {
+            if t.vcpus() != v {
                 return Err(PolicyError::TopologyMismatch {
-                    sockets: t.sockets,
-                    dies: t.dies,
-                    clusters: t.clusters,
-                    cores: t.cores,
-                    threads: t.threads,
-                    product: t.vcpus(),
+                    topology: t,
                     vcpus: v,
                 });
             }
@@ -486,20 +435,7 @@ fn choose_topology(input: &PolicyInput) -> Result<Option<Topology>, PolicyError>
     match input.vcpus {
         None if input.specs.has_topology() => Err(PolicyError::SpecsWithoutVcpus),
         None => Ok(None),
-        Some(v) => {
-            let Sct {
-                sockets,
-                cores,
-                threads,
-            } = topology::best(v, &input.specs.topology, true)?;
-            Ok(Some(Topology {
-                sockets,
-                dies: 1,
-                clusters: 1,
-                cores,
-                threads,
-            }))
-        }
+        Some(v) => Ok(Some(topology::best(v, &input.specs.topology, true)?)),
     }
 }
 

@@ -16,13 +16,23 @@
 //!    0) and takes the first.
 //!
 //! The error texts follow Nova's, so operators recognise them.
+//!
+//! [`Sct`] is Nova's own shape, not a topology: a set of limits or
+//! preferences in which 0 means "unset" and [`NO_LIMIT`] "unlimited", and
+//! the candidates Nova ranks. What [`best`] returns is the shared
+//! [`Topology`] (one die, one cluster), and an invalid topology is the
+//! shared [`TopologyError`]; [`NovaTopologyError`] says why Nova's rules
+//! find none.
 
 use std::fmt;
+
+use cpumodel_cpudef::{Topology, TopologyError};
 
 /// Nova's limit when nothing constrains a dimension.
 pub const NO_LIMIT: u32 = 65536;
 
-/// Sockets, cores and threads (0 means "no preference" in a preferred topology).
+/// Nova's sockets, cores and threads: limits, preferences (0 = unset) or
+/// a candidate shape.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Sct {
     /// Sockets.
@@ -72,9 +82,9 @@ pub struct Limits {
     pub maximum: Sct,
 }
 
-/// The topology cannot be chosen.
+/// Nova's rules choose no topology.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TopologyError {
+pub enum NovaTopologyError {
     /// An image maximum exceeds the flavor maximum.
     #[error("image vCPU topology limits ({image}) exceed the limits of the flavor ({flavor})")]
     ImageLimitsExceedFlavor {
@@ -102,21 +112,24 @@ pub enum TopologyError {
     /// The vCPU count is zero.
     #[error("the vCPU count must be at least 1")]
     NoVcpus,
+    /// The chosen shape is not a valid topology.
+    #[error(transparent)]
+    Invalid(#[from] TopologyError),
 }
 
 /// Effective `(preferred, maximum)` as Nova's `get_cpu_topology_constraints`.
 ///
 /// # Errors
-/// [`TopologyError::ImageLimitsExceedFlavor`] and
-/// [`TopologyError::ImageTopologyExceedsLimits`].
-pub fn constraints(specs: &TopologySpecs) -> Result<(Sct, Sct), TopologyError> {
+/// [`NovaTopologyError::ImageLimitsExceedFlavor`] and
+/// [`NovaTopologyError::ImageTopologyExceedsLimits`].
+pub fn constraints(specs: &TopologySpecs) -> Result<(Sct, Sct), NovaTopologyError> {
     let (f, i) = (specs.flavor, specs.image);
     let exceeds = |img: u32, fl: u32| fl != 0 && img > fl;
     if exceeds(i.maximum.sockets, f.maximum.sockets)
         || exceeds(i.maximum.cores, f.maximum.cores)
         || exceeds(i.maximum.threads, f.maximum.threads)
     {
-        return Err(TopologyError::ImageLimitsExceedFlavor {
+        return Err(NovaTopologyError::ImageLimitsExceedFlavor {
             image: i.maximum,
             flavor: f.maximum,
         });
@@ -142,7 +155,7 @@ pub fn constraints(specs: &TopologySpecs) -> Result<(Sct, Sct), TopologyError> {
         f.preferred
     };
     if over(i.preferred) {
-        return Err(TopologyError::ImageTopologyExceedsLimits {
+        return Err(NovaTopologyError::ImageTopologyExceedsLimits {
             image: i.preferred,
             maximum: max,
         });
@@ -156,10 +169,14 @@ pub fn constraints(specs: &TopologySpecs) -> Result<(Sct, Sct), TopologyError> {
 /// before scoring.
 ///
 /// # Errors
-/// [`TopologyError::Impossible`] when there is none.
-pub fn possible(vcpus: u32, maximum: Sct, allow_threads: bool) -> Result<Vec<Sct>, TopologyError> {
+/// [`NovaTopologyError::Impossible`] when there is none.
+pub fn possible(
+    vcpus: u32,
+    maximum: Sct,
+    allow_threads: bool,
+) -> Result<Vec<Sct>, NovaTopologyError> {
     if vcpus == 0 {
-        return Err(TopologyError::NoVcpus);
+        return Err(NovaTopologyError::NoVcpus);
     }
     let clamp = Sct {
         sockets: vcpus.min(maximum.sockets),
@@ -199,7 +216,7 @@ pub fn possible(vcpus: u32, maximum: Sct, allow_threads: bool) -> Result<Vec<Sct
         kb.cmp(&ka)
     });
     if out.is_empty() {
-        return Err(TopologyError::Impossible {
+        return Err(NovaTopologyError::Impossible {
             vcpus,
             maximum: clamp,
         });
@@ -213,21 +230,33 @@ fn score(t: Sct, want: Sct) -> u32 {
         + u32::from(want.threads != 0 && t.threads == want.threads)
 }
 
-/// The topology Nova's `get_best_cpu_topology` picks.
+/// The topology Nova's `get_best_cpu_topology` picks (one die of one
+/// cluster per socket).
 ///
 /// # Errors
-/// Any [`TopologyError`].
-pub fn best(vcpus: u32, specs: &TopologySpecs, allow_threads: bool) -> Result<Sct, TopologyError> {
+/// Any [`NovaTopologyError`].
+pub fn best(
+    vcpus: u32,
+    specs: &TopologySpecs,
+    allow_threads: bool,
+) -> Result<Topology, NovaTopologyError> {
     let (preferred, maximum) = constraints(specs)?;
     let all = possible(vcpus, maximum, allow_threads)?;
     let best_score = (0..=3)
         .rev()
         .find(|s| all.iter().any(|t| score(*t, preferred) == *s))
         .unwrap_or(0);
-    Ok(*all
+    let chosen = all
         .iter()
         .find(|t| score(**t, preferred) == best_score)
-        .expect("non-empty"))
+        .expect("non-empty");
+    Ok(Topology::new(
+        chosen.sockets,
+        1,
+        1,
+        chosen.cores,
+        chosen.threads,
+    )?)
 }
 
 #[cfg(test)]
@@ -242,11 +271,15 @@ mod tests {
         }
     }
 
+    fn topo(sockets: u32, cores: u32, threads: u32) -> Topology {
+        Topology::new(sockets, 1, 1, cores, threads).unwrap()
+    }
+
     #[test]
     fn default_prefers_sockets() {
         assert_eq!(
             best(8, &TopologySpecs::default(), true).unwrap(),
-            sct(8, 1, 1)
+            topo(8, 1, 1)
         );
         let all = possible(4, sct(NO_LIMIT, NO_LIMIT, NO_LIMIT), true).unwrap();
         assert_eq!(
@@ -267,7 +300,7 @@ mod tests {
         let mut specs = TopologySpecs::default();
         specs.flavor.maximum = sct(2, 0, 0);
         specs.flavor.preferred = sct(0, 0, 2);
-        assert_eq!(best(8, &specs, true).unwrap(), sct(2, 2, 2));
+        assert_eq!(best(8, &specs, true).unwrap(), topo(2, 2, 2));
         specs.image.maximum = sct(4, 0, 0);
         assert_eq!(
             best(8, &specs, true).unwrap_err().to_string(),
@@ -284,17 +317,17 @@ mod tests {
         specs.image.preferred = sct(0, 0, 2);
         assert!(matches!(
             best(4, &specs, true),
-            Err(TopologyError::ImageTopologyExceedsLimits { .. })
+            Err(NovaTopologyError::ImageTopologyExceedsLimits { .. })
         ));
         // Flavor preferences above an image limit are dropped, not an error.
         let mut specs = TopologySpecs::default();
         specs.flavor.preferred = sct(0, 0, 2);
         specs.image.maximum = sct(0, 0, 1);
-        assert_eq!(best(4, &specs, true).unwrap(), sct(4, 1, 1));
+        assert_eq!(best(4, &specs, true).unwrap(), topo(4, 1, 1));
         // Image preferences replace all flavor preferences.
         let mut specs = TopologySpecs::default();
         specs.flavor.preferred = sct(1, 0, 0);
         specs.image.preferred = sct(0, 0, 2);
-        assert_eq!(best(4, &specs, true).unwrap(), sct(2, 1, 2));
+        assert_eq!(best(4, &specs, true).unwrap(), topo(2, 1, 2));
     }
 }

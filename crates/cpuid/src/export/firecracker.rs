@@ -162,12 +162,12 @@ mod golden {
     use cpumodel_map::Database;
 
     use super::*;
-    use crate::{build, CpuTopology, CpuidSpec};
+    use crate::{build, CpuidSpec, Topology};
 
     #[test]
     fn template_of_a_486() {
         let db = Database::embedded();
-        let spec = CpuidSpec::new(&db, db.find_model("486").unwrap(), CpuTopology::SINGLE).unwrap();
+        let spec = CpuidSpec::new(&db, db.find_model("486").unwrap(), Topology::SINGLE).unwrap();
         let table = build(&db, &spec).unwrap();
         assert_eq!(
             to_firecracker(&db, &table),
@@ -201,12 +201,8 @@ mod golden {
     #[test]
     fn epyc_rome_template_pins_amd_feature_leaves() {
         let db = Database::embedded();
-        let spec = CpuidSpec::new(
-            &db,
-            db.find_model("EPYC-Rome").unwrap(),
-            CpuTopology::SINGLE,
-        )
-        .unwrap();
+        let spec =
+            CpuidSpec::new(&db, db.find_model("EPYC-Rome").unwrap(), Topology::SINGLE).unwrap();
         let t = to_firecracker(&db, &build(&db, &spec).unwrap());
         let v: serde_json::Value = serde_json::from_str(&t).unwrap();
         let leaves: Vec<(&str, &str)> = v["cpuid_modifiers"]

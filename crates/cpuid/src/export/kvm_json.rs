@@ -43,15 +43,12 @@ mod tests {
     use cpumodel_map::Database;
 
     use super::*;
-    use crate::{build, CpuTopology, CpuidSpec};
+    use crate::{build, CpuidSpec, Topology};
 
     #[test]
     fn entry_list_of_a_486_with_two_vcpus() {
         let db = Database::embedded();
-        let topo = CpuTopology {
-            sockets: 2,
-            ..CpuTopology::SINGLE
-        };
+        let topo = Topology::new(2, 1, 1, 1, 1).unwrap();
         let spec = CpuidSpec::new(&db, db.find_model("486").unwrap(), topo).unwrap();
         let table = build(&db, &spec).unwrap();
         assert_eq!(
