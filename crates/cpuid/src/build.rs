@@ -615,6 +615,51 @@ mod tests {
     }
 
     #[test]
+    fn large_packages_get_what_qemu_writes() {
+        // 256 cores: leaf 1 counts MIN(256, 255) with HTT; leaf 4 counts
+        // MIN(255, 63) core IDs; leaf 0xB and AMD's NC hold the exact count.
+        let t = table("Skylake-Client-IBRS", (1, 1, 256, 1));
+        let e = &t.entries;
+        assert_eq!(regs(e, 1, 0)[1], 0x00ff_0800);
+        assert_eq!(regs(e, 1, 0)[3] & (1 << 28), 1 << 28);
+        assert_eq!(regs(e, 4, 0)[0] >> 26, 63);
+        assert_eq!(regs(e, 0xb, 1), [8, 256, 0x201, 0]);
+        assert_eq!(regs(e, 0x8000_0008, 0)[2], 0x80ff);
+        // vCPU 255's initial APIC ID fills EBX[31:24].
+        assert_eq!(regs(&t.vcpu_entries(255), 1, 0)[1], 0xffff_0800);
+    }
+
+    #[test]
+    fn counts_no_field_can_hold_are_errors_naming_the_field() {
+        let db = Database::embedded();
+        let build_with = |model: &str, t: Topology| {
+            let spec = CpuidSpec::new(&db, db.find_model(model).unwrap(), t).unwrap();
+            build(&db, &spec).unwrap_err().to_string()
+        };
+        assert_eq!(
+            build_with("Skylake-Client-IBRS", Topology::new(1, 1, 1, 257, 1).unwrap()),
+            "topology 1 sockets × 1 dies × 1 clusters × 257 cores × 1 threads: CPUID.80000008H:ECX[7:0] (logical processors per package - 1) cannot hold 256: its 8 bits hold at most 255"
+        );
+        // More than 256 threads per core: AMD's NC is the first field
+        // that cannot count them (8000001EH:EBX[15:8] is the next).
+        assert!(
+            build_with("EPYC-Rome", Topology::new(1, 1, 1, 1, 257).unwrap()).contains(
+                ": CPUID.80000008H:ECX[7:0] (logical processors per package - 1) cannot hold 256"
+            )
+        );
+        assert_eq!(
+            CpuidSpec::new(
+                &db,
+                db.find_model("Haswell").unwrap(),
+                Topology::new(64, 1, 1, 64, 2).unwrap()
+            )
+            .unwrap_err()
+            .to_string(),
+            "topology 64 sockets × 1 dies × 1 clusters × 64 cores × 2 threads holds 8192 vCPUs; at most 4096 are supported"
+        );
+    }
+
+    #[test]
     fn avx512_models_need_2696_bytes_of_xsave_with_pkru() {
         let e = table("Skylake-Server-v5", (1, 1, 1, 1)).entries;
         assert_eq!(regs(&e, 0xd, 0), [0x2e7, 2696, 2696, 0]);
