@@ -17,9 +17,9 @@ use cpumodel_cpudef::{Topology, TopologyError};
 /// The vCPU count and topology of a guest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct TopologyArgs {
-    /// The number of vCPUs. Without --sockets/--dies/--clusters/--cores/
-    /// --threads the topology is chosen as Nova chooses it; with them, they
-    /// must multiply to it.
+    /// The number of vCPUs. Without explicit counts (--sockets ...
+    /// --threads) the topology is chosen as Nova chooses it; with them,
+    /// they must multiply to it.
     #[arg(long, value_name = "N", value_parser = positive_count, allow_negative_numbers = true)]
     pub vcpus: Option<u32>,
     /// Sockets (each count left out is 1).
