@@ -15,19 +15,17 @@
 //! - [`Field::set_masked`] keeps the low bits, as QEMU does where the
 //!   field is an identifier or a count "that doesn't need to be reliable".
 //!
-//! Registers are numbered as everywhere in this crate: 0 = EAX, 1 = EBX,
-//! 2 = ECX, 3 = EDX.
+//! A field works on the `[eax, ebx, ecx, edx]` array of one entry.
 
 use std::fmt;
 
-/// Register names by index.
-const REGISTERS: [&str; 4] = ["EAX", "EBX", "ECX", "EDX"];
+use cpumodel_cpudata::Register;
 
 /// Bits `high..=low` of one register of a CPUID leaf, with what they hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     leaf: u32,
-    register: usize,
+    register: Register,
     high: u32,
     low: u32,
     what: &'static str,
@@ -44,14 +42,19 @@ pub struct FieldError {
 }
 
 impl Field {
-    /// Bits `high..=low` of `register` (0 = EAX ... 3 = EDX) of `leaf`,
-    /// holding `what` (for messages).
+    /// Bits `high..=low` of `register` of `leaf`, holding `what` (for
+    /// messages).
     ///
     /// # Panics
-    /// When the register or the bit range is invalid; fields are constants,
-    /// so this fails at compile time.
-    pub const fn new(leaf: u32, register: usize, high: u32, low: u32, what: &'static str) -> Self {
-        assert!(register < 4, "a CPUID register is 0..=3");
+    /// When the bit range is invalid; fields are constants, so this fails
+    /// at compile time.
+    pub const fn new(
+        leaf: u32,
+        register: Register,
+        high: u32,
+        low: u32,
+        what: &'static str,
+    ) -> Self {
         assert!(
             low <= high && high < 32,
             "bits high..=low of a 32-bit register"
@@ -70,8 +73,8 @@ impl Field {
         self.leaf
     }
 
-    /// The register: 0 = EAX, 1 = EBX, 2 = ECX, 3 = EDX.
-    pub const fn register(&self) -> usize {
+    /// The register.
+    pub const fn register(&self) -> Register {
         self.register
     }
 
@@ -97,7 +100,7 @@ impl Field {
 
     /// The field's value in `regs`.
     pub const fn get(&self, regs: &[u32; 4]) -> u32 {
-        (regs[self.register] >> self.low) & self.max()
+        (regs[self.register.index()] >> self.low) & self.max()
     }
 
     /// Writes `value` (exactly, replacing the field's bits).
@@ -134,7 +137,7 @@ impl Field {
     }
 
     fn write(&self, regs: &mut [u32; 4], value: u32) {
-        let r = &mut regs[self.register];
+        let r = &mut regs[self.register.index()];
         *r = (*r & !self.mask()) | (value << self.low);
     }
 }
@@ -145,7 +148,7 @@ impl fmt::Display for Field {
         write!(
             f,
             "CPUID.{:02X}H:{}[{}:{}]",
-            self.leaf, REGISTERS[self.register], self.high, self.low
+            self.leaf, self.register, self.high, self.low
         )
     }
 }
@@ -153,59 +156,85 @@ impl fmt::Display for Field {
 /// `CPUID.01H:EBX[23:16]`: addressable IDs for logical processors in the
 /// package (the HTT count).
 pub const LEAF1_LOGICAL_PER_PACKAGE: Field =
-    Field::new(0x1, 1, 23, 16, "logical processors per package");
+    Field::new(0x1, Register::Ebx, 23, 16, "logical processors per package");
 /// `CPUID.01H:EBX[31:24]`: the initial APIC ID.
-pub const LEAF1_APIC_ID: Field = Field::new(0x1, 1, 31, 24, "initial APIC ID");
+pub const LEAF1_APIC_ID: Field = Field::new(0x1, Register::Ebx, 31, 24, "initial APIC ID");
 /// `CPUID.04H:EAX[25:14]`: addressable IDs of the logical processors
 /// sharing the cache, minus one.
 pub const LEAF4_SHARING_IDS: Field = Field::new(
     0x4,
-    0,
+    Register::Eax,
     25,
     14,
     "logical processor IDs sharing the cache - 1",
 );
 /// `CPUID.04H:EAX[31:26]`: addressable core IDs in the package, minus one.
-pub const LEAF4_CORE_IDS: Field = Field::new(0x4, 0, 31, 26, "core IDs per package - 1");
+pub const LEAF4_CORE_IDS: Field =
+    Field::new(0x4, Register::Eax, 31, 26, "core IDs per package - 1");
 /// `CPUID.0BH:EAX[4:0]`: APIC ID bits to shift right for the next level.
-pub const LEAFB_SHIFT: Field = Field::new(0xb, 0, 4, 0, "APIC ID shift of the next level");
+pub const LEAFB_SHIFT: Field =
+    Field::new(0xb, Register::Eax, 4, 0, "APIC ID shift of the next level");
 /// `CPUID.0BH:EBX[15:0]`: logical processors at this level.
-pub const LEAFB_COUNT: Field = Field::new(0xb, 1, 15, 0, "logical processors at this level");
+pub const LEAFB_COUNT: Field = Field::new(
+    0xb,
+    Register::Ebx,
+    15,
+    0,
+    "logical processors at this level",
+);
 /// `CPUID.0BH:ECX[7:0]`: the level number (the subleaf).
-pub const LEAFB_LEVEL: Field = Field::new(0xb, 2, 7, 0, "level number");
+pub const LEAFB_LEVEL: Field = Field::new(0xb, Register::Ecx, 7, 0, "level number");
 /// `CPUID.0BH:ECX[15:8]`: the level type.
-pub const LEAFB_TYPE: Field = Field::new(0xb, 2, 15, 8, "level type");
+pub const LEAFB_TYPE: Field = Field::new(0xb, Register::Ecx, 15, 8, "level type");
 /// `CPUID.1FH:EAX[4:0]`: APIC ID bits to shift right for the next level.
-pub const LEAF1F_SHIFT: Field = Field::new(0x1f, 0, 4, 0, "APIC ID shift of the next level");
+pub const LEAF1F_SHIFT: Field =
+    Field::new(0x1f, Register::Eax, 4, 0, "APIC ID shift of the next level");
 /// `CPUID.1FH:EBX[15:0]`: logical processors at this level.
-pub const LEAF1F_COUNT: Field = Field::new(0x1f, 1, 15, 0, "logical processors at this level");
+pub const LEAF1F_COUNT: Field = Field::new(
+    0x1f,
+    Register::Ebx,
+    15,
+    0,
+    "logical processors at this level",
+);
 /// `CPUID.1FH:ECX[7:0]`: the level number (the subleaf).
-pub const LEAF1F_LEVEL: Field = Field::new(0x1f, 2, 7, 0, "level number");
+pub const LEAF1F_LEVEL: Field = Field::new(0x1f, Register::Ecx, 7, 0, "level number");
 /// `CPUID.1FH:ECX[15:8]`: the level type.
-pub const LEAF1F_TYPE: Field = Field::new(0x1f, 2, 15, 8, "level type");
+pub const LEAF1F_TYPE: Field = Field::new(0x1f, Register::Ecx, 15, 8, "level type");
 /// `CPUID.80000008H:ECX[7:0]`: logical processors in the package, minus
 /// one (AMD's NC).
-pub const LEAF80000008_THREADS: Field =
-    Field::new(0x8000_0008, 2, 7, 0, "logical processors per package - 1");
+pub const LEAF80000008_THREADS: Field = Field::new(
+    0x8000_0008,
+    Register::Ecx,
+    7,
+    0,
+    "logical processors per package - 1",
+);
 /// `CPUID.80000008H:ECX[15:12]`: APIC ID bits that number a logical
 /// processor within its package (AMD's ApicIdSize).
-pub const LEAF80000008_APIC_ID_SIZE: Field =
-    Field::new(0x8000_0008, 2, 15, 12, "APIC ID bits per package");
+pub const LEAF80000008_APIC_ID_SIZE: Field = Field::new(
+    0x8000_0008,
+    Register::Ecx,
+    15,
+    12,
+    "APIC ID bits per package",
+);
 /// `CPUID.8000001DH:EAX[25:14]`: logical processors sharing the cache,
 /// minus one.
 pub const LEAF8000001D_SHARING: Field = Field::new(
     0x8000_001d,
-    0,
+    Register::Eax,
     25,
     14,
     "logical processors sharing the cache - 1",
 );
 /// `CPUID.8000001EH:EBX[7:0]`: the core ID.
-pub const LEAF8000001E_CORE_ID: Field = Field::new(0x8000_001e, 1, 7, 0, "core ID");
+pub const LEAF8000001E_CORE_ID: Field = Field::new(0x8000_001e, Register::Ebx, 7, 0, "core ID");
 /// `CPUID.8000001EH:EBX[15:8]`: threads per core, minus one.
-pub const LEAF8000001E_THREADS: Field = Field::new(0x8000_001e, 1, 15, 8, "threads per core - 1");
+pub const LEAF8000001E_THREADS: Field =
+    Field::new(0x8000_001e, Register::Ebx, 15, 8, "threads per core - 1");
 /// `CPUID.8000001EH:ECX[7:0]`: the node ID.
-pub const LEAF8000001E_NODE_ID: Field = Field::new(0x8000_001e, 2, 7, 0, "node ID");
+pub const LEAF8000001E_NODE_ID: Field = Field::new(0x8000_001e, Register::Ecx, 7, 0, "node ID");
 
 #[cfg(test)]
 mod tests {
@@ -233,7 +262,7 @@ mod tests {
         assert_eq!(LEAF1_LOGICAL_PER_PACKAGE.mask(), 0x00ff_0000);
         assert_eq!(LEAF4_SHARING_IDS.max(), 4095);
         assert_eq!(LEAF4_CORE_IDS.mask(), 0xfc00_0000);
-        let whole = Field::new(0x1, 0, 31, 0, "signature");
+        let whole = Field::new(0x1, Register::Eax, 31, 0, "signature");
         assert_eq!(
             (whole.width(), whole.max(), whole.mask()),
             (32, u32::MAX, u32::MAX)
