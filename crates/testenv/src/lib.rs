@@ -2,7 +2,7 @@
 //!
 //! Some tests need things a fresh clone does not have: the shared data
 //! directory `../shared` (the libvirt conformance corpus and CPU maps), an
-//! installed QEMU, a usable `/dev/kvm`. On a user's machine such a test
+//! installed QEMU, a usable `/dev/kvm`, a PostgreSQL server. On a user's machine such a test
 //! prints one `skipped: …` line and passes. In CI that would hide a broken
 //! machine, so `.ci/run` sets [`REQUIRE_VAR`] to the resources it installed,
 //! and a test that would skip for one of them fails instead.
@@ -38,6 +38,9 @@ pub enum Need {
     Kvm,
     /// Chromium (`chromium`), to load generated pages headless.
     Chromium,
+    /// A PostgreSQL server for the fleet store's tests, named by the URL in
+    /// `CPUMODEL_TEST_POSTGRES` (`scripts/start-postgres.sh` starts one).
+    Postgres,
 }
 
 impl Need {
@@ -48,6 +51,7 @@ impl Need {
             Need::Qemu => "qemu",
             Need::Kvm => "kvm",
             Need::Chromium => "chromium",
+            Need::Postgres => "postgres",
         }
     }
 
@@ -157,6 +161,8 @@ mod tests {
         assert!(!requires("shared,qemu", Need::Kvm));
         assert!(!requires("sharedx", Need::Shared));
         assert!(!requires("", Need::Shared));
+        assert!(requires("shared,postgres", Need::Postgres));
+        assert!(!requires("postgresql", Need::Postgres));
     }
 
     #[test]
