@@ -1,0 +1,1048 @@
+//! The store: the import and the questions, written once for both
+//! backends over [`Conn`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use cpumodel_map::{Database, FeatureId, FeatureSet, MAX_FEATURES};
+use sha2::{Digest, Sha256};
+
+use crate::conn::{open_postgres, open_sqlite, Conn, Row, Value};
+use crate::error::one_line;
+use crate::{
+    CurrentDocument, DriftRow, Filter, Guest, HistoryRow, HostRow, ImportOutcome, Location,
+    NewReport, OpenMode, Profile, ProfileCount, StoreError, View,
+};
+
+/// zstd level for documents: level 3 (zstd's default) compresses host
+/// documents about as well as higher levels at a fraction of the time.
+const ZSTD_LEVEL: i32 = 3;
+/// Entries the name caches may hold before they are emptied (a long import
+/// of a million hosts keeps its memory bounded).
+const CACHE_LIMIT: usize = 100_000;
+/// How often an import is tried again after PostgreSQL reported a deadlock
+/// or a serialization failure.
+const RETRIES: u32 = 8;
+/// How many profiles are read one by one before a query reads the whole
+/// `profiles` table instead.
+const PROFILES_ONE_BY_ONE: usize = 64;
+
+/// An open fleet store.
+///
+/// One connection: a [`Store`] is used from one thread at a time (`Send`,
+/// not `Sync`); several processes or threads each open their own.
+pub struct Store {
+    conn: Conn,
+    location: Location,
+    /// Feature name → store-local feature id.
+    features: HashMap<String, i64>,
+    /// Host name → host id.
+    hosts: HashMap<String, i64>,
+    /// (host id, group) pairs known to be stored.
+    groups: HashSet<(i64, String)>,
+    /// Profile digest → profile id.
+    profiles: HashMap<[u8; 32], i64>,
+}
+
+/// A host row's pointers.
+#[derive(Default)]
+struct Pointers {
+    count: i64,
+    /// (time, report id, profile id), newest first.
+    top: Vec<(i64, i64, i64)>,
+}
+
+/// Feature ids of the store mapped to a [`Database`]: index = local id;
+/// `None` = no such row; `Some(None)` = a feature the database does not
+/// know (dropped).
+type FeatureMap = Vec<Option<Option<FeatureId>>>;
+
+impl Store {
+    /// Opens the store at `location`, creating it when `mode` allows, and
+    /// applies the migrations it lacks.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`], [`StoreError::NotSqlite`],
+    /// [`StoreError::NotAStore`], [`StoreError::NewerSchema`],
+    /// [`StoreError::Corrupt`], [`StoreError::Create`] for files;
+    /// [`StoreError::BadUrl`], [`StoreError::Unreachable`],
+    /// [`StoreError::Auth`], [`StoreError::NoDatabase`] for PostgreSQL. In
+    /// each case the store is left unchanged.
+    pub fn open(location: &Location, mode: OpenMode) -> Result<Store, StoreError> {
+        let conn = match location {
+            Location::Sqlite(path) => open_sqlite(path, mode)?,
+            Location::Postgres(url) => open_postgres(url, mode)?,
+        };
+        Ok(Store {
+            conn,
+            location: location.clone(),
+            features: HashMap::new(),
+            hosts: HashMap::new(),
+            groups: HashSet::new(),
+            profiles: HashMap::new(),
+        })
+    }
+
+    /// Where the store lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn clear_caches(&mut self) {
+        self.features.clear();
+        self.hosts.clear();
+        self.groups.clear();
+        self.profiles.clear();
+    }
+
+    /// Stores a batch of reports in one transaction: all of them or, on an
+    /// error, none. A report whose host already has a report of the same
+    /// document (same digest) is counted as unchanged; the host's groups
+    /// are added either way. Feature ids of `batch` are those of `db`.
+    ///
+    /// # Errors
+    /// A database error; the batch is then not stored at all.
+    pub fn import(
+        &mut self,
+        db: &Database,
+        batch: &[NewReport],
+    ) -> Result<ImportOutcome, StoreError> {
+        if batch.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        let mut attempt = 0;
+        loop {
+            let r = self.conn.begin_write().and_then(|()| {
+                let o = self.import_in_transaction(db, batch)?;
+                self.conn.commit()?;
+                Ok(o)
+            });
+            match r {
+                Ok(o) => {
+                    if self.hosts.len() > CACHE_LIMIT || self.groups.len() > CACHE_LIMIT {
+                        self.hosts.clear();
+                        self.groups.clear();
+                    }
+                    if self.profiles.len() > CACHE_LIMIT {
+                        self.profiles.clear();
+                    }
+                    return Ok(o);
+                }
+                Err(e) => {
+                    // Ids cached during the transaction were rolled back.
+                    self.conn.rollback();
+                    self.clear_caches();
+                    let retry = matches!(&e, StoreError::Backend { code: Some(c), .. }
+                        if c == "40P01" || c == "40001");
+                    if retry && attempt < RETRIES {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            5 * u64::from(attempt),
+                        ));
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn import_in_transaction(
+        &mut self,
+        db: &Database,
+        batch: &[NewReport],
+    ) -> Result<ImportOutcome, StoreError> {
+        let n = batch.len();
+        let pg = self.conn.is_postgres();
+
+        // Every phase writes in a fixed order (features by database id,
+        // documents by digest, hosts by name, profiles by digest, reports by
+        // host and document, host rows by id), so that concurrent importers
+        // on PostgreSQL take row locks in one global order.
+
+        // 1. Features → store-local ids.
+        let mut used = FeatureSet::EMPTY;
+        for r in batch {
+            used.union_with(&r.profile.features);
+        }
+        let mut local = vec![0i64; MAX_FEATURES];
+        for id in used.iter() {
+            local[id.index()] = self.feature_id(db.feature_name(id))?;
+        }
+
+        // 2. Documents, once per digest; compressed only when new.
+        let mut by_digest: Vec<usize> = (0..n).collect();
+        by_digest.sort_by(|&a, &b| batch[a].digest.cmp(&batch[b].digest));
+        let mut document = vec![0i64; n];
+        let mut missing: Vec<&[usize]> = Vec::new();
+        for run in by_digest.chunk_by(|&a, &b| batch[a].digest == batch[b].digest) {
+            let digest = &batch[run[0]].digest[..];
+            match self.conn.query_one(
+                "SELECT id FROM documents WHERE digest = $1",
+                &[Value::Blob(digest)],
+                |r| r.i64(0),
+            )? {
+                Some(id) => run.iter().for_each(|&i| document[i] = id),
+                None => missing.push(run),
+            }
+        }
+        let bodies = compress_all(
+            &missing
+                .iter()
+                .map(|run| batch[run[0]].document.as_bytes())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| StoreError::Backend {
+            location: self.conn.location.clone(),
+            message: format!("cannot compress a document: {e}"),
+            code: None,
+        })?;
+        for (run, body) in missing.iter().zip(&bodies) {
+            let r = &batch[run[0]];
+            let size = i64::try_from(r.document.len()).unwrap_or(i64::MAX);
+            let params = [
+                Value::Blob(&r.digest),
+                Value::Text("zstd"),
+                Value::I64(size),
+                Value::Blob(body),
+            ];
+            let id = match self.conn.query_one(
+                "INSERT INTO documents (digest, encoding, size, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (digest) DO NOTHING RETURNING id",
+                &params,
+                |r| r.i64(0),
+            )? {
+                Some(id) => id,
+                None => self.required_id(
+                    "SELECT id FROM documents WHERE digest = $1",
+                    Value::Blob(&r.digest),
+                    "document",
+                )?,
+            };
+            run.iter().for_each(|&i| document[i] = id);
+        }
+
+        // 3. Hosts and their groups.
+        let mut by_host: Vec<usize> = (0..n).collect();
+        by_host.sort_by(|&a, &b| batch[a].host.cmp(&batch[b].host));
+        let mut host = vec![0i64; n];
+        let mut new_hosts = HashSet::new();
+        for run in by_host.chunk_by(|&a, &b| batch[a].host == batch[b].host) {
+            let name = &batch[run[0]].host;
+            let id = self.host_id(name, &mut new_hosts)?;
+            run.iter().for_each(|&i| host[i] = id);
+            let groups: BTreeSet<&str> = run
+                .iter()
+                .flat_map(|&i| batch[i].groups.iter().map(String::as_str))
+                .collect();
+            for g in groups {
+                if self.groups.contains(&(id, g.to_owned())) {
+                    continue;
+                }
+                self.conn.execute(
+                    "INSERT INTO host_groups (host_id, name) VALUES ($1, $2) \
+                     ON CONFLICT (host_id, name) DO NOTHING",
+                    &[Value::I64(id), Value::Text(g)],
+                )?;
+                self.groups.insert((id, g.to_owned()));
+            }
+        }
+
+        // 4. Profiles.
+        let mut keys: Vec<([u8; 32], Vec<u8>)> = Vec::with_capacity(n);
+        for r in batch {
+            let blob = encode_features(&r.profile.features, &local);
+            keys.push((profile_digest(r, &blob), blob));
+        }
+        let mut profile = vec![0i64; n];
+        let mut new_profiles: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
+        for (i, (digest, _)) in keys.iter().enumerate() {
+            match self.profiles.get(digest) {
+                Some(&id) => profile[i] = id,
+                None => new_profiles.entry(*digest).or_default().push(i),
+            }
+        }
+        for (digest, users) in new_profiles {
+            let r = &batch[users[0]];
+            let blob = &keys[users[0]].1;
+            let params = [
+                Value::Blob(&digest),
+                Value::OptText(r.profile.vendor.as_deref()),
+                Value::Text(&r.profile.model),
+                Value::Blob(blob),
+            ];
+            let id = match self.conn.query_one(
+                "INSERT INTO profiles (digest, vendor, model, features) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (digest) DO NOTHING RETURNING id",
+                &params,
+                |r| r.i64(0),
+            )? {
+                Some(id) => id,
+                None => self.required_id(
+                    "SELECT id FROM profiles WHERE digest = $1",
+                    Value::Blob(&digest),
+                    "profile",
+                )?,
+            };
+            self.profiles.insert(digest, id);
+            users.iter().for_each(|&i| profile[i] = id);
+        }
+
+        // 5. Reports.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (host[i], document[i], i));
+        let mut outcome = ImportOutcome::default();
+        let mut added: BTreeMap<i64, Vec<(i64, i64, i64)>> = BTreeMap::new();
+        for i in order {
+            let r = &batch[i];
+            let params = [
+                Value::I64(host[i]),
+                Value::I64(r.time_us),
+                Value::Text(&r.source),
+                Value::Text(r.view.as_str()),
+                Value::I64(document[i]),
+                Value::I64(profile[i]),
+            ];
+            match self.conn.query_one(
+                "INSERT INTO reports (host_id, time_us, source, view, document_id, profile_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (host_id, document_id) DO NOTHING RETURNING id",
+                &params,
+                |r| r.i64(0),
+            )? {
+                Some(id) => {
+                    outcome.added += 1;
+                    added
+                        .entry(host[i])
+                        .or_default()
+                        .push((r.time_us, id, profile[i]));
+                }
+                None => outcome.unchanged += 1,
+            }
+        }
+
+        // 6. The hosts' current and previous pointers: the newest two of
+        // (the two the row held, the reports just added).
+        let lock = if pg { " FOR NO KEY UPDATE" } else { "" };
+        let select = format!(
+            "SELECT report_count, current_time_us, current_report, current_profile, \
+             previous_time_us, previous_report, previous_profile FROM hosts WHERE id = $1{lock}"
+        );
+        for (id, new) in added {
+            let mut p = if new_hosts.contains(&id) {
+                Pointers::default()
+            } else {
+                self.conn
+                    .query_one(&select, &[Value::I64(id)], read_pointers)?
+                    .unwrap_or_default()
+            };
+            p.count += i64::try_from(new.len()).unwrap_or(i64::MAX);
+            p.top.extend(new);
+            p.top.sort_unstable_by(|a, b| b.cmp(a));
+            let cur = p.top.first().copied();
+            let prev = p.top.get(1).copied();
+            self.conn.execute(
+                "UPDATE hosts SET report_count = $2, \
+                 current_time_us = $3, current_report = $4, current_profile = $5, \
+                 previous_time_us = $6, previous_report = $7, previous_profile = $8 \
+                 WHERE id = $1",
+                &[
+                    Value::I64(id),
+                    Value::I64(p.count),
+                    Value::OptI64(cur.map(|t| t.0)),
+                    Value::OptI64(cur.map(|t| t.1)),
+                    Value::OptI64(cur.map(|t| t.2)),
+                    Value::OptI64(prev.map(|t| t.0)),
+                    Value::OptI64(prev.map(|t| t.1)),
+                    Value::OptI64(prev.map(|t| t.2)),
+                ],
+            )?;
+        }
+        Ok(outcome)
+    }
+
+    /// The id of a row that must exist (it conflicted on insert).
+    fn required_id(&mut self, sql: &str, key: Value<'_>, what: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_one(sql, &[key], |r| r.i64(0))?
+            .ok_or_else(|| StoreError::Backend {
+                location: self.conn.location.clone(),
+                message: format!("a {what} conflicted on insert but cannot be read"),
+                code: None,
+            })
+    }
+
+    fn feature_id(&mut self, name: &str) -> Result<i64, StoreError> {
+        if let Some(&id) = self.features.get(name) {
+            return Ok(id);
+        }
+        let id = match self.conn.query_one(
+            "INSERT INTO features (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
+            &[Value::Text(name)],
+            |r| r.i64(0),
+        )? {
+            Some(id) => id,
+            None => self.required_id(
+                "SELECT id FROM features WHERE name = $1",
+                Value::Text(name),
+                "feature",
+            )?,
+        };
+        if !(1..=i64::from(u32::MAX)).contains(&id) {
+            return Err(self.corrupt(format!("feature {name:?} has the id {id}")));
+        }
+        self.features.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn host_id(&mut self, name: &str, new_hosts: &mut HashSet<i64>) -> Result<i64, StoreError> {
+        if let Some(&id) = self.hosts.get(name) {
+            return Ok(id);
+        }
+        let id = match self.conn.query_one(
+            "INSERT INTO hosts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
+            &[Value::Text(name)],
+            |r| r.i64(0),
+        )? {
+            Some(id) => {
+                new_hosts.insert(id);
+                id
+            }
+            None => self.required_id(
+                "SELECT id FROM hosts WHERE name = $1",
+                Value::Text(name),
+                "host",
+            )?,
+        };
+        self.hosts.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn corrupt(&self, what: String) -> StoreError {
+        StoreError::Corrupt {
+            location: self.conn.location.clone(),
+            what,
+        }
+    }
+
+    /// Every host of `filter` with its current CPU, sorted by name.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownGroup`], or a database error.
+    pub fn hosts(&mut self, filter: &Filter) -> Result<Vec<HostRow>, StoreError> {
+        self.conn.read(|c| {
+            check_filter(c, filter)?;
+            let (f, params) = filter_sql(filter, 1);
+            host_rows(c, &f, &params)
+        })
+    }
+
+    /// One host.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownHost`] when the store has no report of `name`.
+    pub fn host(&mut self, name: &str) -> Result<HostRow, StoreError> {
+        let location = self.conn.location.clone();
+        self.conn.read(|c| {
+            let mut rows = host_rows(c, " AND h.name = $1", &[Value::Text(name)])?;
+            rows.pop().ok_or(StoreError::UnknownHost {
+                location,
+                host: name.to_owned(),
+            })
+        })
+    }
+
+    /// The distinct current CPUs of `filter`'s hosts, with how many hosts
+    /// run each and the first `samples` of them by name; most hosts first
+    /// (then by model, vendor, profile id). Counted by the database: memory
+    /// grows with the number of distinct CPUs, not of hosts.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownGroup`], a corrupt profile, a database error.
+    pub fn profile_counts(
+        &mut self,
+        db: &Database,
+        filter: &Filter,
+        samples: usize,
+    ) -> Result<Vec<ProfileCount>, StoreError> {
+        self.conn.read(|c| {
+            check_filter(c, filter)?;
+            let (f, params) = filter_sql(filter, 1);
+            let mut counts: Vec<(i64, u64)> = Vec::new();
+            c.query(
+                &format!(
+                    "SELECT h.current_profile, COUNT(*) FROM hosts h \
+                     WHERE h.current_report IS NOT NULL{f} GROUP BY h.current_profile"
+                ),
+                &params,
+                |r| {
+                    counts.push((r.i64(0)?, u64::try_from(r.i64(1)?).unwrap_or(0)));
+                    Ok(())
+                },
+            )?;
+            let ids: BTreeSet<i64> = counts.iter().map(|c| c.0).collect();
+            let profiles = read_profiles(c, db, &ids)?;
+            let (f, mut params) = filter_sql(filter, 3);
+            let sample_sql = format!(
+                "SELECT h.name FROM hosts h WHERE h.current_profile = $1 \
+                 AND h.current_report IS NOT NULL{f} ORDER BY h.name LIMIT $2"
+            );
+            let limit = i64::try_from(samples).unwrap_or(i64::MAX);
+            params.splice(0..0, [Value::I64(0), Value::I64(limit)]);
+            let mut out = Vec::with_capacity(counts.len());
+            for (id, hosts) in counts {
+                let mut sample_hosts = Vec::new();
+                if samples > 0 {
+                    params[0] = Value::I64(id);
+                    c.query(&sample_sql, &params, |r| {
+                        sample_hosts.push(r.text(0)?);
+                        Ok(())
+                    })?;
+                }
+                out.push(ProfileCount {
+                    profile: profiles[&id].clone(),
+                    hosts,
+                    sample_hosts,
+                });
+            }
+            out.sort_by(|a, b| {
+                b.hosts
+                    .cmp(&a.hosts)
+                    .then_with(|| a.profile.model.cmp(&b.profile.model))
+                    .then_with(|| a.profile.vendor.cmp(&b.profile.vendor))
+                    .then_with(|| a.profile.id.cmp(&b.profile.id))
+            });
+            Ok(out)
+        })
+    }
+
+    /// The current CPU of every host of `filter`: the distinct profiles
+    /// (sorted by id) and each host (sorted by name) with the index of its
+    /// profile in the first list.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownGroup`], a corrupt profile, a database error.
+    #[allow(clippy::type_complexity)]
+    pub fn current_hosts(
+        &mut self,
+        db: &Database,
+        filter: &Filter,
+    ) -> Result<(Vec<Profile>, Vec<(String, usize)>), StoreError> {
+        self.conn.read(|c| {
+            check_filter(c, filter)?;
+            let (f, params) = filter_sql(filter, 1);
+            let mut hosts: Vec<(String, i64)> = Vec::new();
+            c.query(
+                &format!(
+                    "SELECT h.name, h.current_profile FROM hosts h \
+                     WHERE h.current_report IS NOT NULL{f} ORDER BY h.name"
+                ),
+                &params,
+                |r| {
+                    hosts.push((r.text(0)?, r.i64(1)?));
+                    Ok(())
+                },
+            )?;
+            let ids: BTreeSet<i64> = hosts.iter().map(|h| h.1).collect();
+            let mut profiles = read_profiles(c, db, &ids)?;
+            let index: HashMap<i64, usize> =
+                ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+            let list: Vec<Profile> = ids.iter().filter_map(|id| profiles.remove(id)).collect();
+            let hosts = hosts
+                .into_iter()
+                .map(|(name, p)| (name, index[&p]))
+                .collect();
+            Ok((list, hosts))
+        })
+    }
+
+    /// The hosts of `filter` whose current CPU is another profile than
+    /// their previous report's, sorted by name.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownGroup`], a corrupt profile, a database error.
+    pub fn drift(&mut self, db: &Database, filter: &Filter) -> Result<Vec<DriftRow>, StoreError> {
+        self.conn.read(|c| {
+            check_filter(c, filter)?;
+            let (f, params) = filter_sql(filter, 1);
+            let mut rows: Vec<(String, i64, i64, i64, i64)> = Vec::new();
+            c.query(
+                &format!(
+                    "SELECT h.name, h.previous_profile, h.current_profile, h.previous_time_us, \
+                     h.current_time_us FROM hosts h WHERE h.previous_report IS NOT NULL \
+                     AND h.current_report IS NOT NULL \
+                     AND h.previous_profile <> h.current_profile{f} ORDER BY h.name"
+                ),
+                &params,
+                |r| {
+                    rows.push((r.text(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.i64(4)?));
+                    Ok(())
+                },
+            )?;
+            let ids: BTreeSet<i64> = rows.iter().flat_map(|r| [r.1, r.2]).collect();
+            let profiles = read_profiles(c, db, &ids)?;
+            Ok(rows
+                .into_iter()
+                .map(|(host, prev, cur, previous_us, current_us)| DriftRow {
+                    host,
+                    previous: profiles[&prev].clone(),
+                    current: profiles[&cur].clone(),
+                    previous_us,
+                    current_us,
+                })
+                .collect())
+        })
+    }
+
+    /// The current document of every host of `filter`, sorted by host.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownGroup`], a document that does not decompress,
+    /// a database error.
+    pub fn current_documents(
+        &mut self,
+        filter: &Filter,
+    ) -> Result<Vec<CurrentDocument>, StoreError> {
+        let mut out = Vec::new();
+        self.visit_current_documents(filter, |d| {
+            out.push(d);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with the current document of every host of `filter`, in
+    /// host order, without holding them all in memory. An error from `f`
+    /// stops the walk and is returned.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownGroup`], a document that does not decompress,
+    /// a database error, or `f`'s error.
+    pub fn visit_current_documents(
+        &mut self,
+        filter: &Filter,
+        mut f: impl FnMut(CurrentDocument) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.conn.read(|c| {
+            check_filter(c, filter)?;
+            let (fs, params) = filter_sql(filter, 1);
+            let location = c.location.clone();
+            c.query(
+                &format!(
+                    "SELECT h.name, r.source, r.view, r.time_us, d.encoding, d.body \
+                     FROM hosts h JOIN reports r ON r.id = h.current_report \
+                     JOIN documents d ON d.id = r.document_id WHERE 1 = 1{fs} ORDER BY h.name"
+                ),
+                &params,
+                |r| {
+                    let host = r.text(0)?;
+                    let view = read_view(r, 2, &location)?;
+                    let document = decode_document(&r.text(4)?, &r.blob(5)?).map_err(|what| {
+                        StoreError::Corrupt {
+                            location: location.clone(),
+                            what: format!("the document of host {host:?}: {what}"),
+                        }
+                    })?;
+                    f(CurrentDocument {
+                        host,
+                        source: r.text(1)?,
+                        view,
+                        time_us: r.i64(3)?,
+                        document,
+                    })
+                },
+            )
+        })
+    }
+
+    /// Every report of `host`, oldest first (by time, then by import
+    /// order).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownHost`], a corrupt row, a database error.
+    pub fn history(&mut self, db: &Database, host: &str) -> Result<Vec<HistoryRow>, StoreError> {
+        let location = self.conn.location.clone();
+        self.conn.read(|c| {
+            let id = c
+                .query_one(
+                    "SELECT id FROM hosts WHERE name = $1",
+                    &[Value::Text(host)],
+                    |r| r.i64(0),
+                )?
+                .ok_or_else(|| StoreError::UnknownHost {
+                    location: location.clone(),
+                    host: host.to_owned(),
+                })?;
+            let mut rows = Vec::new();
+            c.query(
+                "SELECT time_us, source, view, profile_id FROM reports WHERE host_id = $1 \
+                 ORDER BY time_us, id",
+                &[Value::I64(id)],
+                |r| {
+                    rows.push((
+                        r.i64(0)?,
+                        r.text(1)?,
+                        read_view(r, 2, &location)?,
+                        r.i64(3)?,
+                    ));
+                    Ok(())
+                },
+            )?;
+            let ids: BTreeSet<i64> = rows.iter().map(|r| r.3).collect();
+            let profiles = read_profiles(c, db, &ids)?;
+            Ok(rows
+                .into_iter()
+                .map(|(time_us, source, view, p)| HistoryRow {
+                    time_us,
+                    source,
+                    view,
+                    profile: profiles[&p].clone(),
+                })
+                .collect())
+        })
+    }
+
+    /// Records a guest CPU under `name`, replacing one of that name.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn add_guest(&mut self, name: &str, cpu_xml: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO guests (name, cpu_xml) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET cpu_xml = excluded.cpu_xml",
+            &[Value::Text(name), Value::Text(cpu_xml)],
+        )?;
+        Ok(())
+    }
+
+    /// The recorded guest CPUs, sorted by name.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn guests(&mut self) -> Result<Vec<Guest>, StoreError> {
+        let mut out = Vec::new();
+        self.conn
+            .query("SELECT name, cpu_xml FROM guests ORDER BY name", &[], |r| {
+                out.push(Guest {
+                    name: r.text(0)?,
+                    cpu_xml: r.text(1)?,
+                });
+                Ok(())
+            })?;
+        Ok(out)
+    }
+}
+
+fn read_pointers(r: &Row<'_>) -> Result<Pointers, StoreError> {
+    let mut p = Pointers {
+        count: r.i64(0)?,
+        top: Vec::new(),
+    };
+    for base in [1, 4] {
+        if let (Some(t), Some(id), Some(pr)) =
+            (r.opt_i64(base)?, r.opt_i64(base + 1)?, r.opt_i64(base + 2)?)
+        {
+            p.top.push((t, id, pr));
+        }
+    }
+    Ok(p)
+}
+
+fn read_view(r: &Row<'_>, i: usize, location: &str) -> Result<View, StoreError> {
+    let v = r.text(i)?;
+    View::parse(&v).ok_or_else(|| StoreError::Corrupt {
+        location: location.to_owned(),
+        what: format!("unknown view {v:?}"),
+    })
+}
+
+/// Fails with [`StoreError::UnknownGroup`] for the first group of `filter`
+/// that no host is in.
+fn check_filter(c: &mut Conn, filter: &Filter) -> Result<(), StoreError> {
+    for g in &filter.groups {
+        if c.query_one(
+            "SELECT 1 FROM host_groups WHERE name = $1 LIMIT 1",
+            &[Value::Text(g)],
+            |_| Ok(()),
+        )?
+        .is_none()
+        {
+            return Err(StoreError::UnknownGroup {
+                location: c.location.clone(),
+                group: g.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The condition on `hosts h` for `filter` (starting with ` AND`, or
+/// empty), with placeholders numbered from `first`.
+fn filter_sql(filter: &Filter, first: usize) -> (String, Vec<Value<'_>>) {
+    if filter.groups.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let marks: Vec<String> = (0..filter.groups.len())
+        .map(|i| format!("${}", first + i))
+        .collect();
+    (
+        format!(
+            " AND h.id IN (SELECT host_id FROM host_groups WHERE name IN ({}))",
+            marks.join(", ")
+        ),
+        filter.groups.iter().map(|g| Value::Text(g)).collect(),
+    )
+}
+
+fn host_rows(c: &mut Conn, f: &str, params: &[Value<'_>]) -> Result<Vec<HostRow>, StoreError> {
+    let mut rows: Vec<(i64, HostRow)> = Vec::new();
+    c.query(
+        &format!(
+            "SELECT h.id, h.name, h.report_count, h.current_time_us, p.vendor, p.model \
+             FROM hosts h JOIN profiles p ON p.id = h.current_profile \
+             WHERE h.current_report IS NOT NULL{f} ORDER BY h.name"
+        ),
+        params,
+        |r| {
+            rows.push((
+                r.i64(0)?,
+                HostRow {
+                    name: r.text(1)?,
+                    groups: Vec::new(),
+                    vendor: r.opt_text(4)?,
+                    model: r.text(5)?,
+                    reports: u64::try_from(r.i64(2)?).unwrap_or(0),
+                    last_report_us: r.i64(3)?,
+                },
+            ));
+            Ok(())
+        },
+    )?;
+    let mut groups: HashMap<i64, Vec<String>> = HashMap::new();
+    c.query(
+        &format!(
+            "SELECT g.host_id, g.name FROM host_groups g JOIN hosts h ON h.id = g.host_id \
+             WHERE h.current_report IS NOT NULL{f} ORDER BY g.host_id, g.name"
+        ),
+        params,
+        |r| {
+            groups.entry(r.i64(0)?).or_default().push(r.text(1)?);
+            Ok(())
+        },
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, mut row)| {
+            row.groups = groups.remove(&id).unwrap_or_default();
+            row
+        })
+        .collect())
+}
+
+/// The store's features mapped to `db`'s.
+fn feature_map(c: &mut Conn, db: &Database) -> Result<FeatureMap, StoreError> {
+    let mut map: FeatureMap = Vec::new();
+    let location = c.location.clone();
+    c.query("SELECT id, name FROM features", &[], |r| {
+        let id = r.i64(0)?;
+        let slot = usize::try_from(id)
+            .ok()
+            .filter(|&i| i <= 1 << 20)
+            .ok_or_else(|| StoreError::Corrupt {
+                location: location.clone(),
+                what: format!("feature id {id}"),
+            })?;
+        if map.len() <= slot {
+            map.resize(slot + 1, None);
+        }
+        map[slot] = Some(db.find_feature_exact(&r.text(1)?));
+        Ok(())
+    })?;
+    Ok(map)
+}
+
+/// The profiles `ids`, features mapped to `db`.
+fn read_profiles(
+    c: &mut Conn,
+    db: &Database,
+    ids: &BTreeSet<i64>,
+) -> Result<HashMap<i64, Profile>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let map = feature_map(c, db)?;
+    let location = c.location.clone();
+    let mut read = |r: &Row<'_>| -> Result<(), StoreError> {
+        let id = r.i64(0)?;
+        if !ids.contains(&id) {
+            return Ok(());
+        }
+        let blob = r.blob(3)?;
+        let features = decode_features(&blob, &map).map_err(|what| StoreError::Corrupt {
+            location: location.clone(),
+            what: format!("profile {id}: {what}"),
+        })?;
+        out.insert(
+            id,
+            Profile {
+                id,
+                vendor: r.opt_text(1)?,
+                model: r.text(2)?,
+                features,
+            },
+        );
+        Ok(())
+    };
+    if ids.len() <= PROFILES_ONE_BY_ONE {
+        for &id in ids {
+            c.query(
+                "SELECT id, vendor, model, features FROM profiles WHERE id = $1",
+                &[Value::I64(id)],
+                &mut read,
+            )?;
+        }
+    } else {
+        c.query(
+            "SELECT id, vendor, model, features FROM profiles",
+            &[],
+            &mut read,
+        )?;
+    }
+    if let Some(id) = ids.iter().find(|id| !out.contains_key(id)) {
+        return Err(StoreError::Corrupt {
+            location,
+            what: format!("a host points to profile {id}, which does not exist"),
+        });
+    }
+    Ok(out)
+}
+
+/// A feature set as a bitset over store-local ids: bit `i` of byte `i / 8`
+/// is local feature `i`; no trailing zero bytes, so equal sets are equal
+/// blobs.
+fn encode_features(set: &FeatureSet, local: &[i64]) -> Vec<u8> {
+    let mut blob = Vec::new();
+    for id in set.iter() {
+        // cast: local ids are checked to be in 1..=u32::MAX on insert.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let bit = local[id.index()] as usize;
+        if blob.len() <= bit / 8 {
+            blob.resize(bit / 8 + 1, 0);
+        }
+        blob[bit / 8] |= 1 << (bit % 8);
+    }
+    blob
+}
+
+fn decode_features(blob: &[u8], map: &FeatureMap) -> Result<FeatureSet, String> {
+    let mut set = FeatureSet::EMPTY;
+    for (byte_index, &byte) in blob.iter().enumerate() {
+        let mut bits = byte;
+        while bits != 0 {
+            let bit = byte_index * 8 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            match map.get(bit) {
+                Some(Some(Some(id))) => set.insert(*id),
+                Some(Some(None)) => {} // unknown to this database: dropped
+                _ => return Err(format!("feature number {bit} is not in the feature table")),
+            }
+        }
+    }
+    Ok(set)
+}
+
+fn profile_digest(r: &NewReport, blob: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    match &r.profile.vendor {
+        Some(v) => {
+            h.update([1]);
+            h.update((v.len() as u64).to_le_bytes());
+            h.update(v.as_bytes());
+        }
+        None => h.update([0]),
+    }
+    h.update((r.profile.model.len() as u64).to_le_bytes());
+    h.update(r.profile.model.as_bytes());
+    h.update(blob);
+    h.finalize().into()
+}
+
+/// zstd-compresses `docs`, on all cores for large batches.
+fn compress_all(docs: &[&[u8]]) -> std::io::Result<Vec<Vec<u8>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || docs.len() < 64 {
+        return docs
+            .iter()
+            .map(|d| zstd::bulk::compress(d, ZSTD_LEVEL))
+            .collect();
+    }
+    let chunk = docs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut c = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+                    part.iter()
+                        .map(|d| c.compress(d))
+                        .collect::<std::io::Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(docs.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| std::io::Error::other("compressor panicked"))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
+fn decode_document(encoding: &str, body: &[u8]) -> Result<String, String> {
+    let bytes = match encoding {
+        "zstd" => zstd::stream::decode_all(body).map_err(|e| one_line(&e.to_string()))?,
+        "raw" => body.to_vec(),
+        other => return Err(format!("unknown encoding {other:?}")),
+    };
+    String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_blobs_round_trip_and_reject_unknown_numbers() {
+        let set = FeatureSet::from_indices(&[0, 5, 130]);
+        let mut local = vec![0i64; MAX_FEATURES];
+        local[0] = 1;
+        local[5] = 9;
+        local[130] = 2;
+        let blob = encode_features(&set, &local);
+        assert_eq!(blob, [0b0000_0110, 0b0000_0010]);
+        let mut map: FeatureMap = vec![None; 10];
+        map[1] = Some(Some(FeatureId(0)));
+        map[2] = Some(Some(FeatureId(130)));
+        map[9] = Some(None);
+        assert_eq!(
+            decode_features(&blob, &map).unwrap(),
+            FeatureSet::from_indices(&[0, 130])
+        );
+        assert!(decode_features(&[0, 0, 0xff], &map).is_err());
+        assert_eq!(decode_features(&[], &map).unwrap(), FeatureSet::EMPTY);
+    }
+
+    #[test]
+    fn documents_round_trip_and_bad_bodies_are_errors() {
+        let doc = "<cpu mode='host-model'/>".repeat(40);
+        let body = compress_all(&[doc.as_bytes()]).unwrap();
+        assert!(body[0].len() < doc.len());
+        assert_eq!(decode_document("zstd", &body[0]).unwrap(), doc);
+        assert!(decode_document("zstd", b"garbage").is_err());
+        assert!(decode_document("lz4", b"").is_err());
+        let many: Vec<&[u8]> = (0..100).map(|_| doc.as_bytes()).collect();
+        assert_eq!(compress_all(&many).unwrap().len(), 100);
+    }
+}
