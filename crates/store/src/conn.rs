@@ -532,24 +532,6 @@ pub(crate) fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Conn, StoreErro
                     path: path.to_owned(),
                 });
             }
-            // Read-only first: a damaged file, a foreign database or a newer
-            // schema is refused without writing a byte (not even the WAL
-            // switch).
-            let ro = rusqlite::Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| Conn::lite_error(&location, path, &e))?;
-            ro.busy_timeout(BUSY_TIMEOUT)
-                .map_err(|e| Conn::lite_error(&location, path, &e))?;
-            let mut ro = Conn {
-                kind: Kind::Lite {
-                    conn: ro,
-                    path: path.to_owned(),
-                },
-                location: location.clone(),
-            };
-            ro.checked_version(mode)?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if mode == OpenMode::MustExist {
@@ -566,32 +548,23 @@ pub(crate) fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Conn, StoreErro
         }
         Err(e) => return Err(other(&e)),
     }
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| match Conn::lite_error(&location, path, &e) {
-        StoreError::Backend { message, .. } => StoreError::Create {
-            path: path.to_owned(),
-            reason: message,
-        },
-        e => e,
-    })?;
-    let setup = || -> rusqlite::Result<()> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    // Created only when missing: an existing file is opened without
+    // SQLITE_OPEN_CREATE.
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if !path.exists() {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| {
+        match Conn::lite_error(&location, path, &e) {
+            StoreError::Backend { message, .. } => StoreError::Create {
+                path: path.to_owned(),
+                reason: message,
+            },
+            e => e,
         }
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
-        )?;
-        conn.set_prepared_statement_cache_capacity(64);
-        Ok(())
-    };
-    setup().map_err(|e| Conn::lite_error(&location, path, &e))?;
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| Conn::lite_error(&location, path, &e))?;
     let mut conn = Conn {
         kind: Kind::Lite {
             conn,
@@ -599,8 +572,32 @@ pub(crate) fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Conn, StoreErro
         },
         location,
     };
+    // Read before anything is written (not even the switch to WAL): a
+    // damaged file, another program's database or a newer store is refused
+    // as it was. A connection that only reads leaves no files behind, where
+    // a read-only one would leave `-wal` and `-shm` files beside a WAL
+    // database.
+    conn.checked_version(mode)?;
+    if let Kind::Lite { conn: lite, path } = &conn.kind {
+        sqlite_setup(lite).map_err(|e| Conn::lite_error(&conn.location, path, &e))?;
+    }
     conn.migrate(mode)?;
     Ok(conn)
+}
+
+/// WAL (readers never wait for the writer; a commit is one append),
+/// `synchronous = NORMAL` (durable across process crashes; the WAL is
+/// synced at checkpoints), foreign keys checked, a 64 MiB page cache.
+fn sqlite_setup(lite: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let mode: String = lite.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        lite.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    }
+    lite.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+    )?;
+    lite.set_prepared_statement_cache_capacity(64);
+    Ok(())
 }
 
 fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

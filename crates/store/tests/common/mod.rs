@@ -48,6 +48,20 @@ impl Fixture {
         Some(format!("postgres://{user}:{password}@{host}/{database}"))
     }
 
+    /// Runs `sql` on the store's database directly, behind the store's back.
+    pub fn raw_sql(&self, sql: &str) {
+        match &self.location {
+            Location::Sqlite(path) => rusqlite::Connection::open(path)
+                .and_then(|c| c.execute_batch(sql))
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Location::Postgres(_) => self
+                .pg_client()
+                .expect("client")
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
     /// A direct client for the test database (PostgreSQL only).
     pub fn pg_client(&self) -> Option<postgres::Client> {
         let pg = self.pg.as_ref()?;
