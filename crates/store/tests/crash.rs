@@ -39,7 +39,7 @@ fn batch(db: &Database, k: usize) -> Vec<NewReport> {
             let n = k * BATCH + i;
             let h = n % HOSTS;
             let time = i64::try_from(n).unwrap();
-            let minus: &[&str] = if n % 5 == 0 { &["pcid"] } else { &[] };
+            let minus: &[&str] = if n % 5 == 2 { &["pcid"] } else { &[] };
             report(
                 db,
                 &format!("host{h:03}"),

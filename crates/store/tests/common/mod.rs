@@ -170,6 +170,7 @@ pub fn sha256(text: &str) -> [u8; 32] {
 /// A report of `host` at `time_us` with a document made of `tag` (the same
 /// tag, the same document), decoded as `model` of the embedded database
 /// minus `minus` and plus `plus` features.
+#[allow(clippy::too_many_arguments)]
 pub fn report(
     db: &Database,
     host: &str,
