@@ -30,8 +30,18 @@ const MODELS: [&str; 6] = [
     "EPYC-Milan",
 ];
 const TOGGLES: [&str; 12] = [
-    "hle", "rtm", "md-clear", "pcid", "invpcid", "ssbd", "spec-ctrl", "stibp", "avx512f",
-    "avx2", "xsaves", "pku",
+    "hle",
+    "rtm",
+    "md-clear",
+    "pcid",
+    "invpcid",
+    "ssbd",
+    "spec-ctrl",
+    "stibp",
+    "avx512f",
+    "avx2",
+    "xsaves",
+    "pku",
 ];
 
 /// xorshift64: a fixed-seed generator.
@@ -136,7 +146,8 @@ fn import(c: &mut Criterion) {
     for batch in [1_000, 10_000] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fleet.sqlite");
-        let mut store = Store::open(&Location::Sqlite(path.clone()), OpenMode::CreateIfMissing).unwrap();
+        let mut store =
+            Store::open(&Location::Sqlite(path.clone()), OpenMode::CreateIfMissing).unwrap();
         let mut next = 0;
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("sqlite/{batch}"), |b| {
@@ -162,13 +173,17 @@ fn import(c: &mut Criterion) {
         eprintln!(
             "sqlite store: {next} reports, {} bytes, {} bytes per report",
             file_size(&path),
-            file_size(&path) / next as u64
+            file_size(&path) / (next as u64).max(1)
         );
     }
     if let Ok(admin) = std::env::var("CPUMODEL_TEST_POSTGRES") {
         let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-        client.batch_execute("DROP DATABASE IF EXISTS cpumodel_bench WITH (FORCE)").unwrap();
-        client.batch_execute("CREATE DATABASE cpumodel_bench").unwrap();
+        client
+            .batch_execute("DROP DATABASE IF EXISTS cpumodel_bench WITH (FORCE)")
+            .unwrap();
+        client
+            .batch_execute("CREATE DATABASE cpumodel_bench")
+            .unwrap();
         let url = format!("{}/cpumodel_bench", admin.rsplit_once('/').unwrap().0);
         let mut store = Store::open(&Location::Postgres(url), OpenMode::CreateIfMissing).unwrap();
         let batch = 1_000;
@@ -191,7 +206,9 @@ fn import(c: &mut Criterion) {
             .unwrap()
             .get(0);
         eprintln!("postgres store: {next} reports, {size} bytes (whole database)");
-        client.batch_execute("DROP DATABASE cpumodel_bench WITH (FORCE)").unwrap();
+        client
+            .batch_execute("DROP DATABASE cpumodel_bench WITH (FORCE)")
+            .unwrap();
     }
     g.finish();
 }

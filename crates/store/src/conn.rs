@@ -126,16 +126,25 @@ enum Kind {
 
 /// `sql` with `$N` placeholders spelled `?N` for SQLite.
 fn lite_sql(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
+    let mut bytes = sql.as_bytes().to_vec();
+    for i in 1..bytes.len() {
+        if bytes[i - 1] == b'$' && bytes[i].is_ascii_digit() {
+            bytes[i - 1] = b'?';
         }
     }
-    out
+    // Only ASCII bytes were replaced by ASCII bytes.
+    String::from_utf8(bytes).unwrap_or_else(|_| sql.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_spelled_for_sqlite() {
+        assert_eq!(
+            super::lite_sql("a = $1 AND b = $12, '$x' $"),
+            "a = ?1 AND b = ?12, '$x' $"
+        );
+    }
 }
 
 impl Conn {
