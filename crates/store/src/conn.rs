@@ -136,17 +136,6 @@ fn lite_sql(sql: &str) -> String {
     String::from_utf8(bytes).unwrap_or_else(|_| sql.to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_are_spelled_for_sqlite() {
-        assert_eq!(
-            super::lite_sql("a = $1 AND b = $12, '$x' $"),
-            "a = ?1 AND b = ?12, '$x' $"
-        );
-    }
-}
-
 impl Conn {
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.kind, Kind::Pg { .. })
@@ -672,4 +661,15 @@ pub(crate) fn open_postgres(url: &str, mode: OpenMode) -> Result<Conn, StoreErro
     };
     conn.migrate(mode)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_spelled_for_sqlite() {
+        assert_eq!(
+            super::lite_sql("a = $1 AND b = $12, '$x' $"),
+            "a = ?1 AND b = ?12, '$x' $"
+        );
+    }
 }
