@@ -3,14 +3,22 @@
 //! This is the format of `virsh capabilities`-adjacent dumps, of libvirt's
 //! own CPU test data, and of `cpumodel dump`, so a processor recorded on one
 //! machine can be decoded, compared and baselined anywhere.
+//!
+//! Fleet imports read dumps by the ten thousand, and building a roxmltree
+//! document is most of the cost of reading one. Dumps are plain XML, so they
+//! are first read with the light element tree of [`cpumodel_xml::tree`]
+//! ([`parse_cpudata_light`]); anything it does not read, and any invalid
+//! dump, is read again with roxmltree, whose errors point at the exact
+//! place. Both trees go through the one reading of the format,
+//! [`read_cpudata`], so they cannot disagree on what a dump holds.
 
 use std::fmt::Write as _;
 
 use roxmltree::Node;
 
 use crate::item::{CpuData, Item};
-use cpumodel_xml::tree::{Element, RoxNode};
-use cpumodel_xml::{elements, Source, XmlError};
+use cpumodel_xml::tree::{document_start, Element, LightTree, RoxNode};
+use cpumodel_xml::{Source, XmlError};
 
 /// Parses a `<cpudata>` document.
 ///
@@ -20,6 +28,9 @@ use cpumodel_xml::{elements, Source, XmlError};
 /// attribute, or a dump without any item. Each error names `source`, the line
 /// and the element.
 pub fn parse_cpudata(source: &str, text: &str) -> Result<CpuData, XmlError> {
+    if let Some(data) = parse_cpudata_light(text) {
+        return Ok(data);
+    }
     let src = Source(source);
     let doc = src.parse(text)?;
     let root = doc.root_element();
@@ -35,19 +46,49 @@ pub fn parse_cpudata(source: &str, text: &str) -> Result<CpuData, XmlError> {
 /// # Errors
 /// As [`parse_cpudata`].
 pub fn parse_cpudata_node(src: &Source<'_>, node: Node<'_, '_>) -> Result<CpuData, XmlError> {
+    read_cpudata(RoxNode { src: *src, node })
+}
+
+/// Reads a `<cpudata>` document with the light element tree of
+/// [`cpumodel_xml::tree`], as [`parse_cpudata`] would read it.
+///
+/// `None` when the document is not a `<cpudata>` root, is outside the
+/// subset of XML that tree reads, or is invalid in any way: the caller then
+/// reads it with roxmltree ([`parse_cpudata_node`]), which gives the same
+/// data or the exact error.
+pub fn parse_cpudata_light(text: &str) -> Option<CpuData> {
+    let start = document_start(text)?;
+    if !text[start..].starts_with("<cpudata") {
+        return None;
+    }
+    let mut tree = LightTree::default();
+    tree.read_document(text)?;
+    let root = tree.root();
+    if root.name() != "cpudata" {
+        return None;
+    }
+    read_cpudata(root).ok()
+}
+
+/// [`parse_cpudata_node`] on any element tree: the one reading of a
+/// `<cpudata>` element.
+///
+/// # Errors
+/// As [`parse_cpudata_node`].
+pub fn read_cpudata<'a, E: Element<'a>>(node: E) -> Result<CpuData, E::Error> {
     if let Some(arch) = node.attribute("arch") {
         if arch != "x86" {
-            return Err(src.error(node, format!("arch='{arch}' is not supported, only 'x86'")));
+            return Err(node.error(format!("arch='{arch}' is not supported, only 'x86'")));
         }
     }
     let mut data = CpuData::new();
     let mut count = 0;
-    for child in elements(node) {
-        data.add(parse_item(src, child)?);
+    for child in node.elements() {
+        data.add(read_item(child)?);
         count += 1;
     }
     if count == 0 {
-        return Err(src.error(node, "no CPUID or MSR items: the dump is empty"));
+        return Err(node.error("no CPUID or MSR items: the dump is empty".into()));
     }
     Ok(data)
 }

@@ -27,6 +27,11 @@ pub fn host_features_from_cpudata(
     source: &str,
     text: &str,
 ) -> Result<(CpuData, CpuFeatures), InputError> {
+    if let Some(data) = cpumodel_cpudata::parse_cpudata_light(text) {
+        if let Ok(features) = CpuFeatures::from_data(db, &data) {
+            return Ok((data, features));
+        }
+    }
     let src = Source(source);
     let doc = src.parse(text)?;
     let root = doc.root_element();

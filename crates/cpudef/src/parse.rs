@@ -7,19 +7,21 @@
 //! whatever it collected.
 //!
 //! Files that are nothing but `<cpu>` elements (one, or a fleet's
-//! concatenation) are read with the light element tree of
-//! [`cpumodel_xml::tree`]; everything else, and anything invalid, with
-//! roxmltree. Both go through the same reading of `<cpu>`.
+//! concatenation) and `<cpudata>` dumps are read with the light element
+//! tree of [`cpumodel_xml::tree`]; everything else, and anything invalid,
+//! with roxmltree. Both go through the same reading of `<cpu>` and of
+//! `<cpudata>`, and dumps through the same decode.
 
-use cpumodel_cpudata::parse_cpudata_node;
+use cpumodel_cpudata::{parse_cpudata_light, parse_cpudata_node};
 use cpumodel_map::Database;
 use cpumodel_xml::tree::{skip_space, Element, LightTree, RoxNode};
 use cpumodel_xml::XmlError;
 use cpumodel_xml::{child, elements, Source};
 use roxmltree::Node;
 
-use crate::decode::{decode, DecodeOptions};
+use crate::decode::{decode, CpuFeatures, DecodeOptions};
 use crate::def::{Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef};
+use crate::error::DecodeError;
 use crate::input::{cpudata_features, InputError};
 use crate::ops::{BaselineAccumulator, BaselineError};
 use crate::topology::Topology;
@@ -65,10 +67,33 @@ fn parse_cpus_with(
     text: &str,
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
+    if let Some(cpus) = parse_light_cpudata(db, source, text) {
+        return Ok(cpus);
+    }
     if let Some(cpus) = parse_plain_cpus(db, source, text, check) {
         return Ok(cpus);
     }
     parse_cpus_exact(db, source, text, check)
+}
+
+/// The fast path for `<cpudata>` dumps: the dump read with the light tree
+/// ([`parse_cpudata_light`]) and decoded as on the roxmltree path. `None`
+/// when the light tree does not read it or anything fails; the caller then
+/// reads the document with roxmltree, which reports the error's position.
+fn parse_light_cpudata(db: &Database, source: &str, text: &str) -> Option<Vec<SourcedCpu>> {
+    let data = parse_cpudata_light(text)?;
+    let features = CpuFeatures::from_data(db, &data).ok()?;
+    let cpu = decode_host_dump(db, &features).ok()?;
+    Some(vec![SourcedCpu {
+        origin: source.to_string(),
+        cpu,
+    }])
+}
+
+/// A dump's host CPU, as both paths decode it.
+fn decode_host_dump(db: &Database, features: &CpuFeatures) -> Result<CpuDef, DecodeError> {
+    let decoded = decode(db, features, &DecodeOptions::new(CpuKind::Host))?;
+    Ok(decoded.to_cpu_def(db, CpuKind::Host))
 }
 
 /// [`parse_cpus_with`] with roxmltree alone.
@@ -149,11 +174,11 @@ fn parse_cpus_exact(
         "cpudata" => {
             let data = parse_cpudata_node(&src, root)?;
             let features = cpudata_features(db, &src, root, &data)?;
-            let decoded = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+            let cpu = decode_host_dump(db, &features)
                 .map_err(|e| InputError::from(src.error(root, e.to_string())))?;
             vec![SourcedCpu {
                 origin: source.to_string(),
-                cpu: decoded.to_cpu_def(db, CpuKind::Host),
+                cpu,
             }]
         }
         other => {
@@ -846,6 +871,28 @@ mod tests {
             } else {
                 assert!(a.is_empty());
             }
+        }
+        assert!(fast > 500, "{fast}");
+    }
+
+    #[test]
+    fn the_dump_fast_path_agrees_with_roxmltree_on_mutated_dumps() {
+        let db = Database::embedded();
+        let seed = "<!-- host: node-1 -->\n<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x0000000d' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x000306c3' ebx='0x00100800' ecx='0x7ffafbff' edx='0xbfebfbff'/>\n  <cpuid eax_in='0x00000007' ecx_in='0x00' eax='0x00000000' ebx='0x000027ab' ecx='0x00000000' edx='0x9c000000'/>\n  <cpuid eax_in='0x80000001' ecx_in='0x00' eax='0x00000000' ebx='0x00000000' ecx='0x00000021' edx='0x2c100800'/>\n</cpudata>\n";
+        assert!(parse_light_cpudata(&db, "d.xml", seed).is_some());
+        let alphabet = b"<>/='\"!-?&;x :\n\r0a9f";
+        let mut mutator = cpumodel_testenv::Mutator::new(0x2545_f491_4f6c_dd1d);
+        let mut fast = 0;
+        for _ in 0..3_000 {
+            let doc = mutator.mutate(seed.as_bytes(), alphabet, 2);
+            let text = String::from_utf8(doc).expect("ASCII");
+            let exact = parse_cpus_exact(&db, "d.xml", &text, false);
+            if let Some(cpus) = parse_light_cpudata(&db, "d.xml", &text) {
+                fast += 1;
+                assert_eq!(Ok(cpus), exact, "{text:?}");
+            }
+            assert_eq!(parse_cpus(&db, "d.xml", &text), exact, "{text:?}");
+            assert_eq!(parse_known_cpus(&db, "d.xml", &text), exact, "{text:?}");
         }
         assert!(fast > 500, "{fast}");
     }

@@ -302,6 +302,13 @@ fn skip_misc(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+/// Where the root element of `text` starts: after the white space and
+/// comments [`LightTree::read_document`] reads before it. `None` when a
+/// comment there is outside this tree's subset.
+pub fn document_start(text: &str) -> Option<usize> {
+    skip_misc(text.as_bytes(), 0)
+}
+
 impl<'a> LightTree<'a> {
     /// The root element read by the last successful read.
     pub fn root(&self) -> LightNode<'_, 'a> {
