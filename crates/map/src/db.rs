@@ -167,7 +167,53 @@ pub struct Database {
     names: OnceLock<NameIndex>,
     migration_blockers: FeatureSet,
     msr_features: FeatureSet,
+    bits: FeatureBits,
 }
+
+/// Every feature's bits, flattened so that [`Database::features_in_data`]
+/// looks each CPUID leaf or MSR of the data up once (by a merge of two
+/// sorted lists) instead of once per feature, and then tests each feature
+/// with a few AND instructions.
+#[derive(Clone, Debug, Default)]
+struct FeatureBits {
+    /// The distinct keys of the features' nonzero items, sorted.
+    keys: Vec<ItemKey>,
+    /// Each feature's nonzero items, feature after feature: the index of the
+    /// item's key in `keys`, and the item's bits.
+    masks: Vec<(u32, [u32; 4])>,
+    /// Where each feature's items end in `masks` (they start where the
+    /// previous feature's end).
+    ends: Vec<u32>,
+}
+
+impl FeatureBits {
+    fn new(features: &[Feature]) -> Self {
+        let mut keys: Vec<ItemKey> = features
+            .iter()
+            .flat_map(|f| f.data.nonzero_items().map(|i| i.key))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut bits = FeatureBits {
+            keys,
+            ..FeatureBits::default()
+        };
+        for f in features {
+            for item in f.data.nonzero_items() {
+                let k = bits.keys.binary_search(&item.key).expect("collected above");
+                bits.masks
+                    .push((u32::try_from(k).expect("few keys"), item.regs));
+            }
+            bits.ends
+                .push(u32::try_from(bits.masks.len()).expect("few items"));
+        }
+        bits
+    }
+}
+
+/// Most distinct CPUID leaves and MSRs whose values
+/// [`Database::features_in_data`] keeps on the stack.
+const STACK_KEYS: usize = 64;
 
 /// Case-insensitive name lookup tables, built on first use so that
 /// constructing a database stays cheap.
@@ -268,6 +314,7 @@ impl Database {
                 msr_features.insert(FeatureId::from_index(i));
             }
         }
+        let bits = FeatureBits::new(&features);
         Database {
             vendors,
             features,
@@ -275,6 +322,7 @@ impl Database {
             names: OnceLock::new(),
             migration_blockers,
             msr_features,
+            bits,
         }
     }
 
@@ -445,14 +493,44 @@ impl Database {
     /// Returns `(full, partial)`: features all of whose bits are set, and
     /// features with at least one bit set (a superset of `full`).
     pub fn features_in_data(&self, data: &CpuData) -> (FeatureSet, FeatureSet) {
+        let bits = &self.bits;
+        // The data's registers at each key features use; zero where the data
+        // has no such item, which no feature bit is in, as for a missing one.
+        let mut stack = [[0u32; 4]; STACK_KEYS];
+        let mut heap = Vec::new();
+        let regs: &mut [[u32; 4]] = if bits.keys.len() <= STACK_KEYS {
+            &mut stack[..bits.keys.len()]
+        } else {
+            heap.resize(bits.keys.len(), [0u32; 4]);
+            &mut heap
+        };
+        let mut items = data.items().iter().peekable();
+        for (key, r) in bits.keys.iter().zip(regs.iter_mut()) {
+            while items.next_if(|i| i.key < *key).is_some() {}
+            if let Some(item) = items.next_if(|i| i.key == *key) {
+                *r = item.regs;
+            }
+        }
         let mut full = FeatureSet::new();
         let mut partial = FeatureSet::new();
-        for (i, f) in self.features.iter().enumerate() {
+        let mut start = 0;
+        for (i, &end) in bits.ends.iter().enumerate() {
+            let masks = &bits.masks[start..end as usize];
+            start = end as usize;
+            // As `data.contains(&f.data)` and `data.intersects(&f.data)`.
+            let (mut all, mut any) = (true, false);
+            for (k, m) in masks {
+                let r = &regs[*k as usize];
+                for w in 0..4 {
+                    all &= r[w] & m[w] == m[w];
+                    any |= r[w] & m[w] != 0;
+                }
+            }
             let id = FeatureId::from_index(i);
-            if data.contains(&f.data) {
+            if all {
                 full.insert(id);
                 partial.insert(id);
-            } else if data.intersects(&f.data) {
+            } else if any {
                 partial.insert(id);
             }
         }
@@ -463,6 +541,66 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn features_in_data_tests_each_feature_as_cpu_data_does() {
+        let db = Database::embedded();
+        // xorshift64: sparse, dense and missing values at every feature key,
+        // and at keys no feature uses.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut keys: Vec<ItemKey> = db
+            .features()
+            .iter()
+            .flat_map(|f| f.data.items().iter().map(|i| i.key))
+            .collect();
+        keys.extend([
+            ItemKey::cpuid(0x4000_0000, 0),
+            ItemKey::cpuid(2, 0),
+            ItemKey::Msr { index: 1 },
+        ]);
+        for round in 0..200 {
+            let mut data = CpuData::new();
+            for key in &keys {
+                let r = next();
+                if r % 5 == 0 {
+                    continue;
+                }
+                let mut regs = [0u32; 4];
+                for reg in &mut regs {
+                    // cast: random bits.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let v = next() as u32;
+                    *reg = match round % 3 {
+                        0 => v,
+                        1 => v | next() as u32,
+                        _ => v & next() as u32,
+                    };
+                }
+                data.add(Item { key: *key, regs });
+            }
+            let (mut full, mut partial) = (FeatureSet::new(), FeatureSet::new());
+            for (i, f) in db.features().iter().enumerate() {
+                let id = FeatureId::from_index(i);
+                if data.contains(&f.data) {
+                    full.insert(id);
+                    partial.insert(id);
+                } else if data.intersects(&f.data) {
+                    partial.insert(id);
+                }
+            }
+            assert_eq!(db.features_in_data(&data), (full, partial), "round {round}");
+        }
+        assert_eq!(
+            db.features_in_data(&CpuData::new()),
+            (FeatureSet::new(), FeatureSet::new())
+        );
+    }
 
     #[test]
     fn name_tables_ignore_ascii_case_and_keep_the_first_of_equal_names() {
