@@ -107,20 +107,48 @@ pub fn parse_item(src: &Source<'_>, node: Node<'_, '_>) -> Result<Item, XmlError
 /// # Errors
 /// As [`parse_item`].
 pub fn read_item<'a, E: Element<'a>>(node: E) -> Result<Item, E::Error> {
+    // The attributes in one pass (an element has each name once), then
+    // checked in a fixed order, so that the first problem is reported.
+    let mut v: [Option<&'a str>; 6] = [None; 6];
     match node.name() {
-        "cpuid" => Ok(Item::cpuid(
-            node.req_u32_attr("eax_in")?,
-            node.u32_attr("ecx_in")?.unwrap_or(0),
-            node.u32_attr("eax")?.unwrap_or(0),
-            node.u32_attr("ebx")?.unwrap_or(0),
-            node.u32_attr("ecx")?.unwrap_or(0),
-            node.u32_attr("edx")?.unwrap_or(0),
-        )),
-        "msr" => Ok(Item::msr(
-            node.req_u32_attr("index")?,
-            node.req_u32_attr("eax")?,
-            node.req_u32_attr("edx")?,
-        )),
+        "cpuid" => {
+            for (name, value) in node.attributes() {
+                let slot = match name {
+                    "eax_in" => 0,
+                    "ecx_in" => 1,
+                    "eax" => 2,
+                    "ebx" => 3,
+                    "ecx" => 4,
+                    "edx" => 5,
+                    _ => continue,
+                };
+                v[slot].get_or_insert(value);
+            }
+            Ok(Item::cpuid(
+                node.req_u32_value("eax_in", v[0])?,
+                node.u32_value("ecx_in", v[1])?.unwrap_or(0),
+                node.u32_value("eax", v[2])?.unwrap_or(0),
+                node.u32_value("ebx", v[3])?.unwrap_or(0),
+                node.u32_value("ecx", v[4])?.unwrap_or(0),
+                node.u32_value("edx", v[5])?.unwrap_or(0),
+            ))
+        }
+        "msr" => {
+            for (name, value) in node.attributes() {
+                let slot = match name {
+                    "index" => 0,
+                    "eax" => 1,
+                    "edx" => 2,
+                    _ => continue,
+                };
+                v[slot].get_or_insert(value);
+            }
+            Ok(Item::msr(
+                node.req_u32_value("index", v[0])?,
+                node.req_u32_value("eax", v[1])?,
+                node.req_u32_value("edx", v[2])?,
+            ))
+        }
         other => Err(node.error(format!(
             "unexpected element <{other}>, expected <cpuid> or <msr>"
         ))),
@@ -174,6 +202,25 @@ mod tests {
         );
         let again = parse_cpudata("d.xml", &format_cpudata(&data)).unwrap();
         assert!(again.nonzero_items().eq(data.nonzero_items()));
+    }
+
+    #[test]
+    fn attributes_in_a_namespace_are_not_the_dump_s() {
+        let data = parse_cpudata(
+            "d.xml",
+            "<cpudata xmlns:n='urn:x'><cpuid n:eax_in='0x5' eax_in='0x1' n:eax='0x7' ebx='0x2'/></cpudata>",
+        )
+        .unwrap();
+        assert_eq!(data.items(), [Item::cpuid(1, 0, 0, 2, 0, 0)]);
+        let e = parse_cpudata(
+            "d.xml",
+            "<cpudata xmlns:n='urn:x'><msr n:index='1' eax='0' edx='0'/></cpudata>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.xml:1:26: <msr>: missing attribute 'index'"
+        );
     }
 
     #[test]

@@ -166,6 +166,11 @@ impl CpuData {
 
     /// Adds an item; when one with the same key exists, its bits are OR-ed in.
     pub fn add(&mut self, item: Item) {
+        // Dumps list their items in order: most adds append.
+        if self.items.last().is_none_or(|last| last.key < item.key) {
+            self.items.push(item);
+            return;
+        }
         match self.items.binary_search_by(|i| i.key.cmp(&item.key)) {
             Ok(n) => {
                 for (r, v) in self.items[n].regs.iter_mut().zip(item.regs) {

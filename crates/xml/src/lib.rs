@@ -145,6 +145,34 @@ fn end_pos(text: &str) -> roxmltree::TextPos {
 /// Parses `0x`-prefixed hex or plain decimal, as libvirt's `strtoul(.., 0)` does
 /// for the values it writes.
 pub fn parse_u32(s: &str) -> Option<u32> {
+    parse_plain_u32(s.as_bytes()).or_else(|| parse_u32_general(s))
+}
+
+/// [`parse_u32`] on what dumps are made of: `0x` and one to eight hex
+/// digits, or one to nine decimal digits, which always fit. `None` for
+/// anything else (which [`parse_u32_general`] then decides).
+fn parse_plain_u32(b: &[u8]) -> Option<u32> {
+    match b {
+        [b'0', b'x' | b'X', hex @ ..] if (1..=8).contains(&hex.len()) => {
+            hex.iter().try_fold(0u32, |v, &c| {
+                let d = match c {
+                    b'0'..=b'9' => c - b'0',
+                    b'a'..=b'f' => c - b'a' + 10,
+                    b'A'..=b'F' => c - b'A' + 10,
+                    _ => return None,
+                };
+                Some(v << 4 | u32::from(d))
+            })
+        }
+        _ if (1..=9).contains(&b.len()) => b.iter().try_fold(0u32, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
+        }),
+        _ => None,
+    }
+}
+
+/// [`parse_u32`] on any text.
+fn parse_u32_general(s: &str) -> Option<u32> {
     let s = s.trim();
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         if hex.is_empty() {
@@ -193,6 +221,57 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_number_path_reads_as_the_general_one() {
+        let mut cases: Vec<String> = [
+            "",
+            "0",
+            "0x",
+            "0X",
+            "0x0",
+            "0XaB",
+            "0xfffffffF",
+            "0x100000000",
+            "0x000000001",
+            "999999999",
+            "4294967295",
+            "4294967296",
+            "0000000000",
+            " 1",
+            "1 ",
+            "+1",
+            "0x+1",
+            "-0",
+            "0x-1",
+            "0xg",
+            "1a",
+            "0b1",
+            "x1",
+            "00x1",
+            "\u{a0}7",
+        ]
+        .map(String::from)
+        .to_vec();
+        let alphabet = b"0x9aFfgX +-";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // cast: a few random bits.
+            #[allow(clippy::cast_possible_truncation)]
+            let len = (state % 12) as usize;
+            let s: String = (0..len)
+                .map(|i| char::from(alphabet[(state >> (4 * i + 4)) as usize % alphabet.len()]))
+                .collect();
+            cases.push(s.clone());
+            cases.push(format!("0x{s}"));
+        }
+        for s in &cases {
+            assert_eq!(parse_u32(s), parse_u32_general(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn numbers_accept_hex_and_decimal_only() {

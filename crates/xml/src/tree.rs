@@ -25,6 +25,10 @@ pub trait Element<'a>: Copy {
     fn name(self) -> &'a str;
     /// An attribute's value.
     fn attribute(self, name: &str) -> Option<&'a str>;
+    /// The attributes [`Element::attribute`] finds (those without a
+    /// namespace), as `(name, value)` in document order: a reader that wants
+    /// several of them takes them in one pass.
+    fn attributes(self) -> impl Iterator<Item = (&'a str, &'a str)>;
     /// The text when the element's first child is text (roxmltree's
     /// `Node::text`).
     fn text(self) -> Option<&'a str>;
@@ -67,8 +71,42 @@ pub trait Element<'a>: Copy {
     /// # Errors
     /// The attribute is missing.
     fn req_attr(self, name: &str) -> Result<&'a str, Self::Error> {
-        self.attribute(name)
-            .ok_or_else(|| self.error(format!("missing attribute '{name}'")))
+        self.required(name, self.attribute(name))
+    }
+
+    /// `value`, the attribute `name` already looked up, which is required
+    /// (as [`Element::req_attr`]).
+    ///
+    /// # Errors
+    /// `value` is `None`.
+    fn required(self, name: &str, value: Option<&'a str>) -> Result<&'a str, Self::Error> {
+        value.ok_or_else(|| self.error(format!("missing attribute '{name}'")))
+    }
+
+    /// `value`, the attribute `name` already looked up, as an optional
+    /// unsigned number (as [`Element::u32_attr`]).
+    ///
+    /// # Errors
+    /// The value is not such a number.
+    fn u32_value(self, name: &str, value: Option<&str>) -> Result<Option<u32>, Self::Error> {
+        match value {
+            None => Ok(None),
+            Some(v) => parse_u32(v).map(Some).ok_or_else(|| {
+                self.error(format!(
+                    "attribute {name}='{v}' is not a valid unsigned 32-bit number"
+                ))
+            }),
+        }
+    }
+
+    /// `value`, the attribute `name` already looked up, as a required
+    /// unsigned number (as [`Element::req_u32_attr`]).
+    ///
+    /// # Errors
+    /// `value` is missing or not such a number.
+    fn req_u32_value(self, name: &str, value: Option<&str>) -> Result<u32, Self::Error> {
+        let v = value.ok_or_else(|| self.error(format!("missing attribute '{name}'")))?;
+        Ok(self.u32_value(name, Some(v))?.unwrap_or_default())
     }
 
     /// An optional unsigned attribute, `0x` hex or decimal (as
@@ -77,14 +115,7 @@ pub trait Element<'a>: Copy {
     /// # Errors
     /// The value is not such a number.
     fn u32_attr(self, name: &str) -> Result<Option<u32>, Self::Error> {
-        match self.attribute(name) {
-            None => Ok(None),
-            Some(v) => parse_u32(v).map(Some).ok_or_else(|| {
-                self.error(format!(
-                    "attribute {name}='{v}' is not a valid unsigned 32-bit number"
-                ))
-            }),
-        }
+        self.u32_value(name, self.attribute(name))
     }
 
     /// A required unsigned attribute (as [`Source::req_u32_attr`]).
@@ -115,6 +146,13 @@ impl<'a, 'i: 'a> Element<'a> for RoxNode<'a, 'i, '_> {
 
     fn attribute(self, name: &str) -> Option<&'a str> {
         self.node.attribute(name)
+    }
+
+    fn attributes(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.node
+            .attributes()
+            .filter(|a| a.namespace().is_none())
+            .map(|a| (a.name(), a.value()))
     }
 
     fn text(self) -> Option<&'a str> {
@@ -178,6 +216,13 @@ impl<'t, 'a: 't> Element<'t> for LightNode<'t, 'a> {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
+    }
+
+    fn attributes(self) -> impl Iterator<Item = (&'t str, &'t str)> {
+        let (start, end) = self.elem().attrs;
+        self.tree.attrs[start as usize..end as usize]
+            .iter()
+            .copied()
     }
 
     fn text(self) -> Option<&'t str> {
@@ -495,6 +540,10 @@ mod tests {
             if let Some(v) = e.attribute(a) {
                 out.push_str(&format!(" {a}={v:?}"));
             }
+        }
+        for (n, v) in e.attributes() {
+            assert_eq!(e.attribute(n), Some(v));
+            out.push_str(&format!(" @{n}={v:?}"));
         }
         out.push_str(&format!(" text={:?}>", e.text()));
         for c in e.elements() {
