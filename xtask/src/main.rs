@@ -2,7 +2,10 @@
 //!
 //! `cargo xtask import-cpu-map DIR` regenerates the embedded CPU model
 //! database (`crates/map/src/embedded/data.rs`) from a libvirt cpu_map
-//! directory, normally `../shared/cpu_map/libvirt-upstream`.
+//! directory, normally `../shared/cpu_map/libvirt-upstream`. The directory
+//! must say which libvirt it came from (a `VERSION` file, or a `SOURCE.md`
+//! listing the commit of `index.xml`): the generated file records it, and
+//! `cpumodel --version` prints it.
 //!
 //! `cargo xtask gen-fleet --hosts N --out DIR [--from DIR] [--racks R]
 //! [--seed S] [--vendor STRING]` writes a synthetic fleet of host dumps for
@@ -60,7 +63,13 @@ fn import(dir: &Path) -> Result<PathBuf, String> {
         db.features().len(),
         db.models().len()
     );
-    let text = cpumodel_map::codegen::generate_rust(&db, &source);
+    let origin = cpumodel_map::read_map_origin(dir).ok_or_else(|| {
+        format!(
+            "{}: no VERSION file or SOURCE.md index.xml commit says which libvirt this map is from",
+            dir.display()
+        )
+    })?;
+    let text = cpumodel_map::codegen::generate_rust(&db, &source, &origin);
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/map/src/embedded/data.rs");
     std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)

@@ -27,6 +27,7 @@
 
 mod cpudata;
 mod cpuid;
+mod document;
 mod item;
 pub mod walk;
 
@@ -38,5 +39,6 @@ pub use cpuid::{
     vendor_from_regs, vendor_to_regs, CpuidBit, CpuidEntry, CpuidKey, Register, VcpuState,
     APIC_BASE_ENABLE, APIC_DEFAULT_BASE, INDEXED_LEAVES,
 };
+pub use document::{CpuDataDocument, CpuidInput, ItemDocument, MsrInput};
 pub use item::{CpuData, Item, ItemKey, Signature, SIGNATURE_MASK};
 pub use walk::CpuidReader;

@@ -11,9 +11,12 @@ use cpumodel_cpudata::{CpuidKey, ItemKey};
 
 use crate::db::Database;
 
-/// Renders the generated `data.rs`. `source` describes where the map came
-/// from and ends up in the header and in [`EMBEDDED_SOURCE`](crate::EMBEDDED_SOURCE).
-pub fn generate_rust(db: &Database, source: &str) -> String {
+/// Renders the generated `data.rs`. `source` describes the map (its
+/// directory name and size) and ends up in the header and in
+/// [`EMBEDDED_SOURCE`](crate::EMBEDDED_SOURCE); `origin` names the libvirt
+/// it was taken from ([`read_map_origin`](crate::read_map_origin)) and ends
+/// up in the header and in [`EMBEDDED_ORIGIN`](crate::EMBEDDED_ORIGIN).
+pub fn generate_rust(db: &Database, source: &str, origin: &str) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(
@@ -30,11 +33,14 @@ pub fn generate_rust(db: &Database, source: &str) -> String {
         "// imported from libvirt's x86 cpu_map (src/cpu_map/, LGPL-2.1-or-later),"
     );
     let _ = writeln!(w, "// https://gitlab.com/libvirt/libvirt. Source: {source}");
+    let _ = writeln!(w, "// Origin: {origin}");
     let _ = writeln!(w);
     let _ = writeln!(w, "use super::ItemDef::{{Cpuid, Msr}};");
     let _ = writeln!(w, "use super::{{FeatureDef, ModelDef, VendorDef}};");
     let _ = writeln!(w);
     let _ = writeln!(w, "pub(super) const SOURCE: &str = {source:?};");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "pub(super) const ORIGIN: &str = {origin:?};");
     let _ = writeln!(w);
     let _ = writeln!(w, "pub(super) const VENDORS: &[VendorDef] = &[");
     for v in db.vendors() {

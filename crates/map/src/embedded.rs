@@ -52,6 +52,11 @@ pub(crate) struct ModelDef {
 /// Where the embedded database came from (the generator's header line).
 pub const EMBEDDED_SOURCE: &str = data::SOURCE;
 
+/// The libvirt the embedded database was taken from (`libvirt upstream
+/// commit <hash>` or `libvirt <version>`), as the importer read it from the
+/// map directory; `cpumodel --version` prints it.
+pub const EMBEDDED_ORIGIN: &str = data::ORIGIN;
+
 /// The number of embedded models.
 const MODEL_COUNT: usize = data::MODELS.len();
 

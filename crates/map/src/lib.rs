@@ -28,15 +28,19 @@
 
 pub mod codegen;
 mod db;
+mod document;
 mod embedded;
 mod error;
 mod featureset;
 mod load;
+mod origin;
 mod suggest;
 
 pub use db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
-pub use embedded::EMBEDDED_SOURCE;
+pub use document::{DecodeUse, ModelInfo, ModelSummary, SignatureInfo};
+pub use embedded::{EMBEDDED_ORIGIN, EMBEDDED_SOURCE};
 pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
 pub use load::load_cpu_map;
+pub use origin::read_map_origin;
 pub use suggest::closest;

@@ -3,14 +3,16 @@
 
 use std::path::Path;
 
-use cpumodel_map::{codegen::generate_rust, load_cpu_map, Database, EMBEDDED_SOURCE};
+use cpumodel_map::{
+    codegen::generate_rust, load_cpu_map, read_map_origin, Database, EMBEDDED_ORIGIN, EMBEDDED_SOURCE,
+};
 
 const COMMITTED: &str = include_str!("../src/embedded/data.rs");
 
 #[test]
 fn embedded_tables_round_trip_through_the_generator() {
     assert_eq!(
-        generate_rust(&Database::embedded(), EMBEDDED_SOURCE),
+        generate_rust(&Database::embedded(), EMBEDDED_SOURCE, EMBEDDED_ORIGIN),
         COMMITTED
     );
 }
@@ -30,8 +32,9 @@ fn embedded_tables_match_the_upstream_cpu_map() {
         return;
     }
     let db = load_cpu_map(&dir).unwrap();
+    let origin = read_map_origin(&dir).expect("the upstream copy records its origin");
     assert_eq!(
-        generate_rust(&db, EMBEDDED_SOURCE),
+        generate_rust(&db, EMBEDDED_SOURCE, &origin),
         COMMITTED,
         "run `cargo xtask import-cpu-map {}`",
         dir.display()

@@ -3,11 +3,14 @@
 // CPU vendors, features (CPUID and MSR bit positions) and model definitions
 // imported from libvirt's x86 cpu_map (src/cpu_map/, LGPL-2.1-or-later),
 // https://gitlab.com/libvirt/libvirt. Source: cpu_map 'libvirt-upstream' (4 vendors, 396 features, 174 models)
+// Origin: libvirt upstream commit 5d5bb2059d4fe7d16da57e2d47e88ad37687beed
 
 use super::ItemDef::{Cpuid, Msr};
 use super::{FeatureDef, ModelDef, VendorDef};
 
 pub(super) const SOURCE: &str = "cpu_map 'libvirt-upstream' (4 vendors, 396 features, 174 models)";
+
+pub(super) const ORIGIN: &str = "libvirt upstream commit 5d5bb2059d4fe7d16da57e2d47e88ad37687beed";
 
 pub(super) const VENDORS: &[VendorDef] = &[
     VendorDef { name: "Intel", string: b"GenuineIntel" },
