@@ -66,3 +66,40 @@ pub(crate) fn cpudata_features(
         Err(e) => Err(src.error(root, e.to_string()).into()),
     }
 }
+
+/// A host as read from a document: a raw dump, or a CPU definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostInput {
+    /// A `<cpudata>` dump, to be decoded as a host CPU.
+    Dump {
+        /// The dump.
+        data: CpuData,
+        /// Its vendor, signature and features.
+        features: CpuFeatures,
+    },
+    /// The first CPU definition of any other supported document
+    /// (capabilities, a host `<cpu>`, ...), names checked.
+    Cpu(crate::def::CpuDef),
+}
+
+/// Reads a host from a document of any supported shape, detected from the
+/// document's root element as [`crate::parse_cpus`] detects it: a dump keeps
+/// its raw features (so host-model can be decoded from them), every other
+/// shape gives its first CPU definition.
+///
+/// # Errors
+/// Everything [`host_features_from_cpudata`] rejects for a dump, and
+/// everything [`crate::parse_known_cpus`] rejects otherwise.
+pub fn parse_host(db: &Database, source: &str, text: &str) -> Result<HostInput, InputError> {
+    let src = Source(source);
+    if let Ok(doc) = src.parse(text) {
+        let root = doc.root_element();
+        if root.has_tag_name("cpudata") {
+            let data = parse_cpudata_node(&src, root)?;
+            let features = cpudata_features(db, &src, root, &data)?;
+            return Ok(HostInput::Dump { data, features });
+        }
+    }
+    let mut cpus = crate::parse_known_cpus(db, source, text)?;
+    Ok(HostInput::Cpu(cpus.remove(0).cpu))
+}

@@ -22,6 +22,7 @@
 
 pub mod decode;
 mod def;
+mod document;
 mod domcaps;
 mod error;
 mod input;
@@ -31,9 +32,13 @@ pub mod topology;
 
 pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
 pub use def::{Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef};
+pub use document::{
+    CompareDocument, CustomModelDocument, DomainCapsBody, DomainCapsDocument, DomainCpuModes,
+    HostDocument, ModeDocument,
+};
 pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
-pub use input::{host_features_from_cpudata, InputError};
+pub use input::{host_features_from_cpudata, parse_host, HostInput, InputError};
 pub use ops::{
     baseline, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,

@@ -43,6 +43,7 @@
 
 mod build;
 pub mod cache;
+mod document;
 mod error;
 pub mod export;
 pub mod field;
@@ -55,6 +56,7 @@ pub mod xsave;
 
 pub use build::{build, CpuidSpec, RUNTIME_FEATURES};
 pub use cpumodel_cpudef::{Topology, TopologyError};
+pub use document::{KvmDocument, VerifyDocument};
 pub use error::{BuildCpuidError, ExportCpuidError};
 pub use field::{Field, FieldError};
 pub use mask::{DroppedFeature, MaskReport, MissingBits, KVM_IMPLIED};

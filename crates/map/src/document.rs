@@ -91,7 +91,9 @@ impl ModelInfo {
     pub fn new(db: &Database, id: ModelId) -> Self {
         let m = db.model(id);
         let names = |ids: &[FeatureId]| -> Vec<String> {
-            ids.iter().map(|f| db.feature_name(*f).to_string()).collect()
+            ids.iter()
+                .map(|f| db.feature_name(*f).to_string())
+                .collect()
         };
         ModelInfo {
             added: names(&m.added),

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use cpumodel_map::{
-    codegen::generate_rust, load_cpu_map, read_map_origin, Database, EMBEDDED_ORIGIN, EMBEDDED_SOURCE,
+    codegen::generate_rust, load_cpu_map, read_map_origin, Database, EMBEDDED_ORIGIN,
+    EMBEDDED_SOURCE,
 };
 
 const COMMITTED: &str = include_str!("../src/embedded/data.rs");

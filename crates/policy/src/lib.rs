@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod document;
 mod novaconf;
 mod policy;
 mod specs;
@@ -38,6 +39,7 @@ pub mod topology;
 
 pub use cpumodel_cpudef::{Topology, TopologyError};
 
+pub use document::GuestDocument;
 pub use novaconf::{parse_nova_conf, NovaConf, NovaConfError};
 pub use policy::{build, find_feature_any, CpuMode, GuestCpu, HostCpu, PolicyError, PolicyInput};
 pub use specs::{parse_specs, ParsedSpecs, SpecError};
