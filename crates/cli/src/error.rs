@@ -1,6 +1,16 @@
-//! The one error type of the binary: every library error, plus file access.
+//! The one error type of the binary (every library error, plus file
+//! access), and the one-line form of clap's usage errors.
+//!
+//! Every error cpumodel reports is one line on stderr,
+//! `cpumodel: error: ...`, with exit code 2 and nothing on stdout, so a
+//! script can show it as it is. clap's own rendering of a usage error spans
+//! several lines (the message, a tip, the usage, a pointer to `--help`);
+//! [`usage_line`] keeps its message and folds clap's suggestion or list of
+//! valid values into the same line.
 
 use std::path::{Path, PathBuf};
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 /// Anything that makes a command fail (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -64,4 +74,65 @@ pub fn read(path: &Path) -> Result<String, CliError> {
         action: "cannot read",
         source,
     })
+}
+
+/// The one-line message of a clap usage error (without the `cpumodel:
+/// error: ` prefix): clap's first line, the missing arguments when they
+/// are what is wrong, and clap's closest valid value, argument or
+/// subcommand ("did you mean") or the list of valid values.
+pub fn usage_line(e: &clap::Error) -> String {
+    let strings = |kind: ContextKind| -> Vec<String> {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => vec![s.clone()],
+            Some(ContextValue::Strings(v)) => v.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let quoted = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    // A bad topology count is the same one line in every command.
+    if let Some(message) = crate::topology_args::one_line_error(e) {
+        return message;
+    }
+    let mut line = match e.kind() {
+        ErrorKind::MissingRequiredArgument => format!(
+            "missing required argument {}",
+            strings(ContextKind::InvalidArg).join(", ")
+        ),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            "no command given; see 'cpumodel --help'".to_string()
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        }
+    };
+    let valid = strings(ContextKind::ValidValue);
+    if !valid.is_empty() {
+        line.push_str(&format!(" (possible values: {})", valid.join(", ")));
+    }
+    let suggested: Vec<String> = [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .flat_map(strings)
+    .collect();
+    if !suggested.is_empty() {
+        line.push_str(&format!("; did you mean {}?", quoted(&suggested)));
+    }
+    if e.kind() == ErrorKind::MissingRequiredArgument {
+        if let Some(usage) = e.get(ContextKind::Usage) {
+            let usage = usage.to_string();
+            let usage = usage.trim().trim_start_matches("Usage:").trim();
+            line.push_str(&format!(" (usage: {usage})"));
+        }
+    }
+    line
 }

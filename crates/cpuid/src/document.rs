@@ -8,12 +8,13 @@
 //! The KVM device and its limits come from the caller (this crate touches
 //! no device).
 
+use cpumodel_cpudata::VcpuState;
+use cpumodel_cpudef::Topology;
 use serde::Serialize;
 
 use crate::mask::{DroppedFeature, MaskReport};
-use crate::table::{CpuidTable, VcpuState};
+use crate::table::CpuidTable;
 use crate::verify::{LeafCheck, VcpuTopology, VerifyReport};
-use cpumodel_cpudef::Topology;
 
 /// The KVM device a table was verified on, and its vCPU limits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -17,41 +17,49 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use clap::ValueEnum;
 use cpumodel_cpudata::{CpuidKey, VcpuState};
 use cpumodel_cpuid::verify::{queries, verify, VcpuObservation, VerifyReport};
-use cpumodel_cpuid::{build, CpuidTable, MaskReport};
+use cpumodel_cpuid::{build, CpuidTable, KvmDocument, MaskReport, VerifyDocument};
 use cpumodel_kvm::{KvmRunError, VcpuRun, VmLimits};
-use cpumodel_map::Database;
-use serde_json::json;
 
-use crate::cli::Format;
-use crate::commands::{kvm_device, Output};
 use crate::error::CliError;
+use crate::shared::{json_text, kvm_device, Output};
 
 /// Arguments of `cpumodel verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// The guest CPU.
     #[command(flatten)]
-    pub cpu: crate::cpuid_cmd::CpuSpecArgs,
+    pub cpu: super::cpuid::CpuSpecArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
-/// Runs `cpumodel verify`.
-///
-/// # Errors
-/// Unknown model or flag names (with suggestions), impossible topologies,
-/// an unusable KVM device (with the reason), a topology past KVM's vCPU
-/// limits (with the limit), and a guest that could not run.
-pub fn run(db: &Database, a: &VerifyArgs, format: Option<Format>) -> Result<Output, CliError> {
-    let json = match format {
-        None | Some(Format::Text) => false,
-        Some(Format::Json) => true,
-        Some(Format::Xml | Format::Qemu) => {
-            return Err(CliError::Usage(
-                "verify has no XML or QEMU form; use --format text or json".into(),
-            ))
-        }
-    };
+/// The formats of `verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The table, KVM's limits, the guest state and every mismatch.
+    Text,
+    /// The same as JSON.
+    Json,
+}
+
+impl VerifyArgs {
+    /// Runs `cpumodel verify`.
+    ///
+    /// # Errors
+    /// Unknown model or flag names (with suggestions), impossible
+    /// topologies, an unusable KVM device (with the reason), a topology past
+    /// KVM's vCPU limits (with the limit), and a guest that could not run.
+    pub fn run(&self) -> Result<Output, CliError> {
+        run(self)
+    }
+}
+
+fn run(a: &VerifyArgs) -> Result<Output, CliError> {
+    let db = a.cpu.map.load()?;
     let mut spec = a.cpu.spec(db)?;
     let device = kvm_device();
     let supported = cpumodel_kvm::probe_at(&device).map_err(KvmRunError::Device)?;
@@ -76,7 +84,10 @@ pub fn run(db: &Database, a: &VerifyArgs, format: Option<Format>) -> Result<Outp
             .map_or(VcpuState::REAL_MODE, |o| o.state),
         report: &report,
     };
-    let text = if json { run.to_json() } else { run.to_text() };
+    let text = match a.format {
+        Format::Json => run.to_json(),
+        Format::Text => run.to_text(),
+    };
     Ok(Output { text, code })
 }
 
@@ -184,26 +195,17 @@ impl GuestRun<'_> {
     }
 
     fn to_json(&self) -> String {
-        let t = self.table;
-        let v = json!({
-            "model": t.model,
-            "qemu_model": t.qemu_model,
-            "vendor": String::from_utf8_lossy(&t.vendor),
-            "topology": t.topology,
-            "apic_ids": t.apic_ids(),
-            "kvm": {
-                "device": self.device.display().to_string(),
-                "max_vcpus": self.limits.max_vcpus,
-                "recommended_vcpus": self.limits.recommended_vcpus,
-            },
-            "dropped": self.dropped.dropped,
-            "state": self.state,
-            "result": if self.report.is_ok() { "ok" } else { "mismatch" },
-            "leaves": self.report.leaves,
-            "vcpus": self.report.vcpus,
-        });
-        let mut s = serde_json::to_string_pretty(&v).expect("JSON values always serialize");
-        s.push('\n');
-        s
+        let kvm = KvmDocument {
+            device: self.device.display().to_string(),
+            max_vcpus: self.limits.max_vcpus,
+            recommended_vcpus: self.limits.recommended_vcpus,
+        };
+        json_text(&VerifyDocument::new(
+            self.table,
+            kvm,
+            self.dropped,
+            self.state,
+            self.report,
+        ))
     }
 }

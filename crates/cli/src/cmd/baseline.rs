@@ -1,0 +1,117 @@
+//! `cpumodel baseline INPUT...`: the CPU every input can run.
+
+use std::path::PathBuf;
+
+use cpumodel_cpudef::{
+    add_cpus_to_baseline, parse_known_cpus, AddCpusError, BaselineAccumulator, BaselineOptions,
+};
+
+use crate::error::{read, CliError};
+use crate::shared::{render_cpu, CpuFormat, MapArgs, Output};
+
+/// Arguments of `cpumodel baseline`.
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    /// List every feature of the resulting model explicitly.
+    #[arg(long)]
+    pub expand_features: bool,
+    /// Drop features that block live migration.
+    #[arg(long)]
+    pub migratable: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
+    pub format: CpuFormat,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+    /// Input files, directories or glob patterns.
+    #[arg(value_name = "FILE", required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+impl BaselineArgs {
+    /// Runs `cpumodel baseline`.
+    ///
+    /// # Errors
+    /// Unreadable or invalid inputs, inputs with no common CPU.
+    pub fn run(&self) -> Result<Output, CliError> {
+        use std::io::IsTerminal as _;
+        let db = self.map.load()?;
+        let opts = BaselineOptions {
+            expand_features: self.expand_features,
+            migratable: self.migratable,
+        };
+        let files = collect_inputs(&self.inputs)?;
+        let progress = std::io::stderr().is_terminal() && files.len() >= 100;
+        let mut acc = BaselineAccumulator::default();
+        for (i, file) in files.iter().enumerate() {
+            if progress && (i % 50 == 0) {
+                eprint!("\rcpumodel: reading {}/{} files", i, files.len());
+            }
+            let text = read(file)?;
+            let name = file.display().to_string();
+            match add_cpus_to_baseline(&mut acc, db, &name, &text) {
+                Ok(()) => {}
+                Err(AddCpusError::Input(e)) => return Err(e.into()),
+                Err(AddCpusError::Baseline(e)) => {
+                    // Unknown names are reported at their element, which the
+                    // checked parse knows; other errors stand as they are.
+                    parse_known_cpus(db, &name, &text)?;
+                    return Err(CliError::Usage(e.to_string()));
+                }
+            }
+        }
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        let cpu = acc
+            .finish(db, opts)
+            .map_err(|e| CliError::Usage(format!("baseline of {} CPUs: {e}", acc.len())))?;
+        Ok(render_cpu(&cpu, self.format))
+    }
+}
+
+/// Expands directories and glob patterns into a sorted list of files.
+fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let s = input.to_string_lossy();
+        if input.is_dir() {
+            let entries = std::fs::read_dir(input).map_err(|source| CliError::File {
+                path: input.clone(),
+                action: "cannot read directory",
+                source,
+            })?;
+            let mut found: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{}: directory holds no files",
+                    input.display()
+                )));
+            }
+            files.extend(found);
+        } else if !input.exists() && s.contains(['*', '?', '[']) {
+            let paths = glob::glob(&s)
+                .map_err(|e| CliError::Usage(format!("{s}: invalid glob pattern: {e}")))?;
+            let mut found: Vec<_> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{s}: no file matches this pattern"
+                )));
+            }
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,35 @@
+//! `cpumodel expand FILE`: a `<cpu>` with every feature of its model
+//! listed explicitly.
+
+use std::path::PathBuf;
+
+use crate::error::CliError;
+use crate::shared::{first_cpu, render_cpu, CpuFormat, MapArgs, Output};
+
+/// Arguments of `cpumodel expand`.
+#[derive(Debug, clap::Args)]
+pub struct ExpandArgs {
+    /// The CPU definition.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
+    pub format: CpuFormat,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+impl ExpandArgs {
+    /// Runs `cpumodel expand`.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, a CPU that cannot be expanded.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let cpu = first_cpu(db, &self.file)?;
+        let expanded = cpumodel_cpudef::expand(db, &cpu)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", self.file.display())))?;
+        Ok(render_cpu(&expanded, self.format))
+    }
+}

@@ -1,0 +1,178 @@
+//! `cpumodel guest`: a guest CPU policy (Nova's settings, flavor and image
+//! topology) turned into the guest `<cpu>` or QEMU's `-cpu` argument.
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+use cpumodel_cpudef::{decode, parse_host, CpuFeatures, CpuKind, DecodeOptions, HostInput};
+use cpumodel_kvm::ViewSource;
+use cpumodel_map::Database;
+use cpumodel_policy::{
+    build, parse_nova_conf, parse_specs, CpuMode, GuestDocument, HostCpu, PolicyInput,
+};
+
+use crate::error::{read, CliError};
+use crate::shared::{detected_view, json_text, MapArgs, Output};
+use crate::topology_args::TopologyArgs;
+
+/// Arguments of `cpumodel guest`.
+#[derive(Debug, clap::Args)]
+pub struct GuestArgs {
+    /// CPU mode: none, host-model, host-passthrough, custom or maximum
+    /// (default: the nova.conf's, else host-model).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// A CPU model for custom mode; repeat for an ordered list.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// An extra flag: +name or name requires it, -name disables it
+    /// (case-insensitive; the last setting of a feature wins).
+    #[arg(long = "flag", value_name = "F", allow_hyphen_values = true)]
+    pub flags: Vec<String>,
+    /// A feature the chosen model must have: the first listed model that
+    /// has all of them is used.
+    #[arg(long = "require-feature", value_name = "F")]
+    pub required: Vec<String>,
+    /// A flavor extra spec (hw:cpu_sockets=2, hw:cpu_max_threads=1,
+    /// trait:HW_CPU_X86_AVX2=required, ...).
+    #[arg(long = "spec", value_name = "KEY=VALUE")]
+    pub specs: Vec<String>,
+    /// An image property (hw_cpu_sockets=2, hw_cpu_max_cores=4, ...).
+    #[arg(long = "image-prop", value_name = "KEY=VALUE")]
+    pub image_props: Vec<String>,
+    /// Check the policy against this host and resolve host-model from it:
+    /// a <cpudata> dump, capabilities, or a host <cpu>.
+    #[arg(long, value_name = "FILE")]
+    pub host: Option<PathBuf>,
+    /// Read cpu_mode, cpu_models, cpu_model_extra_flags and virt_type from
+    /// the [libvirt] section of this nova.conf; command-line values win.
+    #[arg(long, value_name = "FILE")]
+    pub nova_conf: Option<PathBuf>,
+    /// The vCPU count and topology; with either, the <cpu> gets a
+    /// <topology>.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Xml)]
+    pub format: Format,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+/// The formats of `guest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The libvirt <cpu> element.
+    Xml,
+    /// {cpu, mode, qemu} as JSON.
+    Json,
+    /// QEMU's -cpu argument.
+    Qemu,
+}
+
+impl GuestArgs {
+    /// Runs `cpumodel guest`.
+    ///
+    /// # Errors
+    /// An invalid policy (one line naming the setting), unreadable or
+    /// invalid `--host` and `--nova-conf` files.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let g = self;
+        let conf = match &g.nova_conf {
+            Some(path) => Some(parse_nova_conf(&path.display().to_string(), &read(path)?)?),
+            None => None,
+        };
+        let mode = match (&g.mode, &conf) {
+            (Some(m), _) => CpuMode::parse(m).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--mode {m}: unknown mode (expected none, host-model, host-passthrough, custom or maximum)"
+                ))
+            })?,
+            (None, Some(c)) => c.effective_mode(),
+            (None, None) => CpuMode::HostModel,
+        };
+        let pick = |cli: &Vec<String>, conf_value: Option<&Vec<String>>| {
+            if cli.is_empty() {
+                conf_value.cloned().unwrap_or_default()
+            } else {
+                cli.clone()
+            }
+        };
+        let input = PolicyInput {
+            mode,
+            // The nova.conf's models belong to its custom mode: a --mode
+            // other than custom given on the command line leaves them out.
+            models: pick(
+                &g.models,
+                conf.as_ref()
+                    .filter(|_| g.mode.is_none() || mode == CpuMode::Custom)
+                    .map(|c| &c.cpu_models),
+            ),
+            flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
+            required: g.required.clone(),
+            vcpus: g.topology.vcpus,
+            specs: parse_specs(&g.specs, &g.image_props)
+                .map_err(cpumodel_policy::PolicyError::from)?,
+            explicit: g.topology.explicit()?,
+        };
+        let host = match &g.host {
+            Some(path) => Some(host_from_file(db, path)?),
+            None if mode == CpuMode::HostModel => Some(live_host(db)?),
+            None => None,
+        };
+        let cpu = build(db, &input, host.as_ref())?;
+        Ok(Output::ok(match self.format {
+            Format::Xml => cpu.to_cpu_def(db).to_xml(),
+            Format::Qemu => format!("{}\n", cpu.qemu_arg(db)),
+            Format::Json => json_text(&GuestDocument::new(db, &cpu)),
+        }))
+    }
+}
+
+/// The host of `--host`: a dump is decoded (and keeps its features for
+/// host-model), any other document gives its first CPU.
+fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
+    let name = path.display().to_string();
+    match parse_host(db, &name, &read(path)?)? {
+        HostInput::Dump { features, .. } => {
+            let def = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+                .map_err(|source| CliError::Decode {
+                    input: name,
+                    source,
+                })?
+                .to_cpu_def(db, CpuKind::Host);
+            Ok(HostCpu {
+                def,
+                features: Some(features),
+            })
+        }
+        HostInput::Cpu(def) => Ok(HostCpu {
+            def,
+            features: None,
+        }),
+    }
+}
+
+/// This machine as guests see it: KVM's view when /dev/kvm is usable (as
+/// `cpumodel host` shows), the processor's own CPUID otherwise.
+fn live_host(db: &Database) -> Result<HostCpu, CliError> {
+    let view = detected_view("guest")?;
+    let input = match &view.source {
+        ViewSource::Kvm { device } => format!("what KVM at {} offers", device.display()),
+        ViewSource::Raw { .. } => "this machine's CPUID".to_string(),
+    };
+    let data = view.data;
+    let features = CpuFeatures::from_data(db, &data).map_err(|source| CliError::Decode {
+        input: input.clone(),
+        source,
+    })?;
+    let def = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
+        .map_err(|source| CliError::Decode { input, source })?
+        .to_cpu_def(db, CpuKind::Host);
+    Ok(HostCpu {
+        def,
+        features: Some(features),
+    })
+}

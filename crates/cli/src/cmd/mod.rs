@@ -1,0 +1,19 @@
+//! One module per subcommand. Each declares its flags (an `Args` type that
+//! clap fills) and its output formats (a `Format` enum listing exactly what
+//! the command can print), and turns them into one call to the libraries
+//! and one complete [`Output`](crate::shared::Output).
+
+pub mod baseline;
+pub mod compare;
+pub mod completions;
+pub mod cpuid;
+pub mod decode;
+pub mod domcaps;
+pub mod dump;
+pub mod expand;
+pub mod guest;
+pub mod host;
+pub mod man;
+pub mod model;
+pub mod models;
+pub mod verify;

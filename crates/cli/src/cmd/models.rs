@@ -1,0 +1,70 @@
+//! `cpumodel models`: the model list, as a table or JSON.
+
+use std::fmt::Write as _;
+
+use clap::ValueEnum;
+use cpumodel_map::ModelSummary;
+
+use crate::error::CliError;
+use crate::shared::{json_text, MapArgs, Output};
+
+/// Arguments of `cpumodel models`.
+#[derive(Debug, clap::Args)]
+pub struct ModelsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+/// The formats of `models`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table: name, vendor, ancestor, number of features.
+    Text,
+    /// A JSON list of {ancestor, features, name, vendor}.
+    Json,
+}
+
+impl ModelsArgs {
+    /// Runs `cpumodel models`.
+    ///
+    /// # Errors
+    /// A `--cpu-map` that cannot be loaded.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let models = ModelSummary::all(db);
+        Ok(Output::ok(match self.format {
+            Format::Json => json_text(&models),
+            Format::Text => table(&models),
+        }))
+    }
+}
+
+fn table(models: &[ModelSummary]) -> String {
+    let width = models
+        .iter()
+        .map(|m| m.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    // Ancestors are model names, but the column is at least as wide as its header.
+    let awidth = width.max("ANCESTOR".len());
+    let mut out = format!(
+        "{:<width$}  {:<20}  {:<awidth$}  FEATURES\n",
+        "NAME", "VENDOR", "ANCESTOR"
+    );
+    for m in models {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<20}  {:<awidth$}  {}",
+            m.name,
+            m.vendor.as_deref().unwrap_or("-"),
+            m.ancestor.as_deref().unwrap_or("-"),
+            m.features
+        );
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! What several commands share: the output value, the `--cpu-map` flag,
+//! the JSON rendering, the KVM device and the live machine's views, and
+//! reading CPUs from files.
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+use cpumodel_cpudef::{parse_known_cpus, CpuDef};
+use cpumodel_kvm::{MachineView, MachineViewError};
+use cpumodel_map::{load_cpu_map, Database};
+use serde::Serialize;
+
+use crate::error::{read, CliError};
+
+/// A command's whole output and exit code: a failure never leaves partial
+/// output behind.
+pub struct Output {
+    /// Everything for stdout.
+    pub text: String,
+    /// The exit code (0, or 1 for a negative answer).
+    pub code: u8,
+}
+
+impl Output {
+    /// A success with `text`.
+    pub fn ok(text: String) -> Self {
+        Output { text, code: 0 }
+    }
+}
+
+/// The model database flag, flattened into every command that reads the
+/// database (and only those, so that `dump --cpu-map DIR` is no option).
+#[derive(Debug, clap::Args)]
+pub struct MapArgs {
+    /// Use this libvirt cpu_map directory instead of the embedded database
+    /// (for example /usr/share/libvirt/cpu_map to match the local libvirt).
+    #[arg(long, value_name = "DIR")]
+    pub cpu_map: Option<PathBuf>,
+}
+
+impl MapArgs {
+    /// The database: the `--cpu-map` directory, or the embedded one.
+    ///
+    /// The process ends right after the command, so the database is never
+    /// freed: dropping its few hundred allocations one by one would only
+    /// cost time.
+    ///
+    /// # Errors
+    /// A cpu_map directory that cannot be loaded.
+    pub fn load(&self) -> Result<&'static Database, CliError> {
+        let db = match &self.cpu_map {
+            Some(dir) => load_cpu_map(dir)?,
+            None => Database::embedded(),
+        };
+        Ok(Box::leak(Box::new(db)))
+    }
+}
+
+/// The formats of a command whose answer is one `<cpu>` definition
+/// (decode, baseline, expand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CpuFormat {
+    /// The libvirt <cpu> element.
+    Xml,
+    /// The <cpu> definition as JSON.
+    Json,
+}
+
+/// Renders one CPU definition in `format`.
+pub fn render_cpu(cpu: &CpuDef, format: CpuFormat) -> Output {
+    Output::ok(match format {
+        CpuFormat::Xml => cpu.to_xml(),
+        CpuFormat::Json => json_text(cpu),
+    })
+}
+
+/// A document as pretty-printed JSON with a final newline.
+///
+/// The document goes through [`serde_json::Value`], whose maps keep their
+/// keys sorted by name (the workspace does not enable serde_json's
+/// `preserve_order`): every JSON document cpumodel prints has its keys in
+/// that order, at every level, whatever order a type declares its fields in.
+pub fn json_text<T: Serialize + ?Sized>(doc: &T) -> String {
+    let value = serde_json::to_value(doc).expect("cpumodel's documents serialize");
+    let mut s = serde_json::to_string_pretty(&value).expect("JSON values always serialize");
+    s.push('\n');
+    s
+}
+
+/// The KVM device: `/dev/kvm`, or the path in `CPUMODEL_KVM_DEVICE` (which
+/// lets tests point the probe at a missing or non-KVM file).
+pub fn kvm_device() -> PathBuf {
+    std::env::var_os("CPUMODEL_KVM_DEVICE")
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || PathBuf::from(cpumodel_kvm::DEFAULT_DEVICE),
+            PathBuf::from,
+        )
+}
+
+/// The live machine's CPUID, asked for as such; `what` names the command in
+/// the error of a processor without CPUID.
+///
+/// # Errors
+/// A processor architecture without CPUID.
+pub fn raw_view(what: &str) -> Result<MachineView, CliError> {
+    MachineView::raw().map_err(|e| machine_error(e, what))
+}
+
+/// KVM's view when the KVM device is usable, the raw CPUID otherwise (the
+/// view says why); `what` names the command in the error.
+///
+/// # Errors
+/// An unusable KVM device on a processor without CPUID to fall back to.
+pub fn detected_view(what: &str) -> Result<MachineView, CliError> {
+    MachineView::detect(&kvm_device()).map_err(|e| machine_error(e, what))
+}
+
+/// A failed read of the live machine, as the command's error.
+fn machine_error(e: MachineViewError, what: &str) -> CliError {
+    match e {
+        MachineViewError::Kvm(e) => e.into(),
+        MachineViewError::NoCpuid => CliError::Usage(format!(
+            "{what} reads CPUID, which this processor architecture does not have"
+        )),
+    }
+}
+
+/// The first CPU definition in a file of any supported shape.
+///
+/// # Errors
+/// An unreadable file, and everything [`parse_known_cpus`] rejects.
+pub fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
+    let text = read(file)?;
+    let mut cpus = parse_known_cpus(db, &file.display().to_string(), &text)?;
+    Ok(cpus.remove(0).cpu)
+}
