@@ -121,7 +121,7 @@ fn decode_unknown_vendor_string_lists_known_vendors() {
     write_map(&dir, MAP_MODELS);
     assert_error(
         &dir,
-        &["--cpu-map", "map", "decode", "foo.xml"],
+        &["decode", "--cpu-map", "map", "foo.xml"],
         "foo.xml:2:3: <cpuid>: unknown CPU vendor string 'FooBarBazQux' (known: GenuineIntel)",
     );
 }
@@ -155,7 +155,7 @@ fn cpu_map_missing_directory_names_index() {
     let dir = TempDir::new();
     assert_error(
         &dir,
-        &["--cpu-map", "nomap", "models"],
+        &["models", "--cpu-map", "nomap"],
         "nomap/index.xml: cannot read CPU map file: No such file or directory (os error 2)",
     );
 }
@@ -167,7 +167,7 @@ fn cpu_map_missing_include_names_the_include() {
     std::fs::remove_file(dir.path().join("map/x86_features.xml")).expect("remove fixture");
     assert_error(
         &dir,
-        &["--cpu-map", "map", "models"],
+        &["models", "--cpu-map", "map"],
         "map/index.xml:1:61: <include>: cannot read included file 'map/x86_features.xml': \
          No such file or directory (os error 2)",
     );
@@ -189,7 +189,7 @@ fn cpu_map_model_with_undefined_feature() {
     );
     assert_error(
         &dir,
-        &["--cpu-map", "map", "models"],
+        &["models", "--cpu-map", "map"],
         "map/x86_models.xml:5:5: <feature>: feature 'avx9' of CPU model 'Base' is not defined",
     );
 }
@@ -209,7 +209,7 @@ fn cpu_map_model_with_undefined_ancestor() {
     );
     assert_error(
         &dir,
-        &["--cpu-map", "map", "models"],
+        &["models", "--cpu-map", "map"],
         "map/x86_models.xml:3:5: <model>: ancestor model 'Parent' of CPU model 'Child' \
          is not defined before it",
     );
@@ -246,7 +246,7 @@ fn usage_errors_exit_2_without_stdout() {
         &["decode"],
         &["model"],
         &[],
-        &["--format", "yaml", "models"],
+        &["models", "--format", "yaml"],
     ] {
         let got = run(&dir, args);
         assert_eq!(got.code, Some(2), "cpumodel {args:?}: {got:?}");
@@ -260,8 +260,8 @@ fn models_rejects_xml_format() {
     let dir = TempDir::new();
     assert_error(
         &dir,
-        &["--format", "xml", "models"],
-        "models has no XML form; use --format text or json",
+        &["models", "--format", "xml"],
+        "invalid value 'xml' for '--format <FORMAT>' (possible values: text, json)",
     );
 }
 
@@ -275,7 +275,7 @@ fn decode_host_with_tiny_map() {
     dir.write("intel.xml", DUMP_INTEL);
     assert_ok(
         &dir,
-        &["--cpu-map", "map", "decode", "intel.xml"],
+        &["decode", "--cpu-map", "map", "intel.xml"],
         "<cpu>
   <arch>x86_64</arch>
   <model>Base</model>
@@ -294,7 +294,7 @@ fn decode_guest_with_tiny_map() {
     dir.write("intel.xml", DUMP_INTEL);
     assert_ok(
         &dir,
-        &["--cpu-map", "map", "decode", "--guest", "intel.xml"],
+        &["decode", "--cpu-map", "map", "--guest", "intel.xml"],
         "<cpu mode='custom' match='exact'>
   <model fallback='forbid'>Base</model>
   <vendor>Intel</vendor>
@@ -312,11 +312,11 @@ fn decode_host_json_with_tiny_map() {
     assert_ok(
         &dir,
         &[
+            "decode",
             "--cpu-map",
             "map",
             "--format",
             "json",
-            "decode",
             "intel.xml",
         ],
         r#"{
@@ -355,11 +355,11 @@ fn decode_guest_json_with_tiny_map() {
     assert_ok(
         &dir,
         &[
+            "decode",
             "--cpu-map",
             "map",
             "--format",
             "json",
-            "decode",
             "--guest",
             "intel.xml",
         ],
@@ -393,7 +393,7 @@ fn models_table_with_tiny_map() {
     write_map(&dir, MAP_MODELS);
     assert_ok(
         &dir,
-        &["--cpu-map", "map", "models"],
+        &["models", "--cpu-map", "map"],
         "NAME  VENDOR                ANCESTOR  FEATURES
 Base  Intel                 -         1
 ",
@@ -420,7 +420,7 @@ fn models_table_columns_stay_aligned_with_ancestors() {
     );
     assert_ok(
         &dir,
-        &["--cpu-map", "map", "models"],
+        &["models", "--cpu-map", "map"],
         "NAME   VENDOR                ANCESTOR  FEATURES
 Base   Intel                 -         1
 Child  Intel                 Base      2
@@ -428,7 +428,7 @@ Child  Intel                 Base      2
     );
     assert_ok(
         &dir,
-        &["--cpu-map", "map", "--format", "json", "models"],
+        &["models", "--cpu-map", "map", "--format", "json"],
         r#"[
   {
     "ancestor": null,
@@ -461,8 +461,8 @@ added:      -
 features (1):
   fpu
 ";
-    assert_ok(&dir, &["--cpu-map", "map", "model", "base"], want);
-    assert_ok(&dir, &["--cpu-map", "map", "model", "BASE"], want);
+    assert_ok(&dir, &["model", "--cpu-map", "map", "base"], want);
+    assert_ok(&dir, &["model", "--cpu-map", "map", "BASE"], want);
 }
 
 // ---------------------------------------------------------------------------
@@ -537,7 +537,7 @@ fn dump_as_json_lists_the_same_leaves_as_the_xml() {
         Run {
             code: Some(2),
             stdout: String::new(),
-            stderr: "cpumodel: error: dump writes libvirt <cpudata> XML or JSON; use --format xml or json\n".into()
+            stderr: "cpumodel: error: invalid value 'text' for '--format <FORMAT>' (possible values: xml, json)\n".into()
         }
     );
 }

@@ -206,14 +206,14 @@ fn models_without_a_qemu_definition_are_errors() {
 fn table_formats_belong_to_cpuid_and_cpuid_to_them() {
     assert_error(
         &["models", "--format", "kvm-json"],
-        "--format kvm-json applies to the cpuid command only",
+        "invalid value 'kvm-json' for '--format <FORMAT>' (possible values: text, json)",
     );
     assert_error(
         &["cpuid", "--model", "Haswell", "--format", "xml"],
-        "cpuid has no xml form; use --format text, kvm-json or firecracker",
+        "invalid value 'xml' for '--format <FORMAT>' (possible values: text, kvm-json, firecracker)",
     );
     assert_error(
         &["cpuid", "--model", "Haswell", "--format", "qemu"],
-        "--format qemu applies to the guest command only",
+        "invalid value 'qemu' for '--format <FORMAT>' (possible values: text, kvm-json, firecracker)",
     );
 }

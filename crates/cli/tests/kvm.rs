@@ -59,7 +59,7 @@ fn domcaps_without_a_device_is_one_line_and_exit_2() {
         &dir,
         Some(MISSING),
         &["domcaps", "--format", "text"],
-        "domcaps has no text form; use --format xml or json",
+        "invalid value 'text' for '--format <FORMAT>' (possible values: xml, json)",
     );
 }
 

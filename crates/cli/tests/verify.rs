@@ -85,12 +85,12 @@ fn impossible_topologies_and_formats_are_errors() {
     assert_error(
         Some(MISSING),
         &["verify", "--model", "Westmere", "--format", "xml"],
-        "verify has no XML or QEMU form; use --format text or json",
+        "invalid value 'xml' for '--format <FORMAT>' (possible values: text, json)",
     );
     assert_error(
         Some(MISSING),
         &["verify", "--model", "Westmere", "--format", "firecracker"],
-        "--format firecracker applies to the cpuid command only",
+        "invalid value 'firecracker' for '--format <FORMAT>' (possible values: text, json)",
     );
 }
 

@@ -1,5 +1,6 @@
 //! `cpumodel dump`: this machine's CPUID leaves (or what KVM can give a
-//! guest) as a `<cpudata>` dump. Reads no model database.
+//! guest) as a `<cpudata>` dump. Reads no model database: `--cpu-map` is
+//! accepted (hidden) and never opened.
 
 use std::path::PathBuf;
 
@@ -26,6 +27,12 @@ pub struct DumpArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Xml)]
     pub format: Format,
+
+    /// Accepted, hidden and ignored, for scripts that give every command
+    /// the same --cpu-map: a dump is raw CPUID, so no model database is
+    /// read and the directory is never opened.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub cpu_map: Option<PathBuf>,
 }
 
 /// The formats of `dump`.
