@@ -55,7 +55,7 @@ fn bad_value_is_one_line_with_the_valid_values_and_a_suggestion() {
     );
     usage_error(
         &["cpuid", "--model", "Haswell", "--vcpus", "many"],
-        "invalid value 'many' for '--vcpus <VCPUS>': invalid digit found in string",
+        "--vcpus='many' must be a positive integer",
     );
 }
 
