@@ -15,8 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use cpumodel_map::{Database, FeatureSet};
-use cpumodel_store::{Filter, Location, NewProfile, NewReport, OpenMode, Store, View};
+use cpumodel_map::Database;
+use cpumodel_store::{Filter, Location, NewReport, OpenMode, Profile, Store, View};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sha2::{Digest, Sha256};
 
@@ -63,7 +63,7 @@ impl Rng {
 struct Fleet {
     db: Database,
     rng: Rng,
-    bases: Vec<(Option<String>, String, FeatureSet)>,
+    bases: Vec<Profile>,
 }
 
 impl Fleet {
@@ -72,12 +72,13 @@ impl Fleet {
         let bases = MODELS
             .iter()
             .map(|m| {
-                let m = db.model(db.find_model(m).unwrap());
-                (
-                    m.vendor.map(|v| db.vendor(v).name.to_string()),
-                    m.name.to_string(),
-                    m.features,
-                )
+                let id = db.find_model(m).unwrap();
+                let m = db.model(id);
+                Profile {
+                    vendor: m.vendor,
+                    model: Some(id),
+                    features: m.features,
+                }
             })
             .collect();
         Fleet {
@@ -88,13 +89,14 @@ impl Fleet {
     }
 
     fn report(&mut self, host: usize, time_us: i64, small: bool) -> NewReport {
-        let (vendor, model, mut features) = self.bases[self.rng.below(self.bases.len())].clone();
+        let mut profile = self.bases[self.rng.below(self.bases.len())];
+        let model = profile.model_name(&self.db).to_owned();
         let mut mask = 0u32;
         for _ in 0..self.rng.below(3) {
             let t = self.rng.below(TOGGLES.len());
             mask |= 1 << t;
             if let Some(f) = self.db.find_feature_exact(TOGGLES[t]) {
-                features.remove(f);
+                profile.features.remove(f);
             }
         }
         let name = format!("host{host:07}");
@@ -115,11 +117,7 @@ impl Fleet {
             view: View::RawCpuid,
             digest: Sha256::digest(document.as_bytes()).into(),
             document,
-            profile: NewProfile {
-                vendor,
-                model,
-                features,
-            },
+            profile,
         }
     }
 

@@ -41,7 +41,13 @@
 //!   own feature numbering (`features`), not the model database's, so that a
 //!   store stays valid when a newer CPU map renumbers or adds features;
 //!   reading maps the names back through the caller's [`Database`]
-//!   (features this database does not know are dropped).
+//!   (features this database does not know are dropped). Vendor and model
+//!   are kept by name too and resolved the same way when read
+//!   ([`Database::find_vendor`], [`Database::find_model_exact`]): a name
+//!   this database does not know reads as `None`. The profiles the
+//!   queries answer with are the planner's [`Profile`]s, re-exported here
+//!   with [`View`], [`HostRow`], [`ProfileCount`] and [`DriftRow`], so the
+//!   store and `cpumodel-fleet` share one definition of each.
 //! - `guests`: recorded guest CPU definitions, for drift reports.
 //!
 //! # Current pointers
@@ -72,13 +78,13 @@
 //!
 //! ```
 //! use cpumodel_map::Database;
-//! use cpumodel_store::{Filter, Location, NewProfile, NewReport, OpenMode, Store, View};
+//! use cpumodel_store::{Filter, Location, NewReport, OpenMode, Profile, Store, View};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let location = Location::parse(dir.path().join("fleet.sqlite").to_str().unwrap());
 //! let db = Database::embedded();
 //! let mut store = Store::open(&location, OpenMode::CreateIfMissing).unwrap();
-//! let westmere = db.model(db.find_model("Westmere").unwrap());
+//! let westmere = db.find_model("Westmere").unwrap();
 //! let report = NewReport {
 //!     host: "node1".into(),
 //!     groups: vec!["rack1".into()],
@@ -87,10 +93,10 @@
 //!     view: View::HostCpu,
 //!     digest: [1; 32],
 //!     document: "<cpu>…</cpu>".into(),
-//!     profile: NewProfile {
-//!         vendor: Some("Intel".into()),
-//!         model: "Westmere".into(),
-//!         features: westmere.features,
+//!     profile: Profile {
+//!         vendor: db.find_vendor("Intel"),
+//!         model: Some(westmere),
+//!         features: db.model(westmere).features,
 //!     },
 //! };
 //! assert_eq!(store.import(&db, &[report.clone()]).unwrap().added, 1);
@@ -108,6 +114,7 @@ mod location;
 mod schema;
 mod store;
 
+pub use cpumodel_fleet::{DriftRow, HostRow, Profile, ProfileCount, View};
 pub use cpumodel_map::{Database, FeatureSet};
 pub use error::StoreError;
 pub use location::{Location, DB_ENV_VAR};
@@ -123,66 +130,6 @@ pub enum OpenMode {
     /// The store must exist: for queries, so that a mistyped path is an
     /// error rather than a new empty store.
     MustExist,
-}
-
-/// What a host document shows of the CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum View {
-    /// Raw CPUID (a `<cpudata>` dump of the hardware).
-    RawCpuid,
-    /// What KVM offers a guest (`dump --kvm`).
-    Kvm,
-    /// `virsh capabilities` (the host CPU libvirt decoded).
-    Capabilities,
-    /// `virsh domcapabilities` (the host-model KVM and QEMU offer).
-    DomainCapabilities,
-    /// A host `<cpu>` definition.
-    HostCpu,
-}
-
-impl View {
-    /// Every view.
-    pub const ALL: [View; 5] = [
-        View::RawCpuid,
-        View::Kvm,
-        View::Capabilities,
-        View::DomainCapabilities,
-        View::HostCpu,
-    ];
-
-    /// The name stored and shown: `raw-cpuid`, `kvm`, `capabilities`,
-    /// `domain-capabilities`, `host-cpu`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            View::RawCpuid => "raw-cpuid",
-            View::Kvm => "kvm",
-            View::Capabilities => "capabilities",
-            View::DomainCapabilities => "domain-capabilities",
-            View::HostCpu => "host-cpu",
-        }
-    }
-
-    /// The view named `name` (as [`View::as_str`] spells it).
-    pub fn parse(name: &str) -> Option<View> {
-        View::ALL.into_iter().find(|v| v.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for View {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A decoded CPU as the caller hands it to [`Store::import`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewProfile {
-    /// The vendor's short name (`Intel`, `AMD`), when known.
-    pub vendor: Option<String>,
-    /// The decoded model name.
-    pub model: String,
-    /// The features, numbered by the caller's [`Database`].
-    pub features: FeatureSet,
 }
 
 /// One host document to store.
@@ -203,8 +150,11 @@ pub struct NewReport {
     pub digest: [u8; 32],
     /// The document, verbatim.
     pub document: String,
-    /// The CPU decoded from it.
-    pub profile: NewProfile,
+    /// The CPU decoded from it, numbered by the [`Database`] given to
+    /// [`Store::import`]. The store keeps it by name: the vendor's and the
+    /// model's names in that database, and a `None` model as the name `-`
+    /// (what [`Profile::model_name`] shows), which reads back as `None`.
+    pub profile: Profile,
 }
 
 /// What an import did.
@@ -239,63 +189,6 @@ impl Filter {
     }
 }
 
-/// A host and its current CPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostRow {
-    /// The host's name.
-    pub name: String,
-    /// Its groups, sorted.
-    pub groups: Vec<String>,
-    /// The current CPU's vendor.
-    pub vendor: Option<String>,
-    /// The current CPU's decoded model.
-    pub model: String,
-    /// How many reports the store holds for the host.
-    pub reports: u64,
-    /// The time of the current report, in microseconds since the epoch.
-    pub last_report_us: i64,
-}
-
-/// A distinct decoded CPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Profile {
-    /// Its number in this store (stable for the store's life).
-    pub id: i64,
-    /// The vendor's short name.
-    pub vendor: Option<String>,
-    /// The decoded model name.
-    pub model: String,
-    /// The features, numbered by the [`Database`] the query was given;
-    /// features that database does not know are left out.
-    pub features: FeatureSet,
-}
-
-/// How many hosts run a profile now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileCount {
-    /// The CPU.
-    pub profile: Profile,
-    /// The number of hosts whose current report is this CPU.
-    pub hosts: u64,
-    /// The first of those hosts by name (as many as asked).
-    pub sample_hosts: Vec<String>,
-}
-
-/// A host whose current CPU differs from its previous report's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DriftRow {
-    /// The host.
-    pub host: String,
-    /// The CPU of the report before the current one.
-    pub previous: Profile,
-    /// The current CPU.
-    pub current: Profile,
-    /// The previous report's time (µs since the epoch).
-    pub previous_us: i64,
-    /// The current report's time (µs since the epoch).
-    pub current_us: i64,
-}
-
 /// A host's current document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CurrentDocument {
@@ -320,7 +213,8 @@ pub struct HistoryRow {
     pub source: String,
     /// What it shows.
     pub view: View,
-    /// The CPU.
+    /// The CPU, resolved against the [`Database`] given to
+    /// [`Store::history`].
     pub profile: Profile,
 }
 

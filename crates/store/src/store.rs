@@ -13,6 +13,14 @@ use crate::{
     NewReport, OpenMode, Profile, ProfileCount, StoreError, View,
 };
 
+/// A profile as read: the names the store keeps and the [`Profile`] they
+/// resolve to in the caller's [`Database`].
+struct StoredProfile {
+    vendor: Option<String>,
+    model: String,
+    profile: Profile,
+}
+
 /// zstd level for documents: level 3 (zstd's default) compresses host
 /// documents about as well as higher levels at a fraction of the time.
 const ZSTD_LEVEL: i32 = 3;
@@ -97,7 +105,8 @@ impl Store {
     /// Stores a batch of reports in one transaction: all of them or, on an
     /// error, none. A report whose host already has a report of the same
     /// document (same digest) is counted as unchanged; the host's groups
-    /// are added either way. Feature ids of `batch` are those of `db`.
+    /// are added either way. Vendor, model and feature ids of `batch` are
+    /// those of `db`; the store keeps their names (a `None` model as `-`).
     ///
     /// # Errors
     /// A database error; the batch is then not stored at all.
@@ -247,11 +256,20 @@ impl Store {
             }
         }
 
-        // 4. Profiles.
+        // 4. Profiles, by name: the vendor's and the model's in `db`.
+        let names: Vec<(Option<&str>, &str)> = batch
+            .iter()
+            .map(|r| {
+                (
+                    r.profile.vendor.map(|v| &*db.vendor(v).name),
+                    r.profile.model_name(db),
+                )
+            })
+            .collect();
         let mut keys: Vec<([u8; 32], Vec<u8>)> = Vec::with_capacity(n);
-        for r in batch {
+        for (r, &(vendor, model)) in batch.iter().zip(&names) {
             let blob = encode_features(&r.profile.features, &local);
-            keys.push((profile_digest(r, &blob), blob));
+            keys.push((profile_digest(vendor, model, &blob), blob));
         }
         let mut profile = vec![0i64; n];
         let mut new_profiles: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
@@ -262,12 +280,12 @@ impl Store {
             }
         }
         for (digest, users) in new_profiles {
-            let r = &batch[users[0]];
+            let (vendor, model) = names[users[0]];
             let blob = &keys[users[0]].1;
             let params = [
                 Value::Blob(&digest),
-                Value::OptText(r.profile.vendor.as_deref()),
-                Value::Text(&r.profile.model),
+                Value::OptText(vendor),
+                Value::Text(model),
                 Value::Blob(blob),
             ];
             let id = match self.conn.query_one(
@@ -453,8 +471,12 @@ impl Store {
 
     /// The distinct current CPUs of `filter`'s hosts, with how many hosts
     /// run each and the first `samples` of them by name; most hosts first
-    /// (then by model, vendor, profile id). Counted by the database: memory
-    /// grows with the number of distinct CPUs, not of hosts.
+    /// (then by the stored model name, vendor name, and the order the
+    /// store first saw the profiles in). Counted by the database: memory
+    /// grows with the number of distinct CPUs, not of hosts. Profiles are
+    /// resolved against `db` (unknown vendor or model → `None`, unknown
+    /// features dropped), so two stored profiles may read as equal
+    /// [`Profile`]s; they are still counted apart.
     ///
     /// # Errors
     /// [`StoreError::UnknownGroup`], a corrupt profile, a database error.
@@ -488,7 +510,8 @@ impl Store {
             );
             let limit = i64::try_from(samples).unwrap_or(i64::MAX);
             params.splice(0..0, [Value::I64(0), Value::I64(limit)]);
-            let mut out = Vec::with_capacity(counts.len());
+            let mut out: Vec<(&StoredProfile, i64, ProfileCount)> =
+                Vec::with_capacity(counts.len());
             for (id, hosts) in counts {
                 let mut sample_hosts = Vec::new();
                 if samples > 0 {
@@ -498,26 +521,30 @@ impl Store {
                         Ok(())
                     })?;
                 }
-                out.push(ProfileCount {
-                    profile: profiles[&id].clone(),
+                let stored = &profiles[&id];
+                let count = ProfileCount {
+                    profile: stored.profile,
                     hosts,
                     sample_hosts,
-                });
+                };
+                out.push((stored, id, count));
             }
-            out.sort_by(|a, b| {
-                b.hosts
-                    .cmp(&a.hosts)
-                    .then_with(|| a.profile.model.cmp(&b.profile.model))
-                    .then_with(|| a.profile.vendor.cmp(&b.profile.vendor))
-                    .then_with(|| a.profile.id.cmp(&b.profile.id))
+            out.sort_by(|(a, a_id, a_count), (b, b_id, b_count)| {
+                b_count
+                    .hosts
+                    .cmp(&a_count.hosts)
+                    .then_with(|| a.model.cmp(&b.model))
+                    .then_with(|| a.vendor.cmp(&b.vendor))
+                    .then_with(|| a_id.cmp(b_id))
             });
-            Ok(out)
+            Ok(out.into_iter().map(|(_, _, count)| count).collect())
         })
     }
 
     /// The current CPU of every host of `filter`: the distinct profiles
-    /// (sorted by id) and each host (sorted by name) with the index of its
-    /// profile in the first list.
+    /// (in the order the store first saw them) and each host (sorted by
+    /// name) with the index of its profile in the first list. Profiles are
+    /// resolved against `db` as in [`Store::profile_counts`].
     ///
     /// # Errors
     /// [`StoreError::UnknownGroup`], a corrupt profile, a database error.
@@ -546,7 +573,10 @@ impl Store {
             let mut profiles = read_profiles(c, db, &ids)?;
             let index: HashMap<i64, usize> =
                 ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
-            let list: Vec<Profile> = ids.iter().filter_map(|id| profiles.remove(id)).collect();
+            let list: Vec<Profile> = ids
+                .iter()
+                .filter_map(|id| profiles.remove(id).map(|p| p.profile))
+                .collect();
             let hosts = hosts
                 .into_iter()
                 .map(|(name, p)| (name, index[&p]))
@@ -555,8 +585,9 @@ impl Store {
         })
     }
 
-    /// The hosts of `filter` whose current CPU is another profile than
-    /// their previous report's, sorted by name.
+    /// The hosts of `filter` whose current CPU is another stored profile
+    /// than their previous report's, sorted by name. Profiles are resolved
+    /// against `db` as in [`Store::profile_counts`].
     ///
     /// # Errors
     /// [`StoreError::UnknownGroup`], a corrupt profile, a database error.
@@ -584,8 +615,8 @@ impl Store {
                 .into_iter()
                 .map(|(host, prev, cur, previous_us, current_us)| DriftRow {
                     host,
-                    previous: profiles[&prev].clone(),
-                    current: profiles[&cur].clone(),
+                    previous: profiles[&prev].profile,
+                    current: profiles[&cur].profile,
                     previous_us,
                     current_us,
                 })
@@ -655,7 +686,8 @@ impl Store {
     }
 
     /// Every report of `host`, oldest first (by time, then by import
-    /// order).
+    /// order), its profile resolved against `db` as in
+    /// [`Store::profile_counts`].
     ///
     /// # Errors
     /// [`StoreError::UnknownHost`], a corrupt row, a database error.
@@ -695,7 +727,7 @@ impl Store {
                     time_us,
                     source,
                     view,
-                    profile: profiles[&p].clone(),
+                    profile: profiles[&p].profile,
                 })
                 .collect())
         })
@@ -860,12 +892,13 @@ fn feature_map(c: &mut Conn, db: &Database) -> Result<FeatureMap, StoreError> {
     Ok(map)
 }
 
-/// The profiles `ids`, features mapped to `db`.
+/// The profiles `ids`, resolved against `db`: vendor and model by name
+/// (unknown → `None`), features mapped (unknown ones dropped).
 fn read_profiles(
     c: &mut Conn,
     db: &Database,
     ids: &BTreeSet<i64>,
-) -> Result<HashMap<i64, Profile>, StoreError> {
+) -> Result<HashMap<i64, StoredProfile>, StoreError> {
     let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
         return Ok(out);
@@ -882,13 +915,19 @@ fn read_profiles(
             location: location.clone(),
             what: format!("profile {id}: {what}"),
         })?;
+        let vendor = r.opt_text(1)?;
+        let model = r.text(2)?;
+        let profile = Profile {
+            vendor: vendor.as_deref().and_then(|v| db.find_vendor(v)),
+            model: db.find_model_exact(&model),
+            features,
+        };
         out.insert(
             id,
-            Profile {
-                id,
-                vendor: r.opt_text(1)?,
-                model: r.text(2)?,
-                features,
+            StoredProfile {
+                vendor,
+                model,
+                profile,
             },
         );
         Ok(())
@@ -951,9 +990,10 @@ fn decode_features(blob: &[u8], map: &FeatureMap) -> Result<FeatureSet, String> 
     Ok(set)
 }
 
-fn profile_digest(r: &NewReport, blob: &[u8]) -> [u8; 32] {
+/// A profile's identity: its names and its feature blob.
+fn profile_digest(vendor: Option<&str>, model: &str, blob: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    match &r.profile.vendor {
+    match vendor {
         Some(v) => {
             h.update([1]);
             h.update((v.len() as u64).to_le_bytes());
@@ -961,8 +1001,8 @@ fn profile_digest(r: &NewReport, blob: &[u8]) -> [u8; 32] {
         }
         None => h.update([0]),
     }
-    h.update((r.profile.model.len() as u64).to_le_bytes());
-    h.update(r.profile.model.as_bytes());
+    h.update((model.len() as u64).to_le_bytes());
+    h.update(model.as_bytes());
     h.update(blob);
     h.finalize().into()
 }

@@ -75,8 +75,8 @@ fn history_current_and_previous(f: &Fixture) {
     assert_eq!(h.vendor.as_deref(), Some("Intel"));
     let drift = s.drift(&db, &Filter::all()).unwrap();
     assert_eq!(drift.len(), 1);
-    assert_eq!(drift[0].previous.model, "Haswell");
-    assert_eq!(drift[0].current.model, "Skylake-Client");
+    assert_eq!(drift[0].previous.model_name(&db), "Haswell");
+    assert_eq!(drift[0].current.model_name(&db), "Skylake-Client");
     assert_eq!((drift[0].previous_us, drift[0].current_us), (20, 30));
     // A newer report moves both pointers.
     s.import(
@@ -85,8 +85,8 @@ fn history_current_and_previous(f: &Fixture) {
     )
     .unwrap();
     let drift = s.drift(&db, &Filter::all()).unwrap();
-    assert_eq!(drift[0].previous.model, "Skylake-Client");
-    assert_eq!(drift[0].current.model, "Icelake-Server");
+    assert_eq!(drift[0].previous.model_name(&db), "Skylake-Client");
+    assert_eq!(drift[0].current.model_name(&db), "Icelake-Server");
 }
 
 fn equal_times_prefer_the_later_import(f: &Fixture) {
@@ -140,8 +140,8 @@ fn groups_and_filters(f: &Fixture) {
     assert!(counts.iter().all(|c| c.hosts == 1));
     let (profiles, hosts) = s.current_hosts(&db, &Filter::groups(["rack1"])).unwrap();
     assert_eq!(hosts.len(), 2);
-    assert_eq!(profiles[hosts[0].1].model, "Westmere");
-    assert_eq!(profiles[hosts[1].1].model, "Haswell");
+    assert_eq!(profiles[hosts[0].1].model_name(&db), "Westmere");
+    assert_eq!(profiles[hosts[1].1].model_name(&db), "Haswell");
     let docs = s.current_documents(&Filter::groups(["az2"])).unwrap();
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].host, "n3");
@@ -316,8 +316,8 @@ fn profile_counts_match_a_brute_force_count(f: &Fixture) {
                 continue;
             }
             let key = (
-                r.profile.vendor.clone(),
-                r.profile.model.clone(),
+                r.profile.vendor.map(|v| db.vendor(v).name.to_string()),
+                r.profile.model_name(&db).to_owned(),
                 r.profile.features.iter().map(|f| f.0).collect(),
             );
             expected.entry(key).or_default().push(host.clone());
@@ -328,8 +328,8 @@ fn profile_counts_match_a_brute_force_count(f: &Fixture) {
             .map(|c| {
                 (
                     (
-                        c.profile.vendor.clone(),
-                        c.profile.model.clone(),
+                        c.profile.vendor.map(|v| db.vendor(v).name.to_string()),
+                        c.profile.model_name(&db).to_owned(),
                         c.profile.features.iter().map(|f| f.0).collect::<Vec<_>>(),
                     ),
                     (c.hosts, c.sample_hosts.clone()),
@@ -426,7 +426,7 @@ fn history_lists_every_report(f: &Fixture) {
     let h = s.history(&db, "h").unwrap();
     let got: Vec<(i64, &str)> = h
         .iter()
-        .map(|r| (r.time_us, r.profile.model.as_str()))
+        .map(|r| (r.time_us, r.profile.model_name(&db)))
         .collect();
     assert_eq!(got, [(3, "Westmere"), (9, "Haswell")]);
 }
@@ -475,16 +475,24 @@ fn features_unknown_to_the_database_are_dropped(f: &Fixture) {
         .collect();
     let got: BTreeSet<&str> = old.feature_names(&profiles[0].features).collect();
     assert_eq!(got, want);
-    // And a report imported with that map mixes with the first.
+    // That map has no models: the stored model name reads as `None`; the
+    // vendor is still known.
+    assert_eq!(profiles[0].model, None);
+    assert_eq!(profiles[0].vendor_name(&old), "Intel");
+    // And a report imported with that map mixes with the first (its `None`
+    // model stored as `-`).
     let mut r2 = r.clone();
     r2.host = "g".into();
-    r2.profile.features = profiles[0].features;
+    r2.profile = profiles[0];
     s.import(&old, &[r2]).unwrap();
     let (profiles, hosts) = s.current_hosts(&db, &Filter::all()).unwrap();
     assert_eq!(hosts.len(), 2);
     let avx2 = db.find_feature_exact("avx2").unwrap();
     assert!(!profiles[hosts[0].1].features.contains(avx2));
     assert!(profiles[hosts[1].1].features.contains(avx2));
+    assert_eq!(profiles[hosts[0].1].model, None);
+    assert_eq!(profiles[hosts[1].1].model_name(&db), "Haswell");
+    assert_eq!(s.host("g").unwrap().model, "-");
 }
 
 fn reopening_keeps_everything(f: &Fixture) {

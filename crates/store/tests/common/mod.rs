@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use cpumodel_map::{Database, FeatureSet};
-use cpumodel_store::{Location, NewProfile, NewReport, OpenMode, Store, View};
+use cpumodel_store::{Location, NewReport, OpenMode, Profile, Store, View};
 use cpumodel_testenv::{unavailable, Need};
 use sha2::{Digest, Sha256};
 
@@ -181,7 +181,8 @@ pub fn report(
     minus: &[&str],
     plus: &[&str],
 ) -> NewReport {
-    let m = db.model(db.find_model(model).expect("model"));
+    let id = db.find_model(model).expect("model");
+    let m = db.model(id);
     let mut features: FeatureSet = m.features;
     for f in minus {
         features.remove(db.find_feature_exact(f).expect("feature"));
@@ -198,9 +199,9 @@ pub fn report(
         view: View::HostCpu,
         digest: sha256(&document),
         document,
-        profile: NewProfile {
-            vendor: m.vendor.map(|v| db.vendor(v).name.to_string()),
-            model: m.name.to_string(),
+        profile: Profile {
+            vendor: m.vendor,
+            model: Some(id),
             features,
         },
     }
