@@ -91,6 +91,10 @@ pub enum Command {
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand(cmd::expand::ExpandArgs),
 
+    /// The fleet store: import every host's CPU, then ask which model the
+    /// whole fleet (or a group) can run, what holds it back, and what drifted.
+    Fleet(cmd::fleet::FleetArgs),
+
     /// Print a shell completion script (bash, zsh or fish).
     Completions(cmd::completions::CompletionsArgs),
 
@@ -117,6 +121,7 @@ impl Command {
             Command::Cpuid(a) => a.run(),
             Command::Verify(a) => a.run(),
             Command::Expand(a) => a.run(),
+            Command::Fleet(a) => a.run(),
             Command::Completions(a) => a.run(),
             Command::Man(a) => a.run(),
         }

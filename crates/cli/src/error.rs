@@ -62,6 +62,15 @@ pub enum CliError {
     /// A nova.conf is invalid.
     #[error(transparent)]
     NovaConf(#[from] cpumodel_policy::NovaConfError),
+    /// A document is not a host CPU the fleet can store.
+    #[error(transparent)]
+    Report(#[from] cpumodel_fleet::ReportError),
+    /// A fleet question cannot be answered.
+    #[error(transparent)]
+    Plan(#[from] cpumodel_fleet::PlanError),
+    /// The fleet store failed.
+    #[error(transparent)]
+    Store(#[from] cpumodel_store::StoreError),
     /// The request cannot be served as asked.
     #[error("{0}")]
     Usage(String),

@@ -135,3 +135,51 @@ pub fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
     let mut cpus = parse_known_cpus(db, &file.display().to_string(), &text)?;
     Ok(cpus.remove(0).cpu)
 }
+
+/// Expands directories and glob patterns into a sorted list of files.
+///
+/// # Errors
+/// An unreadable or empty directory, a bad pattern or one that matches no file.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let s = input.to_string_lossy();
+        if input.is_dir() {
+            let entries = std::fs::read_dir(input).map_err(|source| CliError::File {
+                path: input.clone(),
+                action: "cannot read directory",
+                source,
+            })?;
+            let mut found: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{}: directory holds no files",
+                    input.display()
+                )));
+            }
+            files.extend(found);
+        } else if !input.exists() && s.contains(['*', '?', '[']) {
+            let paths = glob::glob(&s)
+                .map_err(|e| CliError::Usage(format!("{s}: invalid glob pattern: {e}")))?;
+            let mut found: Vec<_> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{s}: no file matches this pattern"
+                )));
+            }
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}

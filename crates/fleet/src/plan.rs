@@ -650,3 +650,15 @@ pub fn format_time(us: i64) -> String {
     jiff::Timestamp::from_microsecond(us - us.rem_euclid(1_000_000))
         .map_or_else(|_| "-".into(), |t| t.to_string())
 }
+
+/// Reads an RFC 3339 time (`2026-12-02T18:30:00Z`, any offset) as
+/// microseconds since the epoch, the unit reports are stored in.
+///
+/// # Errors
+/// The text is not an RFC 3339 time; the message says why.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let t: jiff::Timestamp = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not an RFC 3339 time such as 2026-12-02T18:30:00Z"))?;
+    Ok(t.as_microsecond())
+}

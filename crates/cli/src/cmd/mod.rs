@@ -11,6 +11,7 @@ pub mod decode;
 pub mod domcaps;
 pub mod dump;
 pub mod expand;
+pub mod fleet;
 pub mod guest;
 pub mod host;
 pub mod man;

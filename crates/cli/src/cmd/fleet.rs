@@ -1,0 +1,679 @@
+//! `cpumodel fleet …`: every host's CPU in one store, and the questions
+//! that pick one CPU model for the whole fleet.
+//!
+//! The store is `cpumodel-store` (an SQLite file, or a PostgreSQL server
+//! for several control-plane nodes); the answers come from
+//! `cpumodel-fleet`. This module only reads the inputs, batches them into
+//! the store's transactions and renders the answers.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
+use cpumodel_cpudef::BaselineOptions;
+use cpumodel_fleet::{GroupProfiles, Limits};
+use cpumodel_map::Database;
+use cpumodel_store::{Filter, Location, NewReport, OpenMode, Store};
+
+use crate::error::{read, CliError};
+use crate::shared::{collect_inputs, first_cpu, json_text, render_cpu, CpuFormat, MapArgs, Output};
+
+/// Arguments of `cpumodel fleet`.
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// What to do with the fleet.
+    #[command(subcommand)]
+    pub command: FleetCommand,
+}
+
+/// The fleet subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Store host CPU documents: <cpudata> dumps (also `dump --kvm`), virsh
+    /// capabilities, virsh domcapabilities or a host <cpu>. Inputs are
+    /// files, directories (every file below), quoted glob patterns or `-`
+    /// for standard input. Importing the same document again adds nothing.
+    Import(ImportArgs),
+    /// List the hosts: groups, vendor, model, reports, last report time.
+    Hosts(ListArgs),
+    /// libvirt's baseline of the hosts' current CPUs (the same <cpu> as
+    /// `cpumodel baseline` over their documents).
+    Baseline(BaselineArgs),
+    /// For every named model, newest first, how many hosts can run it and
+    /// the features that block it most often.
+    Models(ListArgs),
+    /// The hosts that accept a guest CPU, and what blocks it on the others.
+    /// Exit 1 when no host accepts it.
+    CanRun(CanRunArgs),
+    /// The newest named model that every host (or a share of them) can run,
+    /// what holds newer ones back, and the nova.conf section for it.
+    Recommend(RecommendArgs),
+    /// Hosts whose newest report gained or lost features against the one
+    /// before, and the models and recorded guest CPUs that breaks.
+    Drift(ListArgs),
+    /// Record a guest CPU under a name; `fleet drift` checks it.
+    AddGuest(AddGuestArgs),
+    /// Write one self-contained HTML page: model coverage, a CPU × feature
+    /// heatmap by group, drift.
+    Report(ReportArgs),
+}
+
+impl FleetArgs {
+    /// Runs the fleet subcommand.
+    ///
+    /// # Errors
+    /// Whatever the subcommand reports.
+    pub fn run(&self) -> Result<Output, CliError> {
+        match &self.command {
+            FleetCommand::Import(a) => a.run(),
+            FleetCommand::Hosts(a) => a.hosts(),
+            FleetCommand::Baseline(a) => a.run(),
+            FleetCommand::Models(a) => a.models(),
+            FleetCommand::CanRun(a) => a.run(),
+            FleetCommand::Recommend(a) => a.run(),
+            FleetCommand::Drift(a) => a.drift(),
+            FleetCommand::AddGuest(a) => a.run(),
+            FleetCommand::Report(a) => a.run(),
+        }
+    }
+}
+
+/// Where the store is.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The store: an SQLite file or a postgres:// URL. Default:
+    /// $CPUMODEL_FLEET_DB, else $XDG_DATA_HOME/cpumodel/fleet.sqlite
+    /// (~/.local/share/cpumodel/fleet.sqlite).
+    #[arg(long, value_name = "FILE|URL")]
+    pub db: Option<String>,
+}
+
+impl StoreArgs {
+    fn open(&self, mode: OpenMode) -> Result<Store, CliError> {
+        let location = match &self.db {
+            Some(text) => Location::parse(text),
+            None => Location::from_env_or_default()?,
+        };
+        Ok(Store::open(&location, mode)?)
+    }
+}
+
+/// The groups a question is narrowed to.
+#[derive(Debug, clap::Args)]
+pub struct GroupArgs {
+    /// Only hosts of this group (repeat for several: a host of any).
+    #[arg(long = "group", value_name = "NAME")]
+    pub groups: Vec<String>,
+}
+
+impl GroupArgs {
+    fn filter(&self) -> Filter {
+        Filter::groups(self.groups.iter().cloned())
+    }
+}
+
+/// The formats of the fleet questions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// JSON for programs.
+    Json,
+}
+
+/// What `fleet import` does with an input that is not a host CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BadInput {
+    /// Stop with its error; the batches stored before it stay stored, and
+    /// nothing of its own batch is written.
+    Fail,
+    /// Report it on stderr, store the rest, exit 1 at the end.
+    Skip,
+}
+
+/// Arguments of `fleet import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Add the hosts to this group (repeat for several).
+    #[arg(long = "group", value_name = "NAME")]
+    pub groups: Vec<String>,
+    /// The host's name (else the document's `<!-- host: NAME -->`, else the
+    /// file name without .xml).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// The time of the reports, RFC 3339 (`2026-12-02T18:30:00Z`): when
+    /// the documents were collected. Default: now.
+    #[arg(long, value_name = "TIME", value_parser = cpumodel_fleet::parse_time)]
+    pub time: Option<i64>,
+    /// What to do with an input that is not a host CPU: `fail` stops at
+    /// it (the batches before it stay stored, nothing of its own batch is
+    /// written, exit 2); `skip` reports it on stderr, stores the rest and
+    /// exits 1.
+    #[arg(long, value_enum, default_value_t = BadInput::Fail)]
+    pub on_bad_input: BadInput,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+    /// Files, directories, quoted glob patterns, or `-` for standard input.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Reports per transaction.
+const BATCH: usize = 5000;
+
+/// One input: its name and where to read it.
+enum Input {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "-".into(),
+        }
+    }
+
+    fn read(&self) -> Result<String, CliError> {
+        match self {
+            Input::File(p) => read(p),
+            Input::Stdin => {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|source| CliError::File {
+                        path: PathBuf::from("-"),
+                        action: "cannot read",
+                        source,
+                    })?;
+                Ok(s)
+            }
+        }
+    }
+
+    /// The host name a file's name gives.
+    fn stem(&self) -> Option<String> {
+        match self {
+            Input::File(p) => Path::new(p)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned()),
+            Input::Stdin => None,
+        }
+    }
+}
+
+/// Microseconds since the epoch, now.
+fn now_us() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl ImportArgs {
+    /// Reads one input into a report for the store.
+    fn report(&self, db: &Database, input: &Input, time_us: i64) -> Result<NewReport, CliError> {
+        let name = input.name();
+        let text = input.read()?;
+        let r = cpumodel_fleet::read_host_report(db, &name, &text)?;
+        let host = self
+            .host
+            .clone()
+            .or(r.host)
+            .or_else(|| input.stem())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{name}: the document names no host; give --host NAME"
+                ))
+            })?;
+        Ok(NewReport {
+            host,
+            groups: self.groups.clone(),
+            time_us,
+            source: name,
+            view: r.view,
+            digest: r.digest,
+            document: text,
+            profile: r.profile,
+        })
+    }
+
+    /// Reads a batch of inputs on every core, in order.
+    fn read_batch(
+        &self,
+        db: &Database,
+        inputs: &[Input],
+        time_us: i64,
+    ) -> Vec<Result<NewReport, CliError>> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(inputs.len().max(1));
+        let chunk = inputs.len().div_ceil(workers).max(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = inputs
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|i| self.report(db, i, time_us))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a reader thread does not panic"))
+                .collect()
+        })
+    }
+
+    /// Runs `fleet import`.
+    ///
+    /// # Errors
+    /// An unusable store, an unreadable or bad input (with `--on-bad-input
+    /// fail`), a database error.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let mut inputs = Vec::new();
+        let mut files = Vec::new();
+        for i in &self.inputs {
+            if i.as_os_str() == "-" {
+                inputs.push(Input::Stdin);
+            } else {
+                files.push(i.clone());
+            }
+        }
+        inputs.extend(collect_inputs(&files)?.into_iter().map(Input::File));
+        // The store is opened (and created) once the first batch has been
+        // read: an input that fails before then leaves no store behind.
+        let mut store: Option<Store> = None;
+        let progress = if std::io::stderr().is_terminal() && inputs.len() >= 1000 {
+            let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "cpumodel: importing {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let time_us = self.time.unwrap_or_else(now_us);
+        let (mut added, mut unchanged, mut skipped) = (0u64, 0u64, 0u64);
+        for batch in inputs.chunks(BATCH) {
+            let mut reports = Vec::with_capacity(batch.len());
+            for r in self.read_batch(db, batch, time_us) {
+                match r {
+                    Ok(r) => reports.push(r),
+                    Err(e) if self.on_bad_input == BadInput::Skip && skippable(&e) => {
+                        progress.suspend(|| eprintln!("cpumodel: warning: {e}; skipped"));
+                        skipped += 1;
+                    }
+                    Err(e) if added + unchanged > 0 => {
+                        return Err(CliError::Usage(format!(
+                            "{e} (the {} reports before its batch are stored)",
+                            added + unchanged
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let store = match &mut store {
+                Some(store) => store,
+                None => store.insert(self.store.open(OpenMode::CreateIfMissing)?),
+            };
+            let outcome = store.import(db, &reports)?;
+            added += outcome.added;
+            unchanged += outcome.unchanged;
+            progress.inc(batch.len() as u64);
+        }
+        progress.finish_and_clear();
+        let mut text = format!("stored {added} new reports, {unchanged} already stored");
+        if skipped > 0 {
+            text.push_str(&format!(", {skipped} inputs skipped"));
+        }
+        text.push('\n');
+        Ok(Output {
+            text,
+            code: u8::from(skipped > 0),
+        })
+    }
+}
+
+/// Errors that concern one input, which `--on-bad-input skip` passes over.
+fn skippable(e: &CliError) -> bool {
+    matches!(
+        e,
+        CliError::File { .. } | CliError::Report(_) | CliError::Usage(_)
+    )
+}
+
+/// Arguments of the questions that only list (`hosts`, `models`, `drift`).
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The groups.
+    #[command(flatten)]
+    pub groups: GroupArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+/// Renders a document as text or JSON.
+fn render<T: serde::Serialize>(format: Format, doc: &T, text: impl FnOnce(&T) -> String) -> Output {
+    Output::ok(match format {
+        Format::Text => text(doc),
+        Format::Json => json_text(doc),
+    })
+}
+
+/// The guest CPUs the store records, parsed.
+fn recorded_guests(
+    store: &mut Store,
+    db: &Database,
+) -> Result<Vec<(String, cpumodel_cpudef::CpuDef)>, CliError> {
+    store
+        .guests()?
+        .into_iter()
+        .map(|g| {
+            let mut cpus = cpumodel_cpudef::parse_known_cpus(db, &g.name, &g.cpu_xml)?;
+            Ok((g.name, cpus.remove(0).cpu))
+        })
+        .collect()
+}
+
+impl ListArgs {
+    /// `fleet hosts`.
+    ///
+    /// # Errors
+    /// The store's.
+    pub fn hosts(&self) -> Result<Output, CliError> {
+        let rows = self
+            .store
+            .open(OpenMode::MustExist)?
+            .hosts(&self.groups.filter())?;
+        Ok(render(self.format, &rows, |r| {
+            cpumodel_fleet::hosts_text(r)
+        }))
+    }
+
+    /// `fleet models`.
+    ///
+    /// # Errors
+    /// The store's.
+    pub fn models(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let limits = Limits::default();
+        let counts = self.store.open(OpenMode::MustExist)?.profile_counts(
+            db,
+            &self.groups.filter(),
+            limits.sample_hosts,
+        )?;
+        let doc = cpumodel_fleet::coverage(db, &counts, limits);
+        Ok(render(
+            self.format,
+            &doc,
+            cpumodel_fleet::CoverageDocument::to_text,
+        ))
+    }
+
+    /// `fleet drift`.
+    ///
+    /// # Errors
+    /// The store's, or a recorded guest the database cannot resolve.
+    pub fn drift(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let mut store = self.store.open(OpenMode::MustExist)?;
+        let rows = store.drift(db, &self.groups.filter())?;
+        let guests = recorded_guests(&mut store, db)?;
+        let doc = cpumodel_fleet::drift(db, &rows, &guests)?;
+        Ok(render(
+            self.format,
+            &doc,
+            cpumodel_fleet::DriftDocument::to_text,
+        ))
+    }
+}
+
+/// Arguments of `fleet baseline`.
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The groups.
+    #[command(flatten)]
+    pub groups: GroupArgs,
+    /// List every feature of the resulting model explicitly.
+    #[arg(long)]
+    pub expand_features: bool,
+    /// Drop features that block live migration.
+    #[arg(long)]
+    pub migratable: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
+    pub format: CpuFormat,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+impl BaselineArgs {
+    /// Runs `fleet baseline`.
+    ///
+    /// # Errors
+    /// The store's, or a fleet without a common CPU.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let counts =
+            self.store
+                .open(OpenMode::MustExist)?
+                .profile_counts(db, &self.groups.filter(), 1)?;
+        let opts = BaselineOptions {
+            expand_features: self.expand_features,
+            migratable: self.migratable,
+        };
+        let cpu = cpumodel_fleet::baseline(db, &counts, opts)?;
+        Ok(render_cpu(&cpu, self.format))
+    }
+}
+
+/// Arguments of `fleet can-run`.
+#[derive(Debug, clap::Args)]
+pub struct CanRunArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The groups.
+    #[command(flatten)]
+    pub groups: GroupArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+    /// The guest <cpu> (or any document holding one).
+    #[arg(value_name = "GUEST.xml")]
+    pub guest: PathBuf,
+}
+
+impl CanRunArgs {
+    /// Runs `fleet can-run`; exit 1 when no host accepts the guest.
+    ///
+    /// # Errors
+    /// An invalid guest CPU, the store's.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let guest = first_cpu(db, &self.guest)?;
+        let (profiles, hosts) = self
+            .store
+            .open(OpenMode::MustExist)?
+            .current_hosts(db, &self.groups.filter())?;
+        let doc = cpumodel_fleet::can_run(db, &guest, &profiles, &hosts)?;
+        let mut out = render(self.format, &doc, cpumodel_fleet::CanRunDocument::to_text);
+        out.code = u8::from(doc.accepted.is_empty());
+        Ok(out)
+    }
+}
+
+/// A share of hosts in percent: more than 0, at most 100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("'{s}' is not a percentage above 0 and at most 100")),
+    }
+}
+
+/// Arguments of `fleet recommend`.
+#[derive(Debug, clap::Args)]
+pub struct RecommendArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The groups.
+    #[command(flatten)]
+    pub groups: GroupArgs,
+    /// The share of hosts the model must run on.
+    #[arg(long, value_name = "PERCENT", default_value = "100", value_parser = percent)]
+    pub min_coverage: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+impl RecommendArgs {
+    /// Runs `fleet recommend`.
+    ///
+    /// # Errors
+    /// An empty fleet, no model with the coverage, the store's.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let limits = Limits::default();
+        let counts = self.store.open(OpenMode::MustExist)?.profile_counts(
+            db,
+            &self.groups.filter(),
+            limits.sample_hosts,
+        )?;
+        let r = cpumodel_fleet::recommend(db, &counts, self.min_coverage, limits)?;
+        Ok(render(
+            self.format,
+            &r,
+            cpumodel_fleet::Recommendation::to_text,
+        ))
+    }
+}
+
+/// Arguments of `fleet add-guest`.
+#[derive(Debug, clap::Args)]
+pub struct AddGuestArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+    /// The guest's name (a flavor, an application).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The guest <cpu> (or any document holding one).
+    #[arg(value_name = "GUEST.xml")]
+    pub guest: PathBuf,
+}
+
+impl AddGuestArgs {
+    /// Runs `fleet add-guest`.
+    ///
+    /// # Errors
+    /// An invalid guest CPU, the store's.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let cpu = first_cpu(db, &self.guest)?;
+        let mut store = self.store.open(OpenMode::CreateIfMissing)?;
+        store.add_guest(&self.name, &cpu.to_xml())?;
+        Ok(Output::ok(String::new()))
+    }
+}
+
+/// Arguments of `fleet report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The groups.
+    #[command(flatten)]
+    pub groups: GroupArgs,
+    /// Where to write the page.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub html: PathBuf,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+impl ReportArgs {
+    /// Runs `fleet report`.
+    ///
+    /// # Errors
+    /// The store's, an unwritable file.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let mut store = self.store.open(OpenMode::MustExist)?;
+        let filter = self.groups.filter();
+        let limits = Limits::default();
+        let counts = store.profile_counts(db, &filter, limits.sample_hosts)?;
+        let coverage = cpumodel_fleet::coverage(db, &counts, limits);
+        let mut names: Vec<String> = if self.groups.groups.is_empty() {
+            store
+                .hosts(&filter)?
+                .into_iter()
+                .flat_map(|h| h.groups)
+                .collect()
+        } else {
+            self.groups.groups.clone()
+        };
+        names.sort();
+        names.dedup();
+        let groups = if names.is_empty() {
+            vec![GroupProfiles {
+                group: "all hosts".into(),
+                profiles: counts,
+            }]
+        } else {
+            names
+                .into_iter()
+                .map(|g| {
+                    let profiles = store.profile_counts(db, &Filter::groups([g.clone()]), 1)?;
+                    Ok(GroupProfiles { group: g, profiles })
+                })
+                .collect::<Result<_, CliError>>()?
+        };
+        let rows = store.drift(db, &filter)?;
+        let guests = recorded_guests(&mut store, db)?;
+        let drift = cpumodel_fleet::drift(db, &rows, &guests)?;
+        let page =
+            cpumodel_fleet::report_page(db, "cpumodel fleet report", &coverage, &groups, &drift);
+        std::fs::write(&self.html, page).map_err(|source| CliError::File {
+            path: self.html.clone(),
+            action: "cannot write",
+            source,
+        })?;
+        Ok(Output::ok(String::new()))
+    }
+}
