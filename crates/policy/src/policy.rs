@@ -188,7 +188,7 @@ pub fn find_feature_any(db: &Database, name: &str) -> Result<FeatureId, UnknownN
         db.features()
             .iter()
             .position(|f| f.aliases.iter().any(|a| a.name.eq_ignore_ascii_case(name)))
-            .map(|i| FeatureId(i as u16))
+            .map(FeatureId::from_index)
             .ok_or(e)
     })
 }

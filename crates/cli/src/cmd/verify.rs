@@ -67,11 +67,9 @@ fn run(a: &VerifyArgs) -> Result<Output, CliError> {
     let table = build(db, &spec).map_err(|e| CliError::Usage(e.to_string()))?;
     let queries = queries(&table);
     let (limits, runs) = run_guest(&device, &table, &queries)?;
-    let observations: Vec<VcpuObservation> = runs
-        .into_iter()
-        .enumerate()
-        .map(|(n, r)| observation(n as u32, r))
-        .collect();
+    // One run per vCPU, and a guest's vCPU count is a u32.
+    let observations: Vec<VcpuObservation> =
+        (0..).zip(runs).map(|(n, r)| observation(n, r)).collect();
     let report = verify(db, &table, &observations);
     let code = if report.is_ok() { 0 } else { 1 };
     let run = GuestRun {
