@@ -26,7 +26,7 @@
 //! VMM.
 
 use cpumodel_cpudata::{vendor_to_regs, CpuData, CpuidEntry, CpuidKey, ItemKey, Signature};
-use cpumodel_cpudef::Topology;
+use cpumodel_cpudef::{Mode, Topology};
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
 use cpumodel_policy::{CpuMode, GuestCpu};
 
@@ -95,7 +95,7 @@ impl CpuidSpec {
     /// [`CpuidSpec::new`].
     pub fn from_guest(db: &Database, guest: &GuestCpu) -> Result<Self, BuildCpuidError> {
         let model = match (guest.resolved_mode, guest.model) {
-            (CpuMode::Custom, Some(m)) => m,
+            (CpuMode::Cpu(Mode::Custom), Some(m)) => m,
             (mode, _) => return Err(BuildCpuidError::NoModel(mode.to_string())),
         };
         let topology = guest.topology.unwrap_or(Topology::SINGLE);
@@ -792,8 +792,8 @@ mod tests {
     fn guest_policies_without_a_model_have_no_table() {
         let db = Database::embedded();
         let guest = GuestCpu {
-            mode: CpuMode::HostPassthrough,
-            resolved_mode: CpuMode::HostPassthrough,
+            mode: CpuMode::Cpu(Mode::HostPassthrough),
+            resolved_mode: CpuMode::Cpu(Mode::HostPassthrough),
             model: None,
             features: Vec::new(),
             topology: None,
