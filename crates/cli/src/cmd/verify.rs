@@ -17,14 +17,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use clap::ValueEnum;
 use cpumodel_cpudata::{CpuidKey, VcpuState};
 use cpumodel_cpuid::verify::{queries, verify, VcpuObservation, VerifyReport};
 use cpumodel_cpuid::{build, CpuidTable, KvmDocument, MaskReport, VerifyDocument};
 use cpumodel_kvm::{KvmRunError, VcpuRun, VmLimits};
 
 use crate::error::CliError;
-use crate::shared::{json_text, kvm_device, Output};
+use crate::shared::{json_text, kvm_device, Output, TextFormat};
 
 /// Arguments of `cpumodel verify`.
 #[derive(Debug, clap::Args)]
@@ -33,17 +32,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub cpu: super::cpuid::CpuSpecArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-/// The formats of `verify`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// The table, KVM's limits, the guest state and every mismatch.
-    Text,
-    /// The same as JSON.
-    Json,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
 }
 
 impl VerifyArgs {
@@ -83,8 +73,8 @@ fn run(a: &VerifyArgs) -> Result<Output, CliError> {
         report: &report,
     };
     let text = match a.format {
-        Format::Json => run.to_json(),
-        Format::Text => run.to_text(),
+        TextFormat::Json => run.to_json(),
+        TextFormat::Text => run.to_text(),
     };
     Ok(Output { text, code })
 }
