@@ -11,6 +11,8 @@
 //! [--seed S] [--vendor STRING]` writes a synthetic fleet of host dumps for
 //! the fleet benchmarks (see BENCHMARKS.md).
 
+#![forbid(unsafe_code)]
+
 mod genfleet;
 
 use std::path::{Path, PathBuf};

@@ -56,21 +56,31 @@ impl MapArgs {
     }
 }
 
-/// The formats of a command whose answer is one `<cpu>` definition
-/// (decode, baseline, expand).
+/// The formats of a command that answers in text or JSON (compare,
+/// models, verify).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CpuFormat {
-    /// The libvirt <cpu> element.
+pub enum TextFormat {
+    /// The answer as text, for people.
+    Text,
+    /// The same answer as JSON.
+    Json,
+}
+
+/// The formats of a command whose answer is a libvirt XML document (decode,
+/// baseline, expand, host, domcaps, dump).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum XmlFormat {
+    /// libvirt's XML.
     Xml,
-    /// The <cpu> definition as JSON.
+    /// The same document as JSON.
     Json,
 }
 
 /// Renders one CPU definition in `format`.
-pub fn render_cpu(cpu: &CpuDef, format: CpuFormat) -> Output {
+pub fn render_cpu(cpu: &CpuDef, format: XmlFormat) -> Output {
     Output::ok(match format {
-        CpuFormat::Xml => cpu.to_xml(),
-        CpuFormat::Json => json_text(cpu),
+        XmlFormat::Xml => cpu.to_xml(),
+        XmlFormat::Json => json_text(cpu),
     })
 }
 

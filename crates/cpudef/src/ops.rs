@@ -108,25 +108,15 @@ impl ResolvedCpu {
                 CpuKind::Host => Policy::Require,
                 CpuKind::Guest => f.policy.unwrap_or(Policy::Require),
             };
-            match policy {
-                Policy::Force => {
-                    r.force.insert(id);
-                    r.all.insert(id);
-                }
-                Policy::Require => {
-                    r.require.insert(id);
-                    r.all.insert(id);
-                }
-                Policy::Optional => r.optional.insert(id),
-                Policy::Disable => {
-                    r.disable.insert(id);
-                    r.all.remove(id);
-                }
-                Policy::Forbid => {
-                    r.forbid.insert(id);
-                    r.all.remove(id);
-                }
-            }
+            let listed = match policy {
+                Policy::Force => &mut r.force,
+                Policy::Require => &mut r.require,
+                Policy::Optional => &mut r.optional,
+                Policy::Disable => &mut r.disable,
+                Policy::Forbid => &mut r.forbid,
+            };
+            listed.insert(id);
+            policy.apply(&mut r.all, id);
         }
         Ok(r)
     }

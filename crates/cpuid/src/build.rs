@@ -26,7 +26,7 @@
 //! VMM.
 
 use cpumodel_cpudata::{vendor_to_regs, CpuData, CpuidEntry, CpuidKey, ItemKey, Signature};
-use cpumodel_cpudef::Topology;
+use cpumodel_cpudef::{Mode, Topology};
 use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
 use cpumodel_policy::{CpuMode, GuestCpu};
 
@@ -95,7 +95,7 @@ impl CpuidSpec {
     /// [`CpuidSpec::new`].
     pub fn from_guest(db: &Database, guest: &GuestCpu) -> Result<Self, BuildCpuidError> {
         let model = match (guest.resolved_mode, guest.model) {
-            (CpuMode::Custom, Some(m)) => m,
+            (CpuMode::Cpu(Mode::Custom), Some(m)) => m,
             (mode, _) => return Err(BuildCpuidError::NoModel(mode.to_string())),
         };
         let topology = guest.topology.unwrap_or(Topology::SINGLE);
@@ -267,8 +267,8 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
             }
             2 if kind != VendorKind::Amd => push(2, 0, cache::LEAF2),
             4 if kind != VendorKind::Amd => {
-                for (i, c) in cache::INTEL_CACHES.iter().enumerate() {
-                    push(4, i as u32, cache::leaf4(c, &topo));
+                for (i, c) in (0..).zip(&cache::INTEL_CACHES) {
+                    push(4, i, cache::leaf4(c, &topo));
                 }
                 push(4, 4, [0; 4]);
             }
@@ -279,17 +279,14 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
                 }
             }
             0xb => {
-                for (sub, regs) in leafb(&topo).map_err(field)?.into_iter().enumerate() {
-                    push(0xb, sub as u32, regs);
+                for (sub, regs) in (0..).zip(leafb(&topo).map_err(field)?) {
+                    push(0xb, sub, regs);
                 }
             }
             0xd if xsave_mask != 0 => {
                 let size = xsave::standard_size(xsave_mask);
-                push(
-                    0xd,
-                    0,
-                    [xsave_mask as u32, size, size, (xsave_mask >> 32) as u32],
-                );
+                let [low, high] = xsave::halves(xsave_mask);
+                push(0xd, 0, [low, size, size, high]);
                 push(0xd, 1, [0, xsave::compacted_size(xsave_mask), 0, 0]);
                 for c in xsave::COMPONENTS
                     .iter()
@@ -308,8 +305,8 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
             }
             0x1e if has("amx-tile") => push(0x1e, 0, [0, 0x4010, 0, 0]),
             0x1f => {
-                for (sub, regs) in leaf1f(&topo).map_err(field)?.into_iter().enumerate() {
-                    push(0x1f, sub as u32, regs);
+                for (sub, regs) in (0..).zip(leaf1f(&topo).map_err(field)?) {
+                    push(0x1f, sub, regs);
                 }
             }
             _ => push(leaf, 0, [0; 4]),
@@ -369,8 +366,8 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
                 }
                 0x8000_000a if has("svm") => push(leaf, 0, [1, 0x10, 0, 0]),
                 0x8000_001d => {
-                    for (i, c) in cache::AMD_CACHES.iter().enumerate() {
-                        push(leaf, i as u32, cache::leaf8000001d(c, &topo));
+                    for (i, c) in (0..).zip(&cache::AMD_CACHES) {
+                        push(leaf, i, cache::leaf8000001d(c, &topo));
                     }
                     push(leaf, 4, [0; 4]);
                 }
@@ -795,8 +792,8 @@ mod tests {
     fn guest_policies_without_a_model_have_no_table() {
         let db = Database::embedded();
         let guest = GuestCpu {
-            mode: CpuMode::HostPassthrough,
-            resolved_mode: CpuMode::HostPassthrough,
+            mode: CpuMode::Cpu(Mode::HostPassthrough),
+            resolved_mode: CpuMode::Cpu(Mode::HostPassthrough),
             model: None,
             features: Vec::new(),
             topology: None,

@@ -122,7 +122,10 @@ impl CpuidSpec {
                 if lacking != 0 {
                     missing.push(MissingBits {
                         key: ItemKey::cpuid(0xd, 0),
-                        regs: [lacking as u32, 0, 0, (lacking >> 32) as u32],
+                        regs: {
+                            let [low, high] = xsave::halves(lacking);
+                            [low, 0, 0, high]
+                        },
                     });
                 }
             }

@@ -68,6 +68,14 @@ pub fn known_mask() -> u64 {
     COMPONENTS.iter().fold(0, |m, c| m | (1 << c.bit))
 }
 
+/// An XCR0 mask as the two registers of leaf 0xD that hold it: the low
+/// half (EAX) and the high half (EDX).
+pub fn halves(mask: u64) -> [u32; 2] {
+    // cast: each half is taken to 32 bits on purpose.
+    #[allow(clippy::cast_possible_truncation)]
+    [mask as u32, (mask >> 32) as u32]
+}
+
 /// The component with this XCR0 bit.
 pub fn component(bit: u32) -> Option<&'static Component> {
     COMPONENTS.iter().find(|c| c.bit == bit)

@@ -4,44 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cpumodel_fleet::{
-    coverage, drift, report_page, DriftRow, GroupProfiles, Limits, Profile, ProfileCount,
-};
-use cpumodel_map::{Database, FeatureSet};
+use cpumodel_fleet::{coverage, drift, report_page, DriftRow, GroupProfiles, Limits};
+use cpumodel_map::Database;
 use cpumodel_testenv::{unavailable, Need};
 
-fn profile(db: &Database, model: &str, without: &[&str]) -> Profile {
-    let m = db.find_model(model).unwrap();
-    let mut features: FeatureSet = db.model(m).features;
-    for f in without {
-        features.remove(db.find_feature(f).unwrap());
-    }
-    Profile {
-        vendor: db.model(m).vendor,
-        model: Some(m),
-        features,
-    }
-}
-
-fn count(profile: Profile, hosts: &[&str]) -> ProfileCount {
-    ProfileCount {
-        profile,
-        hosts: hosts.len() as u64,
-        sample_hosts: hosts.iter().map(|h| h.to_string()).collect(),
-    }
-}
+mod common;
+use common::fleet;
 
 fn page(db: &Database) -> String {
-    let sky = profile(db, "Skylake-Client-IBRS", &[]);
-    let notsx = profile(db, "Skylake-Client-IBRS", &["hle", "rtm"]);
-    let old = profile(db, "Westmere", &[]);
-    let rack_a = vec![count(sky, &["sky-1", "sky-2"])];
-    let rack_b = vec![count(notsx, &["sky-3"]), count(old, &["old-1"])];
-    let all: Vec<ProfileCount> = rack_a.iter().chain(&rack_b).cloned().collect();
+    // sky-1 and sky-2 in rack a; sky-3 (which lost TSX) and old-1 in rack b.
+    let all = fleet(db);
+    let (rack_a, rack_b) = (all[..1].to_vec(), all[1..].to_vec());
     let rows = vec![DriftRow {
         host: "sky-3".into(),
-        previous: sky,
-        current: notsx,
+        previous: all[0].profile,
+        current: all[1].profile,
         previous_us: 1_764_000_000_000_000,
         current_us: 1_764_086_400_000_000,
     }];

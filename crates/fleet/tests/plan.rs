@@ -1,44 +1,11 @@
 //! Exact answers over a small fleet built from the model database.
 
 use cpumodel_cpudef::parse_known_cpus;
-use cpumodel_fleet::{
-    coverage, drift, recommend, DriftRow, Limits, PlanError, Profile, ProfileCount,
-};
-use cpumodel_map::{Database, FeatureSet};
+use cpumodel_fleet::{coverage, drift, recommend, DriftRow, Limits, PlanError};
+use cpumodel_map::Database;
 
-fn profile(db: &Database, model: &str, without: &[&str]) -> Profile {
-    let m = db.find_model(model).unwrap();
-    let mut features: FeatureSet = db.model(m).features;
-    for f in without {
-        features.remove(db.find_feature(f).unwrap());
-    }
-    Profile {
-        vendor: db.model(m).vendor,
-        model: Some(m),
-        features,
-    }
-}
-
-/// Three Skylake hosts, one of them with TSX switched off, and a Westmere.
-fn fleet(db: &Database) -> Vec<ProfileCount> {
-    vec![
-        ProfileCount {
-            profile: profile(db, "Skylake-Client-IBRS", &[]),
-            hosts: 2,
-            sample_hosts: vec!["sky-1".into(), "sky-2".into()],
-        },
-        ProfileCount {
-            profile: profile(db, "Skylake-Client-IBRS", &["hle", "rtm"]),
-            hosts: 1,
-            sample_hosts: vec!["sky-3".into()],
-        },
-        ProfileCount {
-            profile: profile(db, "Westmere", &[]),
-            hosts: 1,
-            sample_hosts: vec!["old-1".into()],
-        },
-    ]
-}
+mod common;
+use common::{fleet, profile};
 
 const TWO: Limits = Limits {
     blockers: 2,

@@ -144,7 +144,10 @@ pub fn listing() -> String {
 pub fn encode_queries(queries: &[CpuidKey]) -> Vec<u8> {
     assert!(queries.len() <= MAX_QUERIES, "too many CPUID queries");
     let mut out = vec![0u8; usize::from(QUERIES - QUERY_COUNT) + queries.len() * QUERY_SIZE];
-    out[..2].copy_from_slice(&(queries.len() as u16).to_le_bytes());
+    // cast: at most MAX_QUERIES (256), asserted above.
+    #[allow(clippy::cast_possible_truncation)]
+    let count = queries.len() as u16;
+    out[..2].copy_from_slice(&count.to_le_bytes());
     let base = usize::from(QUERIES - QUERY_COUNT);
     for (n, key) in queries.iter().enumerate() {
         let at = base + n * QUERY_SIZE;
@@ -155,8 +158,16 @@ pub fn encode_queries(queries: &[CpuidKey]) -> Vec<u8> {
 }
 
 /// The end mark a guest that ran `queries` queries leaves.
+///
+/// # Panics
+/// When there are more than [`MAX_QUERIES`] queries (the runner checks
+/// first).
 pub fn expected_end_mark(queries: usize) -> u16 {
-    RESULTS + (queries * RESULT_SIZE) as u16
+    assert!(queries <= MAX_QUERIES, "too many CPUID queries");
+    // cast: at most MAX_QUERIES × RESULT_SIZE = 0x1000 bytes, asserted above.
+    #[allow(clippy::cast_possible_truncation)]
+    let size = (queries * RESULT_SIZE) as u16;
+    RESULTS + size
 }
 
 /// The results of `count` queries from the bytes at [`RESULTS`].

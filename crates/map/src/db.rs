@@ -575,11 +575,12 @@ mod tests {
                 for reg in &mut regs {
                     // cast: random bits.
                     #[allow(clippy::cast_possible_truncation)]
-                    let v = next() as u32;
+                    let mut next32 = || next() as u32;
+                    let v = next32();
                     *reg = match round % 3 {
                         0 => v,
-                        1 => v | next() as u32,
-                        _ => v & next() as u32,
+                        1 => v | next32(),
+                        _ => v & next32(),
                     };
                 }
                 data.add(Item { key: *key, regs });

@@ -10,12 +10,13 @@
 //! element or as QEMU's `-cpu` argument.
 //!
 //! ```
+//! use cpumodel_cpudef::Mode;
 //! use cpumodel_policy::{build, parse_specs, CpuMode, PolicyInput};
 //! use cpumodel_map::Database;
 //!
 //! let db = Database::embedded();
 //! let input = PolicyInput {
-//!     mode: CpuMode::Custom,
+//!     mode: CpuMode::Cpu(Mode::Custom),
 //!     models: vec!["Westmere".into(), "Haswell".into()],
 //!     flags: vec!["+avx".into(), "-aes".into()],
 //!     required: vec![],

@@ -4,6 +4,8 @@
 //! Reading the operator's real configuration file lets cpumodel check it
 //! before Nova starts a single guest.
 
+use cpumodel_cpudef::Mode;
+
 use crate::policy::CpuMode;
 
 /// A nova.conf problem, with the file and line.
@@ -36,7 +38,7 @@ impl NovaConf {
     pub fn effective_mode(&self) -> CpuMode {
         self.cpu_mode
             .unwrap_or(if matches!(self.virt_type.as_str(), "kvm" | "qemu") {
-                CpuMode::HostModel
+                CpuMode::Cpu(Mode::HostModel)
             } else {
                 CpuMode::None
             })
@@ -91,7 +93,7 @@ pub fn parse_nova_conf(file: &str, text: &str) -> Result<NovaConf, NovaConfError
         match key {
             "cpu_mode" => {
                 mode_line = n;
-                conf.cpu_mode = Some(CpuMode::parse(value).filter(|m| *m != CpuMode::Maximum).ok_or_else(|| {
+                conf.cpu_mode = Some(CpuMode::parse(value).filter(|m| *m != CpuMode::Cpu(Mode::Maximum)).ok_or_else(|| {
                     err(n, format!("cpu_mode = {value}: unknown mode (expected host-model, host-passthrough, custom or none)"))
                 })?);
             }
@@ -128,7 +130,7 @@ mod tests {
     fn reads_the_libvirt_section_only() {
         let text = "[DEFAULT]\ncpu_mode = bogus\n\n[libvirt]\n# comment\nvirt_type = kvm\ncpu_mode = custom\ncpu_model = Cascadelake-Server\ncpu_model_extra_flags = -hle, -rtm, +ssbd, mtrr\n";
         let c = parse_nova_conf("nova.conf", text).unwrap();
-        assert_eq!(c.cpu_mode, Some(CpuMode::Custom));
+        assert_eq!(c.cpu_mode, Some(CpuMode::Cpu(Mode::Custom)));
         assert_eq!(c.cpu_models, ["Cascadelake-Server"]);
         assert_eq!(c.extra_flags, ["-hle", "-rtm", "+ssbd", "mtrr"]);
     }

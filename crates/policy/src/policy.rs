@@ -20,50 +20,51 @@ use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId, UnknownName};
 use crate::specs::{ParsedSpecs, SpecError};
 use crate::topology::{self, NovaTopologyError};
 
-/// The CPU mode of a policy (Nova's `cpu_mode`, plus libvirt's `maximum`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The CPU mode of a policy: Nova's `cpu_mode`, which is either `none` (no
+/// `<cpu>` element: the hypervisor's default CPU) or one of libvirt's
+/// `<cpu mode=...>` values (Nova's `host-model`, `host-passthrough` and
+/// `custom`, plus libvirt's `maximum`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuMode {
     /// No CPU element: the hypervisor's default CPU.
     None,
-    /// The named model closest to the host plus the features completing it.
-    HostModel,
-    /// The host CPU unchanged.
-    HostPassthrough,
-    /// A named model from the list.
-    Custom,
-    /// Everything the hypervisor can offer.
-    Maximum,
+    /// A `<cpu>` element in this mode.
+    Cpu(Mode),
 }
 
 impl CpuMode {
-    /// Parses Nova's / libvirt's spelling.
+    /// Parses Nova's / libvirt's spelling: `none` or a [`Mode`].
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "none" => CpuMode::None,
-            "host-model" => CpuMode::HostModel,
-            "host-passthrough" => CpuMode::HostPassthrough,
-            "custom" => CpuMode::Custom,
-            "maximum" => CpuMode::Maximum,
-            _ => return None,
-        })
+        match s {
+            "none" => Some(CpuMode::None),
+            _ => Mode::parse(s).map(CpuMode::Cpu),
+        }
     }
 
     /// The spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             CpuMode::None => "none",
-            CpuMode::HostModel => "host-model",
-            CpuMode::HostPassthrough => "host-passthrough",
-            CpuMode::Custom => "custom",
-            CpuMode::Maximum => "maximum",
+            CpuMode::Cpu(mode) => mode.as_str(),
         }
+    }
+}
+
+impl From<Mode> for CpuMode {
+    fn from(mode: Mode) -> Self {
+        CpuMode::Cpu(mode)
     }
 }
 
 impl fmt::Display for CpuMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for CpuMode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -188,7 +189,7 @@ pub fn find_feature_any(db: &Database, name: &str) -> Result<FeatureId, UnknownN
         db.features()
             .iter()
             .position(|f| f.aliases.iter().any(|a| a.name.eq_ignore_ascii_case(name)))
-            .map(|i| FeatureId(i as u16))
+            .map(FeatureId::from_index)
             .ok_or(e)
     })
 }
@@ -216,13 +217,14 @@ pub fn build(
     input: &PolicyInput,
     host: Option<&HostCpu>,
 ) -> Result<GuestCpu, PolicyError> {
-    if input.mode != CpuMode::Custom && !input.models.is_empty() {
+    let custom = input.mode == CpuMode::Cpu(Mode::Custom);
+    if !custom && !input.models.is_empty() {
         return Err(PolicyError::ModelsWithoutCustom {
             mode: input.mode,
             models: input.models.join(", "),
         });
     }
-    if input.mode == CpuMode::Custom && input.models.is_empty() {
+    if custom && input.models.is_empty() {
         return Err(PolicyError::CustomWithoutModel);
     }
     let models: Vec<ModelId> = input
@@ -242,7 +244,7 @@ pub fn build(
     let topology = choose_topology(input)?;
 
     let (resolved_mode, model, features) = match input.mode {
-        CpuMode::Custom => {
+        CpuMode::Cpu(Mode::Custom) => {
             let chosen = models
                 .iter()
                 .copied()
@@ -261,9 +263,9 @@ pub fn build(
             if let Some(h) = host {
                 check_custom_on_host(db, &models, &flags, h)?;
             }
-            (CpuMode::Custom, Some(chosen), flags)
+            (input.mode, Some(chosen), flags)
         }
-        CpuMode::HostModel => {
+        CpuMode::Cpu(Mode::HostModel) => {
             let h = host.ok_or(PolicyError::NoHost)?;
             check_flags_on_host(db, &flags, h)?;
             let features = match &h.features {
@@ -296,9 +298,9 @@ pub fn build(
                 &gets,
                 &format!("the host-model CPU ({})", db.model(decoded.model).name),
             )?;
-            (CpuMode::Custom, Some(decoded.model), list)
+            (CpuMode::Cpu(Mode::Custom), Some(decoded.model), list)
         }
-        CpuMode::HostPassthrough | CpuMode::Maximum => {
+        CpuMode::Cpu(Mode::HostPassthrough | Mode::Maximum) => {
             if let Some(h) = host {
                 check_flags_on_host(db, &flags, h)?;
                 let gets = apply_flags(host_features_from_def(db, &h.def)?.full, &flags);
@@ -446,7 +448,7 @@ impl GuestCpu {
         cpu.topology = self.topology;
         match self.resolved_mode {
             CpuMode::None => {}
-            CpuMode::Custom => {
+            CpuMode::Cpu(Mode::Custom) => {
                 cpu.mode = Mode::Custom;
                 cpu.match_ = Some(Match::Exact);
                 cpu.model = self.model.map(|m| db.model(m).name.to_string());
@@ -455,21 +457,16 @@ impl GuestCpu {
                     .model
                     .and_then(|m| db.model(m).vendor)
                     .map(|v| db.vendor(v).name.to_string());
-                if self.mode == CpuMode::Custom {
+                if self.mode == CpuMode::Cpu(Mode::Custom) {
                     cpu.vendor = None;
                 }
             }
-            CpuMode::HostPassthrough => {
-                cpu.mode = Mode::HostPassthrough;
+            CpuMode::Cpu(mode @ (Mode::HostPassthrough | Mode::Maximum)) => {
+                cpu.mode = mode;
                 cpu.check = Some(cpumodel_cpudef::Check::None);
                 cpu.migratable = Some(true);
             }
-            CpuMode::Maximum => {
-                cpu.mode = Mode::Maximum;
-                cpu.check = Some(cpumodel_cpudef::Check::None);
-                cpu.migratable = Some(true);
-            }
-            CpuMode::HostModel => unreachable!("host-model is resolved to custom"),
+            CpuMode::Cpu(Mode::HostModel) => unreachable!("host-model is resolved to custom"),
         }
         for (id, p) in &self.features {
             cpu.set_feature(db.feature_name(*id), Some(*p));
@@ -482,13 +479,13 @@ impl GuestCpu {
     pub fn qemu_arg(&self, db: &Database) -> String {
         let mut arg = match self.resolved_mode {
             CpuMode::None => "qemu64".to_string(),
-            CpuMode::Custom => self
+            CpuMode::Cpu(Mode::Custom) => self
                 .model
                 .map(|m| db.model(m).name.to_string())
                 .unwrap_or_else(|| "qemu64".into()),
-            CpuMode::HostPassthrough => "host,migratable=on".to_string(),
-            CpuMode::Maximum => "max".to_string(),
-            CpuMode::HostModel => unreachable!("host-model is resolved to custom"),
+            CpuMode::Cpu(Mode::HostPassthrough) => "host,migratable=on".to_string(),
+            CpuMode::Cpu(Mode::Maximum) => "max".to_string(),
+            CpuMode::Cpu(Mode::HostModel) => unreachable!("host-model is resolved to custom"),
         };
         for (id, p) in &self.features {
             let on = matches!(p, Policy::Require | Policy::Force);

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use cpumodel_map::Database;
 use cpumodel_store::{Filter, Location, NewReport, OpenMode, Profile, Store, View};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
 use sha2::{Digest, Sha256};
 
 const DUMP: &str = include_str!("../../cpudef/benches/data/this-host.xml");
@@ -136,6 +139,32 @@ fn file_size(path: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Benchmarks `name/batch`: importing `batch` new hosts at a time into
+/// `store`, numbered from 0 on; gives how many hosts were imported.
+fn bench_new_hosts(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    fleet: &mut Fleet,
+    db: &Database,
+    store: &mut Store,
+    batch: usize,
+) -> usize {
+    let mut next = 0;
+    g.throughput(Throughput::Elements(batch as u64));
+    g.bench_function(format!("{name}/{batch}"), |b| {
+        b.iter_batched(
+            || {
+                let r = fleet.batch(next, batch, false);
+                next += batch;
+                r
+            },
+            |reports| assert_eq!(store.import(db, &reports).unwrap().added, batch as u64),
+            BatchSize::PerIteration,
+        );
+    });
+    next
+}
+
 fn import(c: &mut Criterion) {
     let mut fleet = Fleet::new();
     let db = Database::embedded();
@@ -146,19 +175,7 @@ fn import(c: &mut Criterion) {
         let path = dir.path().join("fleet.sqlite");
         let mut store =
             Store::open(&Location::Sqlite(path.clone()), OpenMode::CreateIfMissing).unwrap();
-        let mut next = 0;
-        g.throughput(Throughput::Elements(batch as u64));
-        g.bench_function(format!("sqlite/{batch}"), |b| {
-            b.iter_batched(
-                || {
-                    let r = fleet.batch(next, batch, false);
-                    next += batch;
-                    r
-                },
-                |reports| assert_eq!(store.import(&db, &reports).unwrap().added, batch as u64),
-                BatchSize::PerIteration,
-            );
-        });
+        let next = bench_new_hosts(&mut g, "sqlite", &mut fleet, &db, &mut store, batch);
         // Re-importing the same documents: the dedupe path.
         let again = fleet.batch(0, batch, false);
         drop(store);
@@ -184,20 +201,7 @@ fn import(c: &mut Criterion) {
             .unwrap();
         let url = format!("{}/cpumodel_bench", admin.rsplit_once('/').unwrap().0);
         let mut store = Store::open(&Location::Postgres(url), OpenMode::CreateIfMissing).unwrap();
-        let batch = 1_000;
-        let mut next = 0;
-        g.throughput(Throughput::Elements(batch as u64));
-        g.bench_function(format!("postgres/{batch}"), |b| {
-            b.iter_batched(
-                || {
-                    let r = fleet.batch(next, batch, false);
-                    next += batch;
-                    r
-                },
-                |reports| assert_eq!(store.import(&db, &reports).unwrap().added, batch as u64),
-                BatchSize::PerIteration,
-            );
-        });
+        let next = bench_new_hosts(&mut g, "postgres", &mut fleet, &db, &mut store, 1_000);
         drop(store);
         let size: i64 = client
             .query_one("SELECT pg_database_size('cpumodel_bench')", &[])

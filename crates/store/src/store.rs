@@ -214,19 +214,13 @@ impl Store {
                 Value::I64(size),
                 Value::Blob(body),
             ];
-            let id = match self.conn.query_one(
+            let (id, _) = self.insert_or_select(
                 "INSERT INTO documents (digest, encoding, size, body) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (digest) DO NOTHING RETURNING id",
+                "SELECT id FROM documents WHERE digest = $1",
                 &params,
-                |r| r.i64(0),
-            )? {
-                Some(id) => id,
-                None => self.required_id(
-                    "SELECT id FROM documents WHERE digest = $1",
-                    Value::Blob(&r.digest),
-                    "document",
-                )?,
-            };
+                "document",
+            )?;
             run.iter().for_each(|&i| document[i] = id);
         }
 
@@ -288,19 +282,13 @@ impl Store {
                 Value::Text(model),
                 Value::Blob(blob),
             ];
-            let id = match self.conn.query_one(
+            let (id, _) = self.insert_or_select(
                 "INSERT INTO profiles (digest, vendor, model, features) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (digest) DO NOTHING RETURNING id",
+                "SELECT id FROM profiles WHERE digest = $1",
                 &params,
-                |r| r.i64(0),
-            )? {
-                Some(id) => id,
-                None => self.required_id(
-                    "SELECT id FROM profiles WHERE digest = $1",
-                    Value::Blob(&digest),
-                    "profile",
-                )?,
-            };
+                "profile",
+            )?;
             self.profiles.insert(digest, id);
             users.iter().for_each(|&i| profile[i] = id);
         }
@@ -378,33 +366,41 @@ impl Store {
         Ok(outcome)
     }
 
-    /// The id of a row that must exist (it conflicted on insert).
-    fn required_id(&mut self, sql: &str, key: Value<'_>, what: &str) -> Result<i64, StoreError> {
-        self.conn
-            .query_one(sql, &[key], |r| r.i64(0))?
+    /// Adds a row unless its key is taken: `insert` (`... ON CONFLICT DO
+    /// NOTHING RETURNING id`) with `params`, whose first is the key. Gives
+    /// the row's id and whether it is new; on a conflict the id is the
+    /// existing row's, read by `select` with the key as `$1`.
+    fn insert_or_select(
+        &mut self,
+        insert: &str,
+        select: &str,
+        params: &[Value<'_>],
+        what: &str,
+    ) -> Result<(i64, bool), StoreError> {
+        if let Some(id) = self.conn.query_one(insert, params, |r| r.i64(0))? {
+            return Ok((id, true));
+        }
+        let id = self
+            .conn
+            .query_one(select, &params[..1], |r| r.i64(0))?
             .ok_or_else(|| StoreError::Backend {
                 location: self.conn.location.clone(),
                 message: format!("a {what} conflicted on insert but cannot be read"),
                 code: None,
-            })
+            })?;
+        Ok((id, false))
     }
 
     fn feature_id(&mut self, name: &str) -> Result<i64, StoreError> {
         if let Some(&id) = self.features.get(name) {
             return Ok(id);
         }
-        let id = match self.conn.query_one(
+        let (id, _) = self.insert_or_select(
             "INSERT INTO features (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
+            "SELECT id FROM features WHERE name = $1",
             &[Value::Text(name)],
-            |r| r.i64(0),
-        )? {
-            Some(id) => id,
-            None => self.required_id(
-                "SELECT id FROM features WHERE name = $1",
-                Value::Text(name),
-                "feature",
-            )?,
-        };
+            "feature",
+        )?;
         if !(1..=i64::from(u32::MAX)).contains(&id) {
             return Err(self.corrupt(format!("feature {name:?} has the id {id}")));
         }
@@ -416,21 +412,15 @@ impl Store {
         if let Some(&id) = self.hosts.get(name) {
             return Ok(id);
         }
-        let id = match self.conn.query_one(
+        let (id, new) = self.insert_or_select(
             "INSERT INTO hosts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
+            "SELECT id FROM hosts WHERE name = $1",
             &[Value::Text(name)],
-            |r| r.i64(0),
-        )? {
-            Some(id) => {
-                new_hosts.insert(id);
-                id
-            }
-            None => self.required_id(
-                "SELECT id FROM hosts WHERE name = $1",
-                Value::Text(name),
-                "host",
-            )?,
-        };
+            "host",
+        )?;
+        if new {
+            new_hosts.insert(id);
+        }
         self.hosts.insert(name.to_owned(), id);
         Ok(id)
     }

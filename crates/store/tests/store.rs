@@ -550,7 +550,7 @@ fn concurrent_importers_lose_nothing(f: &Fixture) {
     let distinct: BTreeSet<_> = fleet.iter().map(|r| (r.host.clone(), r.digest)).collect();
     let hosts = s.hosts(&Filter::all()).unwrap();
     let total: u64 = hosts.iter().map(|h| h.reports).sum();
-    assert_eq!(total as usize, distinct.len());
+    assert_eq!(total, distinct.len() as u64);
     // Each host's current report is the newest; ties (equal times) may
     // resolve either way under concurrency, so compare times.
     for h in &hosts {

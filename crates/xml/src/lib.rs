@@ -262,6 +262,8 @@ mod tests {
             // cast: a few random bits.
             #[allow(clippy::cast_possible_truncation)]
             let len = (state % 12) as usize;
+            // cast: random bits, reduced modulo the alphabet's length.
+            #[allow(clippy::cast_possible_truncation)]
             let s: String = (0..len)
                 .map(|i| char::from(alphabet[(state >> (4 * i + 4)) as usize % alphabet.len()]))
                 .collect();

@@ -7,7 +7,7 @@ use cpumodel_cpudef::{
 };
 
 use crate::error::{read, CliError};
-use crate::shared::{collect_inputs, render_cpu, CpuFormat, MapArgs, Output};
+use crate::shared::{collect_inputs, render_cpu, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel baseline`.
 #[derive(Debug, clap::Args)]
@@ -19,8 +19,8 @@ pub struct BaselineArgs {
     #[arg(long)]
     pub migratable: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
-    pub format: CpuFormat,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,

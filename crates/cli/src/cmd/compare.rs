@@ -3,11 +3,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
 use cpumodel_cpudef::{compare_resolved, CompareDocument, Comparison, CpuDef, ResolvedCpu};
 
 use crate::error::CliError;
-use crate::shared::{first_cpu, json_text, MapArgs, Output};
+use crate::shared::{first_cpu, json_text, MapArgs, Output, TextFormat};
 
 /// Arguments of `cpumodel compare`.
 #[derive(Debug, clap::Args)]
@@ -19,20 +18,11 @@ pub struct CompareArgs {
     #[arg(value_name = "CPU.xml")]
     pub cpu: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
-}
-
-/// The formats of `compare`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// The verdict, then the blocking features, one per line.
-    Text,
-    /// {blockers, reason, result} as JSON.
-    Json,
 }
 
 impl CompareArgs {
@@ -52,8 +42,8 @@ impl CompareArgs {
         let code = u8::from(r.result == Comparison::Incompatible);
         let doc = CompareDocument::new(db, &r);
         let text = match self.format {
-            Format::Json => json_text(&doc),
-            Format::Text => {
+            TextFormat::Json => json_text(&doc),
+            TextFormat::Text => {
                 let mut out = format!("{}\n", doc.result);
                 for b in &doc.blockers {
                     let _ = writeln!(out, "{b}");

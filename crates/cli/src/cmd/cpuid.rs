@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use cpumodel_cpudef::Mode;
 use cpumodel_cpuid::export::{firecracker::to_firecracker, kvm_json::to_kvm_json};
 use cpumodel_cpuid::{build, CpuidSpec};
 use cpumodel_map::Database;
@@ -46,7 +47,7 @@ impl CpuSpecArgs {
     /// without a QEMU definition.
     pub fn spec(&self, db: &Database) -> Result<CpuidSpec, CliError> {
         let input = PolicyInput {
-            mode: CpuMode::Custom,
+            mode: CpuMode::Cpu(Mode::Custom),
             models: vec![self.model.clone()],
             flags: self.flags.clone(),
             required: Vec::new(),

@@ -11,7 +11,7 @@ use cpumodel_map::Database;
 use cpumodel_qemu::QemuNames;
 
 use crate::error::{read, CliError};
-use crate::shared::{render_cpu, CpuFormat, MapArgs, Output};
+use crate::shared::{render_cpu, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel decode`.
 #[derive(Debug, clap::Args)]
@@ -41,8 +41,8 @@ pub struct DecodeArgs {
     pub scoring: ScoringArg,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
-    pub format: CpuFormat,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
 
     /// The model database.
     #[command(flatten)]

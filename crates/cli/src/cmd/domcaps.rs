@@ -1,30 +1,20 @@
 //! `cpumodel domcaps`: the CPU part of libvirt's domain capabilities,
 //! from what /dev/kvm can give a guest.
 
-use clap::ValueEnum;
 use cpumodel_cpudef::{domain_cpu_caps, DomainCapsDocument};
 
 use crate::error::CliError;
-use crate::shared::{json_text, kvm_device, MapArgs, Output};
+use crate::shared::{json_text, kvm_device, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel domcaps`.
 #[derive(Debug, clap::Args)]
 pub struct DomcapsArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Xml)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
-}
-
-/// The formats of `domcaps`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// libvirt's <domainCapabilities> XML.
-    Xml,
-    /// The same document as JSON.
-    Json,
 }
 
 impl DomcapsArgs {
@@ -41,8 +31,8 @@ impl DomcapsArgs {
             source,
         })?;
         Ok(Output::ok(match self.format {
-            Format::Json => json_text(&DomainCapsDocument::new(&caps)),
-            Format::Xml => caps.to_xml(),
+            XmlFormat::Json => json_text(&DomainCapsDocument::new(&caps)),
+            XmlFormat::Xml => caps.to_xml(),
         }))
     }
 }

@@ -4,13 +4,12 @@
 
 use std::path::PathBuf;
 
-use clap::ValueEnum;
 use cpumodel_cpudata::{format_cpudata, CpuDataDocument};
 use cpumodel_kvm::machine::HOST_CPUID_AVAILABLE;
 use cpumodel_kvm::MachineView;
 
 use crate::error::CliError;
-use crate::shared::{json_text, kvm_device, raw_view, Output};
+use crate::shared::{json_text, kvm_device, raw_view, Output, XmlFormat};
 
 /// Arguments of `cpumodel dump`.
 #[derive(Debug, clap::Args)]
@@ -25,23 +24,14 @@ pub struct DumpArgs {
     pub kvm: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Xml)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
 
     /// Accepted, hidden and ignored, for scripts that give every command
     /// the same --cpu-map: a dump is raw CPUID, so no model database is
     /// read and the directory is never opened.
     #[arg(long, value_name = "DIR", hide = true)]
     pub cpu_map: Option<PathBuf>,
-}
-
-/// The formats of `dump`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// libvirt's <cpudata> XML.
-    Xml,
-    /// The same leaves and registers as JSON.
-    Json,
 }
 
 impl DumpArgs {
@@ -63,8 +53,8 @@ impl DumpArgs {
         }
         .data;
         let text = match self.format {
-            Format::Json => json_text(&CpuDataDocument::new(&data)),
-            Format::Xml => format_cpudata(&data),
+            XmlFormat::Json => json_text(&CpuDataDocument::new(&data)),
+            XmlFormat::Xml => format_cpudata(&data),
         };
         match &self.output {
             Some(path) => {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::CliError;
-use crate::shared::{first_cpu, render_cpu, CpuFormat, MapArgs, Output};
+use crate::shared::{first_cpu, render_cpu, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel expand`.
 #[derive(Debug, clap::Args)]
@@ -13,8 +13,8 @@ pub struct ExpandArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
-    pub format: CpuFormat,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,

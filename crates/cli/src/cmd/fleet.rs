@@ -16,7 +16,9 @@ use cpumodel_map::Database;
 use cpumodel_store::{Filter, Location, NewReport, OpenMode, Store};
 
 use crate::error::{read, CliError};
-use crate::shared::{collect_inputs, first_cpu, json_text, render_cpu, CpuFormat, MapArgs, Output};
+use crate::shared::{
+    collect_inputs, first_cpu, json_text, render_cpu, MapArgs, Output, TextFormat, XmlFormat,
+};
 
 /// Arguments of `cpumodel fleet`.
 #[derive(Debug, clap::Args)]
@@ -110,15 +112,6 @@ impl GroupArgs {
     fn filter(&self) -> Filter {
         Filter::groups(self.groups.iter().cloned())
     }
-}
-
-/// The formats of the fleet questions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A table for people.
-    Text,
-    /// JSON for programs.
-    Json,
 }
 
 /// What `fleet import` does with an input that is not a host CPU.
@@ -364,18 +357,22 @@ pub struct ListArgs {
     #[command(flatten)]
     pub groups: GroupArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
 }
 
 /// Renders a document as text or JSON.
-fn render<T: serde::Serialize>(format: Format, doc: &T, text: impl FnOnce(&T) -> String) -> Output {
+fn render<T: serde::Serialize>(
+    format: TextFormat,
+    doc: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Output {
     Output::ok(match format {
-        Format::Text => text(doc),
-        Format::Json => json_text(doc),
+        TextFormat::Text => text(doc),
+        TextFormat::Json => json_text(doc),
     })
 }
 
@@ -463,8 +460,8 @@ pub struct BaselineArgs {
     #[arg(long)]
     pub migratable: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CpuFormat::Xml)]
-    pub format: CpuFormat,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -500,8 +497,8 @@ pub struct CanRunArgs {
     #[command(flatten)]
     pub groups: GroupArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -550,8 +547,8 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "PERCENT", default_value = "100", value_parser = percent)]
     pub min_coverage: f64,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use cpumodel_cpudef::{decode, parse_host, CpuFeatures, CpuKind, DecodeOptions, HostInput};
+use cpumodel_cpudef::{decode, parse_host, CpuFeatures, CpuKind, DecodeOptions, HostInput, Mode};
 use cpumodel_kvm::ViewSource;
 use cpumodel_map::Database;
 use cpumodel_policy::{
@@ -91,7 +91,7 @@ impl GuestArgs {
                 ))
             })?,
             (None, Some(c)) => c.effective_mode(),
-            (None, None) => CpuMode::HostModel,
+            (None, None) => CpuMode::Cpu(Mode::HostModel),
         };
         let pick = |cli: &Vec<String>, conf_value: Option<&Vec<String>>| {
             if cli.is_empty() {
@@ -107,7 +107,7 @@ impl GuestArgs {
             models: pick(
                 &g.models,
                 conf.as_ref()
-                    .filter(|_| g.mode.is_none() || mode == CpuMode::Custom)
+                    .filter(|_| g.mode.is_none() || mode == CpuMode::Cpu(Mode::Custom))
                     .map(|c| &c.cpu_models),
             ),
             flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
@@ -119,7 +119,7 @@ impl GuestArgs {
         };
         let host = match &g.host {
             Some(path) => Some(host_from_file(db, path)?),
-            None if mode == CpuMode::HostModel => Some(live_host(db)?),
+            None if mode == CpuMode::Cpu(Mode::HostModel) => Some(live_host(db)?),
             None => None,
         };
         let cpu = build(db, &input, host.as_ref())?;

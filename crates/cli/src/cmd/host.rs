@@ -2,12 +2,11 @@
 //! `<cpu>`, from the hypervisor view when KVM is usable, the raw CPUID view
 //! otherwise (the output says which, and why).
 
-use clap::ValueEnum;
 use cpumodel_cpudef::{decode, CpuFeatures, CpuKind, DecodeOptions, HostDocument};
 use cpumodel_kvm::ViewSource;
 
 use crate::error::CliError;
-use crate::shared::{detected_view, json_text, raw_view, MapArgs, Output};
+use crate::shared::{detected_view, json_text, raw_view, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel host`.
 #[derive(Debug, clap::Args)]
@@ -16,21 +15,11 @@ pub struct HostArgs {
     #[arg(long)]
     pub raw: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Xml)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
+    pub format: XmlFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
-}
-
-/// The formats of `host`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// The host <cpu> and the host-model guest <cpu>, after a comment
-    /// naming the view.
-    Xml,
-    /// The same as JSON.
-    Json,
 }
 
 /// Text that is safe inside an XML comment (no `--`).
@@ -103,11 +92,11 @@ impl HostArgs {
                 .to_cpu_def(db, CpuKind::Guest),
         };
         Ok(Output::ok(match self.format {
-            Format::Json => json_text(&match device {
+            XmlFormat::Json => json_text(&match device {
                 Some(device) => HostDocument::hypervisor(device, host, guest),
                 None => HostDocument::raw(kvm_unusable, host, guest),
             }),
-            Format::Xml => {
+            XmlFormat::Xml => {
                 let mut out = format!("<!-- view: {comment} -->\n<!-- host CPU -->\n");
                 out.push_str(&host.to_xml());
                 out.push_str("<!-- host-model guest CPU -->\n");

@@ -1,7 +1,10 @@
 //! One module per subcommand. Each declares its flags (an `Args` type that
 //! clap fills) and its output formats (a `Format` enum listing exactly what
-//! the command can print), and turns them into one call to the libraries
-//! and one complete [`Output`](crate::shared::Output).
+//! the command can print, or the shared
+//! [`TextFormat`](crate::shared::TextFormat) or
+//! [`XmlFormat`](crate::shared::XmlFormat) when those are exactly its
+//! formats), and turns them into one call to the libraries and one complete
+//! [`Output`](crate::shared::Output).
 
 pub mod baseline;
 pub mod compare;

@@ -2,30 +2,20 @@
 
 use std::fmt::Write as _;
 
-use clap::ValueEnum;
 use cpumodel_map::ModelSummary;
 
 use crate::error::CliError;
-use crate::shared::{json_text, MapArgs, Output};
+use crate::shared::{json_text, MapArgs, Output, TextFormat};
 
 /// Arguments of `cpumodel models`.
 #[derive(Debug, clap::Args)]
 pub struct ModelsArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
-}
-
-/// The formats of `models`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A table: name, vendor, ancestor, number of features.
-    Text,
-    /// A JSON list of {ancestor, features, name, vendor}.
-    Json,
 }
 
 impl ModelsArgs {
@@ -37,8 +27,8 @@ impl ModelsArgs {
         let db = self.map.load()?;
         let models = ModelSummary::all(db);
         Ok(Output::ok(match self.format {
-            Format::Json => json_text(&models),
-            Format::Text => table(&models),
+            TextFormat::Json => json_text(&models),
+            TextFormat::Text => table(&models),
         }))
     }
 }

@@ -17,14 +17,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use clap::ValueEnum;
 use cpumodel_cpudata::{CpuidKey, VcpuState};
 use cpumodel_cpuid::verify::{queries, verify, VcpuObservation, VerifyReport};
 use cpumodel_cpuid::{build, CpuidTable, KvmDocument, MaskReport, VerifyDocument};
 use cpumodel_kvm::{KvmRunError, VcpuRun, VmLimits};
 
 use crate::error::CliError;
-use crate::shared::{json_text, kvm_device, Output};
+use crate::shared::{json_text, kvm_device, Output, TextFormat};
 
 /// Arguments of `cpumodel verify`.
 #[derive(Debug, clap::Args)]
@@ -33,17 +32,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub cpu: super::cpuid::CpuSpecArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-/// The formats of `verify`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// The table, KVM's limits, the guest state and every mismatch.
-    Text,
-    /// The same as JSON.
-    Json,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
 }
 
 impl VerifyArgs {
@@ -67,11 +57,9 @@ fn run(a: &VerifyArgs) -> Result<Output, CliError> {
     let table = build(db, &spec).map_err(|e| CliError::Usage(e.to_string()))?;
     let queries = queries(&table);
     let (limits, runs) = run_guest(&device, &table, &queries)?;
-    let observations: Vec<VcpuObservation> = runs
-        .into_iter()
-        .enumerate()
-        .map(|(n, r)| observation(n as u32, r))
-        .collect();
+    // One run per vCPU, and a guest's vCPU count is a u32.
+    let observations: Vec<VcpuObservation> =
+        (0..).zip(runs).map(|(n, r)| observation(n, r)).collect();
     let report = verify(db, &table, &observations);
     let code = if report.is_ok() { 0 } else { 1 };
     let run = GuestRun {
@@ -85,8 +73,8 @@ fn run(a: &VerifyArgs) -> Result<Output, CliError> {
         report: &report,
     };
     let text = match a.format {
-        Format::Json => run.to_json(),
-        Format::Text => run.to_text(),
+        TextFormat::Json => run.to_json(),
+        TextFormat::Text => run.to_text(),
     };
     Ok(Output { text, code })
 }

@@ -61,7 +61,8 @@ fn determined_bits(db: &Database) -> BTreeMap<CpuidKey, [u32; 4]> {
         }
     }
     bits.entry(CpuidKey::leaf(0x1)).or_default()[0] |= cpumodel_cpudata::SIGNATURE_MASK;
-    bits.entry(CpuidKey::leaf(0xd)).or_default()[0] |= (xsave::known_mask() & !0b11) as u32;
+    bits.entry(CpuidKey::leaf(0xd)).or_default()[0] |=
+        xsave::halves(xsave::known_mask() & !0b11)[0];
     for (key, regs) in bits.iter_mut() {
         for (r, d) in regs.iter_mut().zip(dynamic_mask(*key)) {
             *r &= !d;
