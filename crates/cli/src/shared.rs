@@ -146,7 +146,8 @@ pub fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
     Ok(cpus.remove(0).cpu)
 }
 
-/// Expands directories and glob patterns into a sorted list of files.
+/// Expands directories (every file below them, in subdirectories too) and
+/// glob patterns into a sorted list of files.
 ///
 /// # Errors
 /// An unreadable or empty directory, a bad pattern or one that matches no file.
@@ -155,16 +156,8 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     for input in inputs {
         let s = input.to_string_lossy();
         if input.is_dir() {
-            let entries = std::fs::read_dir(input).map_err(|source| CliError::File {
-                path: input.clone(),
-                action: "cannot read directory",
-                source,
-            })?;
-            let mut found: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect();
+            let mut found = Vec::new();
+            files_below(input, &mut found)?;
             found.sort();
             if found.is_empty() {
                 return Err(CliError::Usage(format!(
@@ -192,4 +185,22 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
         }
     }
     Ok(files)
+}
+
+/// Every file below `dir`, following no symbolic link to a directory.
+fn files_below(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CliError::File {
+        path: dir.to_path_buf(),
+        action: "cannot read directory",
+        source,
+    })?;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files_below(&path, found)?,
+            _ if path.is_file() => found.push(path),
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -299,33 +299,51 @@ impl ImportArgs {
         };
         let time_us = self.time.unwrap_or_else(now_us);
         let (mut added, mut unchanged, mut skipped) = (0u64, 0u64, 0u64);
-        for batch in inputs.chunks(BATCH) {
-            let mut reports = Vec::with_capacity(batch.len());
-            for r in self.read_batch(db, batch, time_us) {
-                match r {
-                    Ok(r) => reports.push(r),
-                    Err(e) if self.on_bad_input == BadInput::Skip && skippable(&e) => {
-                        progress.suspend(|| eprintln!("cpumodel: warning: {e}; skipped"));
-                        skipped += 1;
+        // Reading (parsing, decoding, hashing) the next batch goes on while
+        // this thread writes the current one.
+        std::thread::scope(|s| -> Result<(), CliError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let inputs = &inputs;
+            s.spawn(move || {
+                for batch in inputs.chunks(BATCH) {
+                    if tx
+                        .send((batch.len(), self.read_batch(db, batch, time_us)))
+                        .is_err()
+                    {
+                        break;
                     }
-                    Err(e) if added + unchanged > 0 => {
-                        return Err(CliError::Usage(format!(
-                            "{e} (the {} reports before its batch are stored)",
-                            added + unchanged
-                        )))
-                    }
-                    Err(e) => return Err(e),
                 }
+            });
+            // Returning early drops `rx`: the reader stops at its next batch.
+            for (len, results) in rx {
+                let mut reports = Vec::with_capacity(len);
+                for r in results {
+                    match r {
+                        Ok(r) => reports.push(r),
+                        Err(e) if self.on_bad_input == BadInput::Skip && skippable(&e) => {
+                            progress.suspend(|| eprintln!("cpumodel: warning: {e}; skipped"));
+                            skipped += 1;
+                        }
+                        Err(e) if added + unchanged > 0 => {
+                            return Err(CliError::Usage(format!(
+                                "{e} (the {} reports before its batch are stored)",
+                                added + unchanged
+                            )))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                let store = match &mut store {
+                    Some(store) => store,
+                    None => store.insert(self.store.open(OpenMode::CreateIfMissing)?),
+                };
+                let outcome = store.import(db, &reports)?;
+                added += outcome.added;
+                unchanged += outcome.unchanged;
+                progress.inc(len as u64);
             }
-            let store = match &mut store {
-                Some(store) => store,
-                None => store.insert(self.store.open(OpenMode::CreateIfMissing)?),
-            };
-            let outcome = store.import(db, &reports)?;
-            added += outcome.added;
-            unchanged += outcome.unchanged;
-            progress.inc(batch.len() as u64);
-        }
+            Ok(())
+        })?;
         progress.finish_and_clear();
         let mut text = format!("stored {added} new reports, {unchanged} already stored");
         if skipped > 0 {
