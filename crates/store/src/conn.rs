@@ -85,6 +85,11 @@ impl Row<'_> {
         })
     }
 
+    /// The store's location, redacted, for error messages.
+    pub(crate) fn location(&self) -> &str {
+        self.location
+    }
+
     pub(crate) fn i64(&self, i: usize) -> Result<i64, StoreError> {
         self.get(i)
     }

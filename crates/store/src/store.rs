@@ -1,7 +1,10 @@
 //! The store: the import and the questions, written once for both
 //! backends over [`Conn`].
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::hash::Hash;
 
 use cpumodel_map::{Database, FeatureId, FeatureSet, MAX_FEATURES};
 use sha2::{Digest, Sha256};
@@ -21,6 +24,9 @@ struct StoredProfile {
     profile: Profile,
 }
 
+/// Rows per multi-row statement: far below the parameter limits of both
+/// backends (SQLite 32,766, PostgreSQL 65,535) at six columns.
+const ROWS_PER_STATEMENT: usize = 500;
 /// zstd level for documents: on host documents of a few KB, level 1
 /// compresses as well as level 3 (zstd's default) in less time.
 const ZSTD_LEVEL: i32 = 1;
@@ -181,23 +187,20 @@ impl Store {
         // 2. Documents, once per digest; compressed only when new.
         let mut by_digest: Vec<usize> = (0..n).collect();
         by_digest.sort_by(|&a, &b| batch[a].digest.cmp(&batch[b].digest));
-        let mut document = vec![0i64; n];
-        let mut missing: Vec<&[usize]> = Vec::new();
-        for run in by_digest.chunk_by(|&a, &b| batch[a].digest == batch[b].digest) {
-            let digest = &batch[run[0]].digest[..];
-            match self.conn.query_one(
-                "SELECT id FROM documents WHERE digest = $1",
-                &[Value::Blob(digest)],
-                |r| r.i64(0),
-            )? {
-                Some(id) => run.iter().for_each(|&i| document[i] = id),
-                None => missing.push(run),
-            }
-        }
+        by_digest.dedup_by(|a, b| batch[*a].digest == batch[*b].digest);
+        let keys: Vec<Value<'_>> = by_digest
+            .iter()
+            .map(|&i| Value::Blob(&batch[i].digest))
+            .collect();
+        let mut documents = self.select_ids("documents", "digest", &keys, read_digest)?;
+        let missing: Vec<usize> = by_digest
+            .into_iter()
+            .filter(|&i| !documents.contains_key(&batch[i].digest))
+            .collect();
         let bodies = compress_all(
             &missing
                 .iter()
-                .map(|run| batch[run[0]].document.as_bytes())
+                .map(|&i| batch[i].document.as_bytes())
                 .collect::<Vec<_>>(),
         )
         .map_err(|e| StoreError::Backend {
@@ -205,50 +208,89 @@ impl Store {
             message: format!("cannot compress a document: {e}"),
             code: None,
         })?;
-        for (run, body) in missing.iter().zip(&bodies) {
-            let r = &batch[run[0]];
-            let size = i64::try_from(r.document.len()).unwrap_or(i64::MAX);
-            let params = [
-                Value::Blob(&r.digest),
-                Value::Text("zstd"),
-                Value::I64(size),
-                Value::Blob(body),
-            ];
-            let (id, _) = self.insert_or_select(
-                "INSERT INTO documents (digest, encoding, size, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (digest) DO NOTHING RETURNING id",
-                "SELECT id FROM documents WHERE digest = $1",
-                &params,
-                "document",
-            )?;
-            run.iter().for_each(|&i| document[i] = id);
-        }
+        let sizes: Vec<i64> = missing
+            .iter()
+            .map(|&i| i64::try_from(batch[i].document.len()).unwrap_or(i64::MAX))
+            .collect();
+        let rows: Vec<[Value<'_>; 4]> = missing
+            .iter()
+            .zip(&bodies)
+            .zip(&sizes)
+            .map(|((&i, body), &size)| {
+                [
+                    Value::Blob(&batch[i].digest),
+                    Value::Text("zstd"),
+                    Value::I64(size),
+                    Value::Blob(body),
+                ]
+            })
+            .collect();
+        let added = self.insert_ids(
+            "documents",
+            "digest, encoding, size, body",
+            &rows,
+            read_digest,
+        )?;
+        documents.extend(added.into_iter().map(|(k, (id, _))| (k, id)));
+        let document: Vec<i64> = batch
+            .iter()
+            .map(|r| self.required(&documents, &r.digest, "document"))
+            .collect::<Result<_, _>>()?;
 
         // 3. Hosts and their groups.
-        let mut by_host: Vec<usize> = (0..n).collect();
-        by_host.sort_by(|&a, &b| batch[a].host.cmp(&batch[b].host));
-        let mut host = vec![0i64; n];
+        let mut names: Vec<&str> = batch.iter().map(|r| r.host.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let uncached: Vec<Value<'_>> = names
+            .iter()
+            .filter(|n| !self.hosts.contains_key(**n))
+            .map(|n| Value::Text(n))
+            .collect();
         let mut new_hosts = HashSet::new();
-        for run in by_host.chunk_by(|&a, &b| batch[a].host == batch[b].host) {
-            let name = &batch[run[0]].host;
-            let id = self.host_id(name, &mut new_hosts)?;
-            run.iter().for_each(|&i| host[i] = id);
-            let groups: BTreeSet<&str> = run
+        if !uncached.is_empty() {
+            let found = self.select_ids("hosts", "name", &uncached, |r| r.text(0))?;
+            let rows: Vec<[Value<'_>; 1]> = uncached
                 .iter()
-                .flat_map(|&i| batch[i].groups.iter().map(String::as_str))
+                .filter(|v| matches!(v, Value::Text(t) if !found.contains_key(*t)))
+                .map(|v| [*v])
                 .collect();
-            for g in groups {
-                if self.groups.contains(&(id, g.to_owned())) {
-                    continue;
+            let added = self.insert_ids("hosts", "name", &rows, |r| r.text(0))?;
+            for (name, (id, new)) in added {
+                if new {
+                    new_hosts.insert(id);
                 }
-                self.conn.execute(
-                    "INSERT INTO host_groups (host_id, name) VALUES ($1, $2) \
-                     ON CONFLICT (host_id, name) DO NOTHING",
-                    &[Value::I64(id), Value::Text(g)],
-                )?;
-                self.groups.insert((id, g.to_owned()));
+                self.hosts.insert(name, id);
             }
+            self.hosts.extend(found);
         }
+        let host: Vec<i64> = batch
+            .iter()
+            .map(|r| self.required(&self.hosts, r.host.as_str(), "host"))
+            .collect::<Result<_, _>>()?;
+        let mut pairs: Vec<(i64, &str)> = batch
+            .iter()
+            .zip(&host)
+            .flat_map(|(r, &id)| r.groups.iter().map(move |g| (id, g.as_str())))
+            .filter(|&(id, g)| !self.groups.contains(&(id, g.to_owned())))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<Value<'_>> = chunk
+                .iter()
+                .flat_map(|&(id, g)| [Value::I64(id), Value::Text(g)])
+                .collect();
+            self.conn.execute(
+                &format!(
+                    "INSERT INTO host_groups (host_id, name) VALUES {} \
+                     ON CONFLICT (host_id, name) DO NOTHING",
+                    placeholders(chunk.len(), 2)
+                ),
+                &params,
+            )?;
+        }
+        self.groups
+            .extend(pairs.into_iter().map(|(id, g)| (id, g.to_owned())));
 
         // 4. Profiles, by name: the vendor's and the model's in `db`.
         let names: Vec<(Option<&str>, &str)> = batch
@@ -293,34 +335,54 @@ impl Store {
             users.iter().for_each(|&i| profile[i] = id);
         }
 
-        // 5. Reports.
+        // 5. Reports: one per host and document; the same document again
+        // for a host (stored, or earlier in this batch) is unchanged.
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&i| (host[i], document[i], i));
         let mut outcome = ImportOutcome::default();
-        let mut added: BTreeMap<i64, Vec<(i64, i64, i64)>> = BTreeMap::new();
-        for i in order {
-            let r = &batch[i];
-            let params = [
-                Value::I64(host[i]),
-                Value::I64(r.time_us),
-                Value::Text(&r.source),
-                Value::Text(r.view.as_str()),
-                Value::I64(document[i]),
-                Value::I64(profile[i]),
-            ];
-            match self.conn.query_one(
-                "INSERT INTO reports (host_id, time_us, source, view, document_id, profile_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (host_id, document_id) DO NOTHING RETURNING id",
+        let before = order.len();
+        order.dedup_by_key(|&mut i| (host[i], document[i]));
+        outcome.unchanged += (before - order.len()) as u64;
+        let rows: Vec<[Value<'_>; 6]> = order
+            .iter()
+            .map(|&i| {
+                let r = &batch[i];
+                [
+                    Value::I64(host[i]),
+                    Value::I64(r.time_us),
+                    Value::Text(&r.source),
+                    Value::Text(r.view.as_str()),
+                    Value::I64(document[i]),
+                    Value::I64(profile[i]),
+                ]
+            })
+            .collect();
+        let mut stored: HashMap<(i64, i64), i64> = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
+            self.conn.query(
+                &format!(
+                    "INSERT INTO reports (host_id, time_us, source, view, document_id, profile_id) \
+                     VALUES {} ON CONFLICT (host_id, document_id) DO NOTHING \
+                     RETURNING host_id, document_id, id",
+                    placeholders(chunk.len(), 6)
+                ),
                 &params,
-                |r| r.i64(0),
-            )? {
-                Some(id) => {
+                |r| {
+                    stored.insert((r.i64(0)?, r.i64(1)?), r.i64(2)?);
+                    Ok(())
+                },
+            )?;
+        }
+        let mut added: BTreeMap<i64, Vec<(i64, i64, i64)>> = BTreeMap::new();
+        for &i in &order {
+            match stored.get(&(host[i], document[i])) {
+                Some(&id) => {
                     outcome.added += 1;
                     added
                         .entry(host[i])
                         .or_default()
-                        .push((r.time_us, id, profile[i]));
+                        .push((batch[i].time_us, id, profile[i]));
                 }
                 None => outcome.unchanged += 1,
             }
@@ -408,21 +470,85 @@ impl Store {
         Ok(id)
     }
 
-    fn host_id(&mut self, name: &str, new_hosts: &mut HashSet<i64>) -> Result<i64, StoreError> {
-        if let Some(&id) = self.hosts.get(name) {
-            return Ok(id);
+    /// The ids of the rows of `table` whose `key` column is one of `keys`,
+    /// by key (read from the first column by `read_key`), many keys per
+    /// statement.
+    fn select_ids<K: Eq + Hash>(
+        &mut self,
+        table: &str,
+        key: &str,
+        keys: &[Value<'_>],
+        read_key: impl Fn(&Row<'_>) -> Result<K, StoreError>,
+    ) -> Result<HashMap<K, i64>, StoreError> {
+        let mut ids = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            self.conn.query(
+                &format!(
+                    "SELECT {key}, id FROM {table} WHERE {key} IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                chunk,
+                |r| {
+                    ids.insert(read_key(r)?, r.i64(1)?);
+                    Ok(())
+                },
+            )?;
         }
-        let (id, new) = self.insert_or_select(
-            "INSERT INTO hosts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
-            "SELECT id FROM hosts WHERE name = $1",
-            &[Value::Text(name)],
-            "host",
-        )?;
-        if new {
-            new_hosts.insert(id);
+        Ok(ids)
+    }
+
+    /// Adds `rows` to `table` (`columns`, the first of which is the unique
+    /// key), many per statement, and gives every row's id by key with
+    /// whether this call added it: a key another importer stored meanwhile
+    /// is read back.
+    fn insert_ids<K: Eq + Hash, const C: usize>(
+        &mut self,
+        table: &str,
+        columns: &str,
+        rows: &[[Value<'_>; C]],
+        read_key: impl Fn(&Row<'_>) -> Result<K, StoreError> + Copy,
+    ) -> Result<HashMap<K, (i64, bool)>, StoreError> {
+        let key = columns.split(',').next().unwrap_or(columns).trim();
+        let mut ids = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
+            self.conn.query(
+                &format!(
+                    "INSERT INTO {table} ({columns}) VALUES {} \
+                     ON CONFLICT ({key}) DO NOTHING RETURNING {key}, id",
+                    placeholders(chunk.len(), C)
+                ),
+                &params,
+                |r| {
+                    ids.insert(read_key(r)?, (r.i64(1)?, true));
+                    Ok(())
+                },
+            )?;
         }
-        self.hosts.insert(name.to_owned(), id);
-        Ok(id)
+        if ids.len() < rows.len() {
+            let keys: Vec<Value<'_>> = rows.iter().map(|r| r[0]).collect();
+            for (k, id) in self.select_ids(table, key, &keys, read_key)? {
+                ids.entry(k).or_insert((id, false));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The id of `key` in `ids`, which the import has just stored or found.
+    fn required<K: Eq + Hash + ?Sized, Q: Borrow<K> + Eq + Hash>(
+        &self,
+        ids: &HashMap<Q, i64>,
+        key: &K,
+        what: &str,
+    ) -> Result<i64, StoreError> {
+        ids.get(key).copied().ok_or_else(|| StoreError::Backend {
+            location: self.conn.location.clone(),
+            message: format!("a {what} was stored but cannot be read back"),
+            code: None,
+        })
     }
 
     fn corrupt(&self, what: String) -> StoreError {
@@ -995,6 +1121,34 @@ fn profile_digest(vendor: Option<&str>, model: &str, blob: &[u8]) -> [u8; 32] {
     h.update(model.as_bytes());
     h.update(blob);
     h.finalize().into()
+}
+
+/// `($1, $2), ($3, $4), …`: `rows` tuples of `cols` placeholders.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "${}", r * cols + c + 1);
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// A document digest read from the first column.
+fn read_digest(r: &Row<'_>) -> Result<[u8; 32], StoreError> {
+    let blob = r.blob(0)?;
+    <[u8; 32]>::try_from(blob.as_slice()).map_err(|_| StoreError::Corrupt {
+        location: r.location().to_owned(),
+        what: format!("a document digest of {} bytes", blob.len()),
+    })
 }
 
 /// zstd-compresses `docs`, on all cores for large batches.
