@@ -21,6 +21,12 @@ mod error;
 mod shared;
 mod topology_args;
 
+/// mimalloc instead of the system allocator: `fleet import` parses
+/// documents on several threads at once, where glibc's arena locks and
+/// frees cost several percent of the run (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 
