@@ -389,31 +389,40 @@ impl Store {
         }
 
         // 6. The hosts' current and previous pointers: the newest two of
-        // (the two the row held, the reports just added).
+        // (the two the row held, the reports just added). Rows are read
+        // (and on PostgreSQL locked) and written in host id order.
         let lock = if pg { " FOR NO KEY UPDATE" } else { "" };
-        let select = format!(
-            "SELECT report_count, current_time_us, current_report, current_profile, \
-             previous_time_us, previous_report, previous_profile FROM hosts WHERE id = $1{lock}"
-        );
-        for (id, new) in added {
-            let mut p = if new_hosts.contains(&id) {
-                Pointers::default()
-            } else {
-                self.conn
-                    .query_one(&select, &[Value::I64(id)], read_pointers)?
-                    .unwrap_or_default()
-            };
-            p.count += i64::try_from(new.len()).unwrap_or(i64::MAX);
-            p.top.extend(new);
-            p.top.sort_unstable_by(|a, b| b.cmp(a));
-            let cur = p.top.first().copied();
-            let prev = p.top.get(1).copied();
-            self.conn.execute(
-                "UPDATE hosts SET report_count = $2, \
-                 current_time_us = $3, current_report = $4, current_profile = $5, \
-                 previous_time_us = $6, previous_report = $7, previous_profile = $8 \
-                 WHERE id = $1",
-                &[
+        let old: Vec<Value<'_>> = added
+            .keys()
+            .filter(|id| !new_hosts.contains(*id))
+            .map(|&id| Value::I64(id))
+            .collect();
+        let mut pointers: HashMap<i64, Pointers> = HashMap::with_capacity(added.len());
+        for chunk in old.chunks(ROWS_PER_STATEMENT) {
+            self.conn.query(
+                &format!(
+                    "SELECT id, report_count, current_time_us, current_report, current_profile, \
+                     previous_time_us, previous_report, previous_profile FROM hosts \
+                     WHERE id IN ({}) ORDER BY id{lock}",
+                    numbered(chunk.len())
+                ),
+                chunk,
+                |r| {
+                    pointers.insert(r.i64(0)?, read_pointers(r, 1)?);
+                    Ok(())
+                },
+            )?;
+        }
+        let rows: Vec<[Value<'_>; 8]> = added
+            .into_iter()
+            .map(|(id, new)| {
+                let mut p = pointers.remove(&id).unwrap_or_default();
+                p.count += i64::try_from(new.len()).unwrap_or(i64::MAX);
+                p.top.extend(new);
+                p.top.sort_unstable_by(|a, b| b.cmp(a));
+                let cur = p.top.first().copied();
+                let prev = p.top.get(1).copied();
+                [
                     Value::I64(id),
                     Value::I64(p.count),
                     Value::OptI64(cur.map(|t| t.0)),
@@ -422,7 +431,31 @@ impl Store {
                     Value::OptI64(prev.map(|t| t.0)),
                     Value::OptI64(prev.map(|t| t.1)),
                     Value::OptI64(prev.map(|t| t.2)),
-                ],
+                ]
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
+            // VALUES columns are column1… on both backends; the casts give
+            // PostgreSQL the parameters' types.
+            let values = (0..chunk.len())
+                .map(|r| {
+                    let cells: Vec<String> = (1..=8)
+                        .map(|c| format!("CAST(${} AS BIGINT)", r * 8 + c))
+                        .collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.conn.execute(
+                &format!(
+                    "UPDATE hosts SET report_count = v.column2, \
+                     current_time_us = v.column3, current_report = v.column4, \
+                     current_profile = v.column5, previous_time_us = v.column6, \
+                     previous_report = v.column7, previous_profile = v.column8 \
+                     FROM (VALUES {values}) AS v WHERE hosts.id = v.column1"
+                ),
+                &params,
             )?;
         }
         Ok(outcome)
@@ -485,10 +518,7 @@ impl Store {
             self.conn.query(
                 &format!(
                     "SELECT {key}, id FROM {table} WHERE {key} IN ({})",
-                    (1..=chunk.len())
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    numbered(chunk.len())
                 ),
                 chunk,
                 |r| {
@@ -880,12 +910,14 @@ impl Store {
     }
 }
 
-fn read_pointers(r: &Row<'_>) -> Result<Pointers, StoreError> {
+/// The pointers of a host row whose `report_count` is column `first`,
+/// followed by the current and previous (time, report, profile).
+fn read_pointers(r: &Row<'_>, first: usize) -> Result<Pointers, StoreError> {
     let mut p = Pointers {
-        count: r.i64(0)?,
+        count: r.i64(first)?,
         top: Vec::new(),
     };
-    for base in [1, 4] {
+    for base in [first + 1, first + 4] {
         if let (Some(t), Some(id), Some(pr)) =
             (r.opt_i64(base)?, r.opt_i64(base + 1)?, r.opt_i64(base + 2)?)
         {
@@ -1140,6 +1172,14 @@ fn placeholders(rows: usize, cols: usize) -> String {
         out.push(')');
     }
     out
+}
+
+/// `$1, $2, …, $n`.
+fn numbered(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A document digest read from the first column.
