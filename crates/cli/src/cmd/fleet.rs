@@ -289,7 +289,7 @@ impl ImportArgs {
             let bar = indicatif::ProgressBar::new(inputs.len() as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "cpumodel: importing {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+                    "cpumodel: importing {bar:40} {human_pos}/{human_len} ({eta} left)",
                 )
                 .expect("a valid template"),
             );
