@@ -156,7 +156,7 @@ pub struct ImportArgs {
 }
 
 /// Reports per transaction.
-const BATCH: usize = 5000;
+const BATCH: usize = 2000;
 
 /// One input: its name and where to read it.
 enum Input {
@@ -302,7 +302,7 @@ impl ImportArgs {
         // Reading (parsing, decoding, hashing) the next batch goes on while
         // this thread writes the current one.
         std::thread::scope(|s| -> Result<(), CliError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel(0);
             let inputs = &inputs;
             s.spawn(move || {
                 for batch in inputs.chunks(BATCH) {
