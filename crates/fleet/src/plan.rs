@@ -16,7 +16,7 @@ use cpumodel_cpudef::{
     compare_resolved, BaselineAccumulator, BaselineError, BaselineOptions, Comparison, CpuDef,
     CpuKind, OpError,
 };
-use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
+use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId, MAX_FEATURES};
 use serde::Serialize;
 
 use crate::profile::{Profile, ProfileCount};
@@ -106,15 +106,23 @@ impl Default for Limits {
     }
 }
 
-/// Merges sorted host names into `into`, keeping the first `limit`.
-fn merge_samples(into: &mut Vec<String>, more: &[String], limit: usize) {
-    into.extend(more.iter().take(limit).cloned());
-    into.sort();
-    into.dedup();
-    into.truncate(limit);
+/// Adds `name` to `names` (sorted, without repeats, at most `limit`) when
+/// it is among the first `limit`.
+fn keep_first<'a>(names: &mut Vec<&'a str>, name: &'a str, limit: usize) {
+    if names.len() >= limit && names.last().is_none_or(|last| name >= *last) {
+        return;
+    }
+    if let Err(at) = names.binary_search(&name) {
+        names.insert(at, name);
+        names.truncate(limit);
+    }
 }
 
 /// The coverage of one model over `counts`.
+///
+/// Hosts are counted per missing feature first; host names are gathered
+/// only for the features that make the list (each profile gives its
+/// first `limits.sample_hosts`, and the first of all of those are kept).
 fn model_coverage(
     db: &Database,
     counts: &[ProfileCount],
@@ -124,7 +132,8 @@ fn model_coverage(
     let m = db.model(model);
     let mut hosts = 0;
     let mut blocked_hosts = 0;
-    let mut blockers: BTreeMap<FeatureId, (u64, Vec<String>)> = BTreeMap::new();
+    // Hosts lacking each feature, by feature index.
+    let mut lacking = vec![0u64; MAX_FEATURES];
     for c in counts {
         let missing = m.features.difference(&c.profile.features);
         if missing.is_empty() {
@@ -133,14 +142,17 @@ fn model_coverage(
         }
         blocked_hosts += c.hosts;
         for f in missing.iter() {
-            let entry = blockers.entry(f).or_default();
-            entry.0 += c.hosts;
-            merge_samples(&mut entry.1, &c.sample_hosts, limits.sample_hosts);
+            lacking[f.index()] += c.hosts;
         }
     }
-    let mut blockers: Vec<(FeatureId, (u64, Vec<String>))> = blockers.into_iter().collect();
+    let mut blockers: Vec<(FeatureId, u64)> = m
+        .features
+        .iter()
+        .filter(|f| lacking[f.index()] > 0)
+        .map(|f| (f, lacking[f.index()]))
+        .collect();
     // Most hosts first; the map's order among equals (the sort is stable).
-    blockers.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+    blockers.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     blockers.truncate(limits.blockers);
     ModelCoverage {
         model: m.name.to_string(),
@@ -150,10 +162,18 @@ fn model_coverage(
         blocked_hosts,
         blockers: blockers
             .into_iter()
-            .map(|(f, (n, sample_hosts))| Blocker {
-                feature: db.feature_name(f).to_string(),
-                hosts: n,
-                sample_hosts,
+            .map(|(f, n)| {
+                let mut sample_hosts: Vec<&str> = Vec::new();
+                for c in counts.iter().filter(|c| !c.profile.features.contains(f)) {
+                    for h in c.sample_hosts.iter().take(limits.sample_hosts) {
+                        keep_first(&mut sample_hosts, h, limits.sample_hosts);
+                    }
+                }
+                Blocker {
+                    feature: db.feature_name(f).to_string(),
+                    hosts: n,
+                    sample_hosts: sample_hosts.into_iter().map(str::to_string).collect(),
+                }
             })
             .collect(),
     }
