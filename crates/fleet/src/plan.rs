@@ -622,10 +622,13 @@ impl CanRunAnswer {
                 buf.resize(buf.len() + pad, b' ');
             }
             buf.extend_from_slice(cells[2].as_bytes());
-            // As `table::render`: trailing white space goes.
-            let kept = std::str::from_utf8(&buf[start..])
-                .map_or(buf.len() - start, |l| l.trim_end().len());
-            buf.truncate(start + kept);
+            // As `table::render`: trailing white space goes (a line that
+            // ends in a visible ASCII character has none).
+            if !buf.last().is_some_and(u8::is_ascii_graphic) {
+                let kept = std::str::from_utf8(&buf[start..])
+                    .map_or(buf.len() - start, |l| l.trim_end().len());
+                buf.truncate(start + kept);
+            }
             buf.push(b'\n');
         };
         line(&mut buf, ["HOST", "GUEST", "BLOCKED BY"]);
