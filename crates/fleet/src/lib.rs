@@ -26,8 +26,8 @@ pub mod table;
 pub use html::{report_page, GroupProfiles};
 pub use plan::{
     baseline, can_run, coverage, drift, format_time, hosts_text, models_newest_first, parse_time,
-    recommend, Blocker, CanRunDocument, CoverageDocument, DriftDocument, DriftRow, HeldBack,
-    HostDrift, HostRow, Limits, ModelCoverage, PlanError, Recommendation,
+    recommend, Blocker, CanRunAnswer, CanRunDocument, CoverageDocument, DriftDocument, DriftRow,
+    HeldBack, HostDrift, HostRow, Limits, ModelCoverage, PlanError, Recommendation,
 };
 pub use profile::{Profile, ProfileCount};
 pub use report::{read_host_report, HostReport, ReportError, View, HOST_NOTE, VIEW_NOTE};

@@ -16,7 +16,7 @@ use cpumodel_cpudef::{
     compare_resolved, BaselineAccumulator, BaselineError, BaselineOptions, Comparison, CpuDef,
     CpuKind, OpError,
 };
-use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId};
+use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId, MAX_FEATURES};
 use serde::Serialize;
 
 use crate::profile::{Profile, ProfileCount};
@@ -106,15 +106,23 @@ impl Default for Limits {
     }
 }
 
-/// Merges sorted host names into `into`, keeping the first `limit`.
-fn merge_samples(into: &mut Vec<String>, more: &[String], limit: usize) {
-    into.extend(more.iter().take(limit).cloned());
-    into.sort();
-    into.dedup();
-    into.truncate(limit);
+/// Adds `name` to `names` (sorted, without repeats, at most `limit`) when
+/// it is among the first `limit`.
+fn keep_first<'a>(names: &mut Vec<&'a str>, name: &'a str, limit: usize) {
+    if names.len() >= limit && names.last().is_none_or(|last| name >= *last) {
+        return;
+    }
+    if let Err(at) = names.binary_search(&name) {
+        names.insert(at, name);
+        names.truncate(limit);
+    }
 }
 
 /// The coverage of one model over `counts`.
+///
+/// Hosts are counted per missing feature first; host names are gathered
+/// only for the features that make the list (each profile gives its
+/// first `limits.sample_hosts`, and the first of all of those are kept).
 fn model_coverage(
     db: &Database,
     counts: &[ProfileCount],
@@ -124,7 +132,8 @@ fn model_coverage(
     let m = db.model(model);
     let mut hosts = 0;
     let mut blocked_hosts = 0;
-    let mut blockers: BTreeMap<FeatureId, (u64, Vec<String>)> = BTreeMap::new();
+    // Hosts lacking each feature, by feature index.
+    let mut lacking = vec![0u64; MAX_FEATURES];
     for c in counts {
         let missing = m.features.difference(&c.profile.features);
         if missing.is_empty() {
@@ -133,14 +142,17 @@ fn model_coverage(
         }
         blocked_hosts += c.hosts;
         for f in missing.iter() {
-            let entry = blockers.entry(f).or_default();
-            entry.0 += c.hosts;
-            merge_samples(&mut entry.1, &c.sample_hosts, limits.sample_hosts);
+            lacking[f.index()] += c.hosts;
         }
     }
-    let mut blockers: Vec<(FeatureId, (u64, Vec<String>))> = blockers.into_iter().collect();
+    let mut blockers: Vec<(FeatureId, u64)> = m
+        .features
+        .iter()
+        .filter(|f| lacking[f.index()] > 0)
+        .map(|f| (f, lacking[f.index()]))
+        .collect();
     // Most hosts first; the map's order among equals (the sort is stable).
-    blockers.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+    blockers.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     blockers.truncate(limits.blockers);
     ModelCoverage {
         model: m.name.to_string(),
@@ -150,10 +162,18 @@ fn model_coverage(
         blocked_hosts,
         blockers: blockers
             .into_iter()
-            .map(|(f, (n, sample_hosts))| Blocker {
-                feature: db.feature_name(f).to_string(),
-                hosts: n,
-                sample_hosts,
+            .map(|(f, n)| {
+                let mut sample_hosts: Vec<&str> = Vec::new();
+                for c in counts.iter().filter(|c| !c.profile.features.contains(f)) {
+                    for h in c.sample_hosts.iter().take(limits.sample_hosts) {
+                        keep_first(&mut sample_hosts, h, limits.sample_hosts);
+                    }
+                }
+                Blocker {
+                    feature: db.feature_name(f).to_string(),
+                    hosts: n,
+                    sample_hosts: sample_hosts.into_iter().map(str::to_string).collect(),
+                }
             })
             .collect(),
     }
@@ -410,6 +430,9 @@ fn host_side(db: &Database, p: &Profile) -> (CpuDef, ResolvedCpu) {
 /// compare, as `cpumodel compare` does) and sorts the hosts by the answer.
 /// `hosts` pairs each host name with an index into `profiles`.
 ///
+/// For many hosts, [`CanRunAnswer`] gives the same answer and renders it
+/// without a map entry per host.
+///
 /// # Errors
 /// [`PlanError::Guest`] when the guest names an unknown model or feature.
 pub fn can_run(
@@ -418,36 +441,310 @@ pub fn can_run(
     profiles: &[Profile],
     hosts: &[(String, usize)],
 ) -> Result<CanRunDocument, PlanError> {
-    let g = ResolvedCpu::new(db, guest).map_err(PlanError::Guest)?;
-    let verdicts: Vec<Option<(Vec<String>, String)>> = profiles
-        .iter()
-        .map(|p| {
-            let (cpu, h) = host_side(db, p);
-            let r = compare_resolved(&cpu, &h, guest, &g);
-            (r.result == Comparison::Incompatible).then(|| {
-                (
-                    r.blockers
-                        .iter()
-                        .map(|f| db.feature_name(*f).to_string())
-                        .collect(),
-                    r.reason.unwrap_or_default(),
-                )
-            })
-        })
-        .collect();
+    let verdicts = can_run_verdicts(db, guest, profiles)?;
     let mut doc = CanRunDocument::default();
     for (name, index) in hosts {
         match verdicts.get(*index) {
             Some(None) => doc.accepted.push(name.clone()),
-            Some(Some((features, reason))) => {
-                doc.blocked.insert(name.clone(), features.clone());
-                doc.reasons.insert(name.clone(), reason.clone());
+            Some(Some(v)) => {
+                doc.blocked.insert(name.clone(), v.features.clone());
+                doc.reasons.insert(name.clone(), v.reason.clone());
             }
             None => {}
         }
     }
     doc.accepted.sort();
     Ok(doc)
+}
+
+/// Why a profile refuses a guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Refusal {
+    /// The features that block it.
+    features: Vec<String>,
+    /// libvirt's reason.
+    reason: String,
+}
+
+/// `guest` compared with each profile: `None` where it is accepted.
+fn can_run_verdicts(
+    db: &Database,
+    guest: &CpuDef,
+    profiles: &[Profile],
+) -> Result<Vec<Option<Refusal>>, PlanError> {
+    let g = ResolvedCpu::new(db, guest).map_err(PlanError::Guest)?;
+    Ok(profiles
+        .iter()
+        .map(|p| {
+            let (cpu, h) = host_side(db, p);
+            let r = compare_resolved(&cpu, &h, guest, &g);
+            (r.result == Comparison::Incompatible).then(|| Refusal {
+                features: r
+                    .blockers
+                    .iter()
+                    .map(|f| db.feature_name(*f).to_string())
+                    .collect(),
+                reason: r.reason.unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// `fleet can-run` kept per profile: each distinct CPU is compared with the
+/// guest once, and each host only points to its CPU's verdict. It renders
+/// exactly as the [`CanRunDocument`] of the same hosts
+/// ([`CanRunDocument::to_text`], and its JSON), straight into a writer, so
+/// that answering for a million hosts holds their names and nothing per
+/// host beside them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanRunAnswer {
+    /// Per profile: `None` when it accepts the guest.
+    verdicts: Vec<Option<Refusal>>,
+    /// Host names, sorted, each with the index of its profile.
+    hosts: Vec<(String, usize)>,
+}
+
+/// A JSON string literal, escaped as `serde_json` escapes it.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..0x20 => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[plain..i]);
+        plain = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+    }
+    out.extend_from_slice(&s.as_bytes()[plain..]);
+    out.push(b'"');
+}
+
+impl CanRunAnswer {
+    /// Compares `guest` with every profile once. `hosts` pairs each host
+    /// name with an index into `profiles` (indexes out of range are left
+    /// out); names are expected to be unique, as a store's are.
+    ///
+    /// # Errors
+    /// [`PlanError::Guest`] when the guest names an unknown model or feature.
+    pub fn new(
+        db: &Database,
+        guest: &CpuDef,
+        profiles: &[Profile],
+        mut hosts: Vec<(String, usize)>,
+    ) -> Result<CanRunAnswer, PlanError> {
+        let verdicts = can_run_verdicts(db, guest, profiles)?;
+        hosts.retain(|(_, i)| *i < verdicts.len());
+        if !hosts.is_sorted_by(|a, b| a.0 <= b.0) {
+            hosts.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(CanRunAnswer { verdicts, hosts })
+    }
+
+    /// How many hosts accept the guest.
+    pub fn accepted(&self) -> usize {
+        self.hosts
+            .iter()
+            .filter(|(_, i)| self.verdicts[*i].is_none())
+            .count()
+    }
+
+    /// The same answer as a [`CanRunDocument`].
+    pub fn to_document(&self) -> CanRunDocument {
+        let mut doc = CanRunDocument::default();
+        for (name, i) in &self.hosts {
+            match &self.verdicts[*i] {
+                None => doc.accepted.push(name.clone()),
+                Some(v) => {
+                    doc.blocked.insert(name.clone(), v.features.clone());
+                    doc.reasons.insert(name.clone(), v.reason.clone());
+                }
+            }
+        }
+        doc
+    }
+
+    /// Writes [`CanRunDocument::to_text`] of the same hosts.
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn write_text(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        // The third column per blocked profile: the features, else the
+        // reason.
+        let joined: Vec<Option<String>> = self
+            .verdicts
+            .iter()
+            .map(|v| {
+                v.as_ref().map(|v| {
+                    if v.features.is_empty() {
+                        v.reason.clone()
+                    } else {
+                        v.features.join(",")
+                    }
+                })
+            })
+            .collect();
+        let name_width = self
+            .hosts
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .fold("HOST".len(), usize::max);
+        let any_accepted = self.hosts.iter().any(|(_, i)| self.verdicts[*i].is_none());
+        let status_width = self
+            .hosts
+            .iter()
+            .any(|(_, i)| self.verdicts[*i].is_some())
+            .then_some("blocked".len())
+            .into_iter()
+            .chain(any_accepted.then_some("accepted".len()))
+            .fold("GUEST".len(), usize::max);
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+        let line = |buf: &mut Vec<u8>, cells: [&str; 3]| {
+            let start = buf.len();
+            for (cell, width) in cells.iter().zip([name_width, status_width]) {
+                buf.extend_from_slice(cell.as_bytes());
+                let pad = width + 2 - cell.chars().count();
+                buf.resize(buf.len() + pad, b' ');
+            }
+            buf.extend_from_slice(cells[2].as_bytes());
+            // As `table::render`: trailing white space goes (a line that
+            // ends in a visible ASCII character has none).
+            if !buf.last().is_some_and(u8::is_ascii_graphic) {
+                let kept = std::str::from_utf8(&buf[start..])
+                    .map_or(buf.len() - start, |l| l.trim_end().len());
+                buf.truncate(start + kept);
+            }
+            buf.push(b'\n');
+        };
+        line(&mut buf, ["HOST", "GUEST", "BLOCKED BY"]);
+        for (name, i) in &self.hosts {
+            let cells = match &joined[*i] {
+                None => [name.as_str(), "accepted", "-"],
+                Some(j) => [name.as_str(), "blocked", j.as_str()],
+            };
+            line(&mut buf, cells);
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        out.write_all(&buf)
+    }
+
+    /// Writes the JSON of the [`CanRunDocument`] of the same hosts, as
+    /// `serde_json`'s pretty printer does (keys in order), and a line feed.
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        // What follows each blocked host's key, and its reason, per profile.
+        let fragments: Vec<Option<(Vec<u8>, Vec<u8>)>> = self
+            .verdicts
+            .iter()
+            .map(|v| {
+                v.as_ref().map(|v| {
+                    let mut features = Vec::new();
+                    if v.features.is_empty() {
+                        features.extend_from_slice(b"[]");
+                    } else {
+                        features.extend_from_slice(b"[");
+                        for (k, f) in v.features.iter().enumerate() {
+                            features.extend_from_slice(if k == 0 {
+                                b"\n      "
+                            } else {
+                                b",\n      "
+                            });
+                            json_string(&mut features, f);
+                        }
+                        features.extend_from_slice(b"\n    ]");
+                    }
+                    let mut reason = Vec::new();
+                    json_string(&mut reason, &v.reason);
+                    (features, reason)
+                })
+            })
+            .collect();
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+        let mut flush = |buf: &mut Vec<u8>, force: bool| -> std::io::Result<()> {
+            if force || buf.len() >= 1 << 16 {
+                out.write_all(buf)?;
+                buf.clear();
+            }
+            Ok(())
+        };
+        // One section: `"key": [` or `{`, an entry per chosen host, closed.
+        let mut section = |buf: &mut Vec<u8>,
+                           key: &str,
+                           (open, close): (&[u8], &[u8]),
+                           entry: &dyn Fn(&mut Vec<u8>, &str, usize) -> bool|
+         -> std::io::Result<()> {
+            buf.extend_from_slice(b"  \"");
+            buf.extend_from_slice(key.as_bytes());
+            buf.extend_from_slice(b"\": ");
+            buf.extend_from_slice(open);
+            let mut any = false;
+            for (name, i) in &self.hosts {
+                let start = buf.len();
+                buf.extend_from_slice(if any { b",\n    " } else { b"\n    " });
+                if entry(buf, name, *i) {
+                    any = true;
+                    flush(buf, false)?;
+                } else {
+                    buf.truncate(start);
+                }
+            }
+            if any {
+                buf.extend_from_slice(b"\n  ");
+            }
+            buf.extend_from_slice(close);
+            Ok(())
+        };
+        buf.extend_from_slice(b"{\n");
+        section(&mut buf, "accepted", (b"[", b"]"), &|buf, name, i| {
+            if fragments[i].is_some() {
+                return false;
+            }
+            json_string(buf, name);
+            true
+        })?;
+        buf.extend_from_slice(b",\n");
+        section(&mut buf, "blocked", (b"{", b"}"), &|buf, name, i| {
+            let Some((features, _)) = &fragments[i] else {
+                return false;
+            };
+            json_string(buf, name);
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(features);
+            true
+        })?;
+        buf.extend_from_slice(b",\n");
+        section(&mut buf, "reasons", (b"{", b"}"), &|buf, name, i| {
+            let Some((_, reason)) = &fragments[i] else {
+                return false;
+            };
+            json_string(buf, name);
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(reason);
+            true
+        })?;
+        buf.extend_from_slice(b"\n}\n");
+        flush(&mut buf, true)
+    }
 }
 
 impl CanRunDocument {

@@ -1,7 +1,9 @@
 //! Exact answers over a small fleet built from the model database.
 
 use cpumodel_cpudef::parse_known_cpus;
-use cpumodel_fleet::{coverage, drift, recommend, DriftRow, Limits, PlanError};
+use cpumodel_fleet::{
+    can_run, coverage, drift, recommend, CanRunAnswer, DriftRow, Limits, PlanError,
+};
 use cpumodel_map::Database;
 
 mod common;
@@ -125,4 +127,57 @@ fn times_are_rfc3339() {
         cpumodel_fleet::format_time(1_700_000_000_123_456),
         "2023-11-14T22:13:20Z"
     );
+}
+
+/// `CanRunAnswer` renders exactly as the `CanRunDocument` of the same hosts:
+/// text and JSON, with names that need escaping, unsorted input, a refusal
+/// without features (another vendor) and answers with no accepted or no
+/// blocked host.
+#[test]
+fn can_run_answer_renders_as_the_document() {
+    let db = Database::embedded();
+    let profiles = [
+        profile(&db, "Skylake-Client-IBRS", &[]),
+        profile(&db, "Skylake-Client-IBRS", &["hle", "rtm"]),
+        profile(&db, "Westmere", &[]),
+        profile(&db, "EPYC-Rome", &[]),
+    ];
+    let guests = [
+        "<cpu mode='custom' match='exact'><model>Skylake-Client-IBRS</model></cpu>",
+        "<cpu mode='custom' match='exact'><vendor>Intel</vendor><model>Nehalem</model></cpu>",
+        "<cpu mode='custom' match='exact'><model>Westmere</model></cpu>",
+        "<cpu mode='custom' match='exact'><model>Icelake-Server</model></cpu>",
+    ];
+    let names = [
+        "sky-2",
+        "sky-1",
+        "tab\there",
+        "quote\"back\\slash",
+        "b\u{1}ell",
+        "été-long-name",
+        "old-1",
+        "amd-1",
+    ];
+    let hosts: Vec<(String, usize)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), [0, 0, 1, 1, 2, 2, 2, 3][i]))
+        .collect();
+    for xml in guests {
+        let guest = parse_known_cpus(&db, "g.xml", xml).unwrap().remove(0).cpu;
+        for hosts in [hosts.clone(), hosts[..2].to_vec(), hosts[6..].to_vec()] {
+            let doc = can_run(&db, &guest, &profiles, &hosts).unwrap();
+            let answer = CanRunAnswer::new(&db, &guest, &profiles, hosts.clone()).unwrap();
+            assert_eq!(answer.to_document(), doc, "{xml}");
+            assert_eq!(answer.accepted(), doc.accepted.len());
+            let mut text = Vec::new();
+            answer.write_text(&mut text).unwrap();
+            assert_eq!(String::from_utf8(text).unwrap(), doc.to_text(), "{xml}");
+            let mut json = Vec::new();
+            answer.write_json(&mut json).unwrap();
+            let value = serde_json::to_value(&doc).unwrap();
+            let expected = serde_json::to_string_pretty(&value).unwrap() + "\n";
+            assert_eq!(String::from_utf8(json).unwrap(), expected, "{xml}");
+        }
+    }
 }

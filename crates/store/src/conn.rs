@@ -102,6 +102,21 @@ impl Row<'_> {
         self.get(i)
     }
 
+    /// A text column, borrowed from the row: no allocation.
+    pub(crate) fn str(&self, i: usize) -> Result<&str, StoreError> {
+        let r = match &self.inner {
+            RowInner::Lite(r) => r
+                .get_ref(i)
+                .map_err(|e| e.to_string())
+                .and_then(|v| v.as_str().map_err(|e| e.to_string())),
+            RowInner::Pg(r) => r.try_get::<_, &str>(i).map_err(|e| e.to_string()),
+        };
+        r.map_err(|e| StoreError::Corrupt {
+            location: self.location.to_owned(),
+            what: format!("column {i}: {}", one_line(&e)),
+        })
+    }
+
     pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.get(i)
     }

@@ -634,39 +634,56 @@ impl Store {
     ) -> Result<Vec<ProfileCount>, StoreError> {
         self.conn.read(|c| {
             check_filter(c, filter)?;
-            let (f, params) = filter_sql(filter, 1);
-            let mut counts: Vec<(i64, u64)> = Vec::new();
-            c.query(
-                &format!(
-                    "SELECT h.current_profile, COUNT(*) FROM hosts h \
-                     WHERE h.current_report IS NOT NULL{f} GROUP BY h.current_profile"
-                ),
-                &params,
-                |r| {
-                    counts.push((r.i64(0)?, u64::try_from(r.i64(1)?).unwrap_or(0)));
-                    Ok(())
-                },
-            )?;
-            let ids: BTreeSet<i64> = counts.iter().map(|c| c.0).collect();
+            // Profile id → (hosts, the first `samples` of them by name).
+            let mut counts: HashMap<i64, (u64, Vec<String>)> = HashMap::new();
+            if filter.groups.is_empty() {
+                // Every host: counted on the index (current_profile, name)
+                // alone, and each profile's first names are the first
+                // entries of its range of that index.
+                c.query(
+                    "SELECT current_profile, COUNT(*) FROM hosts \
+                     WHERE current_profile IS NOT NULL GROUP BY current_profile",
+                    &[],
+                    |r| {
+                        let n = u64::try_from(r.i64(1)?).unwrap_or(0);
+                        counts.insert(r.i64(0)?, (n, Vec::new()));
+                        Ok(())
+                    },
+                )?;
+                if samples > 0 {
+                    let limit = i64::try_from(samples).unwrap_or(i64::MAX);
+                    for (&id, (_, names)) in &mut counts {
+                        c.query(
+                            "SELECT name FROM hosts WHERE current_profile = $1 \
+                             ORDER BY name LIMIT $2",
+                            &[Value::I64(id), Value::I64(limit)],
+                            |r| {
+                                names.push(r.text(0)?);
+                                Ok(())
+                            },
+                        )?;
+                    }
+                }
+            } else {
+                // A group: one pass over its hosts, which the group index
+                // finds without reading the others.
+                let (from, params) = hosts_sql(filter, 1);
+                c.query(
+                    &format!("SELECT h.current_profile, h.name FROM {from}"),
+                    &params,
+                    |r| {
+                        let (n, names) = counts.entry(r.i64(0)?).or_default();
+                        *n += 1;
+                        keep_first(names, r.str(1)?, samples);
+                        Ok(())
+                    },
+                )?;
+            }
+            let ids: BTreeSet<i64> = counts.keys().copied().collect();
             let profiles = read_profiles(c, db, &ids)?;
-            let (f, mut params) = filter_sql(filter, 3);
-            let sample_sql = format!(
-                "SELECT h.name FROM hosts h WHERE h.current_profile = $1 \
-                 AND h.current_report IS NOT NULL{f} ORDER BY h.name LIMIT $2"
-            );
-            let limit = i64::try_from(samples).unwrap_or(i64::MAX);
-            params.splice(0..0, [Value::I64(0), Value::I64(limit)]);
             let mut out: Vec<(&StoredProfile, i64, ProfileCount)> =
                 Vec::with_capacity(counts.len());
-            for (id, hosts) in counts {
-                let mut sample_hosts = Vec::new();
-                if samples > 0 {
-                    params[0] = Value::I64(id);
-                    c.query(&sample_sql, &params, |r| {
-                        sample_hosts.push(r.text(0)?);
-                        Ok(())
-                    })?;
-                }
+            for (id, (hosts, sample_hosts)) in counts {
                 let stored = &profiles[&id];
                 let count = ProfileCount {
                     profile: stored.profile,
@@ -702,19 +719,20 @@ impl Store {
     ) -> Result<(Vec<Profile>, Vec<(String, usize)>), StoreError> {
         self.conn.read(|c| {
             check_filter(c, filter)?;
-            let (f, params) = filter_sql(filter, 1);
+            let (from, params) = hosts_sql(filter, 1);
             let mut hosts: Vec<(String, i64)> = Vec::new();
             c.query(
-                &format!(
-                    "SELECT h.name, h.current_profile FROM hosts h \
-                     WHERE h.current_report IS NOT NULL{f} ORDER BY h.name"
-                ),
+                &format!("SELECT h.name, h.current_profile FROM {from}"),
                 &params,
                 |r| {
                     hosts.push((r.text(0)?, r.i64(1)?));
                     Ok(())
                 },
             )?;
+            // Sorted here rather than by the database, which would walk the
+            // name index and look every host up (names are unique, and
+            // both backends compare them byte by byte, as `str` does).
+            hosts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let ids: BTreeSet<i64> = hosts.iter().map(|h| h.1).collect();
             let mut profiles = read_profiles(c, db, &ids)?;
             let index: HashMap<i64, usize> =
@@ -971,6 +989,43 @@ fn filter_sql(filter: &Filter, first: usize) -> (String, Vec<Value<'_>>) {
         ),
         filter.groups.iter().map(|g| Value::Text(g)).collect(),
     )
+}
+
+/// The current hosts of `filter`: a `FROM` clause over `hosts h` (with
+/// its `WHERE`, which the caller may extend with ` AND …`), each host once,
+/// in no particular order; placeholders are numbered from `first`.
+///
+/// One group is a join from its range of the index `host_groups (name,
+/// host_id)`, so a group of a large store costs what its hosts cost;
+/// several groups are a semi-join, so that a host in two of them counts
+/// once. `current_profile` is set with `current_report`, and the index
+/// `hosts (current_profile, name)` answers `current_profile IS NOT NULL`.
+fn hosts_sql(filter: &Filter, first: usize) -> (String, Vec<Value<'_>>) {
+    let params = filter.groups.iter().map(|g| Value::Text(g)).collect();
+    let sql = match filter.groups.len() {
+        0 => "hosts h WHERE h.current_profile IS NOT NULL".to_owned(),
+        1 => format!(
+            "host_groups g JOIN hosts h ON h.id = g.host_id \
+             WHERE g.name = ${first} AND h.current_profile IS NOT NULL"
+        ),
+        _ => {
+            let (f, _) = filter_sql(filter, first);
+            format!("hosts h WHERE h.current_profile IS NOT NULL{f}")
+        }
+    };
+    (sql, params)
+}
+
+/// Adds `name` to `names` (sorted, at most `limit`) when it is among the
+/// first `limit`.
+fn keep_first(names: &mut Vec<String>, name: &str, limit: usize) {
+    if names.len() >= limit && names.last().is_none_or(|last| name >= last.as_str()) {
+        return;
+    }
+    if let Err(at) = names.binary_search_by(|n| n.as_str().cmp(name)) {
+        names.insert(at, name.to_owned());
+        names.truncate(limit);
+    }
 }
 
 fn host_rows(c: &mut Conn, f: &str, params: &[Value<'_>]) -> Result<Vec<HostRow>, StoreError> {

@@ -6,12 +6,12 @@
 //! `cpumodel-fleet`. This module only reads the inputs, batches them into
 //! the store's transactions and renders the answers.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 use cpumodel_cpudef::BaselineOptions;
-use cpumodel_fleet::{GroupProfiles, Limits};
+use cpumodel_fleet::{CanRunAnswer, GroupProfiles, Limits};
 use cpumodel_map::Database;
 use cpumodel_store::{Filter, Location, NewReport, OpenMode, Store};
 
@@ -528,6 +528,11 @@ pub struct CanRunArgs {
 impl CanRunArgs {
     /// Runs `fleet can-run`; exit 1 when no host accepts the guest.
     ///
+    /// The answer has a line per host, so it is written to standard output
+    /// here, as it is rendered, rather than returned whole: what it holds
+    /// per host is the host's name. As for every command, a closed standard
+    /// output is not an error.
+    ///
     /// # Errors
     /// An invalid guest CPU, the store's.
     pub fn run(&self) -> Result<Output, CliError> {
@@ -537,10 +542,17 @@ impl CanRunArgs {
             .store
             .open(OpenMode::MustExist)?
             .current_hosts(db, &self.groups.filter())?;
-        let doc = cpumodel_fleet::can_run(db, &guest, &profiles, &hosts)?;
-        let mut out = render(self.format, &doc, cpumodel_fleet::CanRunDocument::to_text);
-        out.code = u8::from(doc.accepted.is_empty());
-        Ok(out)
+        let answer = CanRunAnswer::new(db, &guest, &profiles, hosts)?;
+        let mut stdout = std::io::stdout().lock();
+        let _ = match self.format {
+            TextFormat::Text => answer.write_text(&mut stdout),
+            TextFormat::Json => answer.write_json(&mut stdout),
+        }
+        .and_then(|()| stdout.flush());
+        Ok(Output {
+            text: String::new(),
+            code: u8::from(answer.accepted() == 0),
+        })
     }
 }
 
