@@ -149,6 +149,23 @@ pub fn read(path: &Path) -> Result<String, CliError> {
     read_from(path, file)
 }
 
+/// [`read`] for a CPU document: a `<cpudata>` dump that lists a CPUID leaf
+/// or MSR more than once gets a warning (its values are merged, as libvirt
+/// does).
+///
+/// # Errors
+/// As [`read`].
+pub fn read_cpu_document(path: &Path) -> Result<String, CliError> {
+    let text = read(path)?;
+    for (key, n) in cpumodel_cpudata::duplicate_items(&text) {
+        warn(&format_args!(
+            "{}: {key} is listed {n} times; its values are merged (OR), as libvirt does",
+            path.display()
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads standard input (named `-`), as [`read`] reads a file.
 ///
 /// # Errors

@@ -32,7 +32,7 @@ mod item;
 pub mod walk;
 
 pub use cpudata::{
-    format_cpudata, parse_cpudata, parse_cpudata_light, parse_cpudata_node, parse_item,
+    duplicate_items, format_cpudata, parse_cpudata, parse_cpudata_light, parse_cpudata_node, parse_item,
     read_cpudata, read_item,
 };
 pub use cpuid::{
