@@ -275,6 +275,23 @@ pub fn usage_line(e: &clap::Error) -> String {
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
             "no command given; see 'cpumodel --help'".to_string()
         }
+        // From the raw values: clap's rendering drops what looks like a
+        // terminal escape sequence from them, which would misquote the input.
+        ErrorKind::InvalidValue if !strings(ContextKind::InvalidArg).is_empty() => format!(
+            "invalid value '{}' for '{}'",
+            strings(ContextKind::InvalidValue).join(""),
+            strings(ContextKind::InvalidArg).join("")
+        ),
+        ErrorKind::InvalidSubcommand if !strings(ContextKind::InvalidSubcommand).is_empty() => {
+            format!(
+                "unrecognized subcommand '{}'",
+                strings(ContextKind::InvalidSubcommand).join("")
+            )
+        }
+        ErrorKind::UnknownArgument if !strings(ContextKind::InvalidArg).is_empty() => format!(
+            "unexpected argument '{}' found",
+            strings(ContextKind::InvalidArg).join("")
+        ),
         _ => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or_default();

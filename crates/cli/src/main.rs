@@ -41,7 +41,10 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
-            eprintln!("cpumodel: error: {}", error::one_line(&error::usage_line(&e)));
+            eprintln!(
+                "cpumodel: error: {}",
+                error::one_line(&error::usage_line(&e))
+            );
             return ExitCode::from(2);
         }
     };

@@ -155,7 +155,9 @@ fn parse_cpus_exact(
     let cpus: Vec<SourcedCpu> = match root.tag_name().name() {
         "cpu" => vec![parse(root, None)?],
         "cpus" => elements(root)
-            .map(|n| only_cpu(&src, n, "after a <cpu> at the top of a file").and_then(|n| parse(n, None)))
+            .map(|n| {
+                only_cpu(&src, n, "after a <cpu> at the top of a file").and_then(|n| parse(n, None))
+            })
             .collect::<Result<_, _>>()?,
         "cpuTest" => elements(root)
             .map(|n| only_cpu(&src, n, "in <cpuTest>").and_then(|n| parse(n, Some(CpuKind::Host))))

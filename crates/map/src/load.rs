@@ -117,17 +117,26 @@ pub const MAX_MAP_FILE_BYTES: u64 = 16 << 20;
 /// Reads a map file of at most [`MAX_MAP_FILE_BYTES`].
 fn read_limited(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(MAX_MAP_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_MAP_FILE_BYTES {
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MAP_FILE_BYTES {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("larger than the CPU map file limit of {MAX_MAP_FILE_BYTES} bytes"),
         ));
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8: invalid byte 0x{:02x} at byte offset {offset}",
+                e.as_bytes()[offset]
+            ),
+        )
+    })
 }
 
 /// Refuses an include path that could name a file outside the map

@@ -71,7 +71,6 @@ impl NovaConf {
         Ok(())
     }
 
-
     /// The mode Nova uses: `cpu_mode`, else host-model for kvm/qemu and none otherwise.
     pub fn effective_mode(&self) -> CpuMode {
         self.cpu_mode

@@ -227,7 +227,9 @@ fn scan_limits(b: &[u8]) -> Result<(), (usize, String)> {
                 if depth > MAX_DEPTH {
                     return Err((
                         at,
-                        format!("elements nested deeper than {MAX_DEPTH} levels (the XML depth limit)"),
+                        format!(
+                            "elements nested deeper than {MAX_DEPTH} levels (the XML depth limit)"
+                        ),
                     ));
                 }
             }
@@ -245,7 +247,10 @@ fn scan_limits(b: &[u8]) -> Result<(), (usize, String)> {
 fn text_pos(text: &str, at: usize) -> roxmltree::TextPos {
     let before = &text.as_bytes()[..at];
     let row = before.iter().filter(|&&c| c == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
     let col = text[line_start..at].chars().count() + 1;
     roxmltree::TextPos::new(
         u32::try_from(row).unwrap_or(u32::MAX),
@@ -438,11 +443,17 @@ mod tests {
         let e = src
             .parse("<!DOCTYPE a [\n<!ENTITY e 'x'>\n]><a>&e;</a>")
             .unwrap_err();
-        assert!(e.to_string().starts_with("t.xml:2:1: entity declarations"), "{e}");
+        assert!(
+            e.to_string().starts_with("t.xml:2:1: entity declarations"),
+            "{e}"
+        );
         let e = src
             .parse("<!DOCTYPE a [<!ENTITY e 'x>'>]><a>&e;</a>")
             .unwrap_err();
-        assert!(e.to_string().starts_with("t.xml:1:14: entity declarations"), "{e}");
+        assert!(
+            e.to_string().starts_with("t.xml:1:14: entity declarations"),
+            "{e}"
+        );
         src.parse("<!DOCTYPE a><!-- <!ENTITY --><a><![CDATA[<b><c>]]></a>")
             .unwrap();
     }

@@ -86,7 +86,8 @@ impl GuestArgs {
                 let conf = parse_nova_conf(&name, &read(path)?)?;
                 // The file's names, where they are used, are checked with
                 // their line.
-                let models_used = g.models.is_empty() && g.mode.as_deref().is_none_or(|m| m == "custom");
+                let models_used =
+                    g.models.is_empty() && g.mode.as_deref().is_none_or(|m| m == "custom");
                 conf.check_names(db, &name, models_used, g.flags.is_empty())?;
                 Some(conf)
             }
