@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cpumodel_cpudata::{read_item, CpuData, ItemKey};
 use cpumodel_xml::tree::{Element, LightTree, RoxNode};
@@ -155,9 +155,9 @@ fn inside_map(file: &str) -> Result<(), String> {
     }
 }
 
-fn read(path: &PathBuf) -> Result<String, LoadMapError> {
+fn read(path: &Path) -> Result<String, LoadMapError> {
     read_limited(path).map_err(|source| LoadMapError::Io {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     })
 }
