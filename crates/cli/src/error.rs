@@ -74,15 +74,175 @@ pub enum CliError {
     /// The request cannot be served as asked.
     #[error("{0}")]
     Usage(String),
+    /// An input is larger than the input size limit.
+    #[error("{}: larger than the input size limit of {limit} bytes (set {MAX_INPUT_ENV} to change it)", path.display())]
+    TooLarge {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// An input is not UTF-8 text.
+    #[error("{}: not UTF-8: invalid byte 0x{byte:02x} at byte offset {offset} (line {line}, column {col})", path.display())]
+    NotUtf8 {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// The offset of the first invalid byte.
+        offset: usize,
+        /// Its 1-based line.
+        line: usize,
+        /// Its 1-based column, in characters.
+        col: usize,
+        /// The byte.
+        byte: u8,
+    },
 }
 
-/// Reads a whole file, naming it on failure.
+/// The default of [`max_input_bytes`]: 1 GiB, several times the largest
+/// fleet file (a million `<cpu>` elements is about 400 MB).
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// The environment variable that changes [`max_input_bytes`].
+pub const MAX_INPUT_ENV: &str = "CPUMODEL_MAX_INPUT";
+
+/// The largest input file cpumodel reads: `CPUMODEL_MAX_INPUT` (bytes, or
+/// with a `K`, `M` or `G` suffix, powers of 1024), else
+/// [`DEFAULT_MAX_INPUT_BYTES`].
+///
+/// # Errors
+/// A value that is not such a size.
+pub fn max_input_bytes() -> Result<u64, CliError> {
+    let Some(value) = std::env::var_os(MAX_INPUT_ENV) else {
+        return Ok(DEFAULT_MAX_INPUT_BYTES);
+    };
+    let text = value.to_string_lossy();
+    let t = text.trim();
+    let (digits, shift) = match t.as_bytes().last() {
+        Some(b'k' | b'K') => (&t[..t.len() - 1], 10),
+        Some(b'm' | b'M') => (&t[..t.len() - 1], 20),
+        Some(b'g' | b'G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{MAX_INPUT_ENV}='{text}' is not a size (a positive number of bytes, or with a K, M or G suffix)"
+            ))
+        })
+}
+
+/// Reads a whole file, naming it on failure; at most [`max_input_bytes`].
+///
+/// # Errors
+/// The file cannot be read, is larger than the limit, or is not UTF-8 (the
+/// message gives the offset of the first invalid byte).
 pub fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|source| CliError::File {
+    let file = std::fs::File::open(path).map_err(|source| CliError::File {
         path: path.to_path_buf(),
         action: "cannot read",
         source,
+    })?;
+    read_from(path, file)
+}
+
+/// [`read`] for a CPU document: a `<cpudata>` dump that lists a CPUID leaf
+/// or MSR more than once gets a warning (its values are merged, as libvirt
+/// does).
+///
+/// # Errors
+/// As [`read`].
+pub fn read_cpu_document(path: &Path) -> Result<String, CliError> {
+    let text = read(path)?;
+    for (key, n) in cpumodel_cpudata::duplicate_items(&text) {
+        warn(&format_args!(
+            "{}: {key} is listed {n} times; its values are merged (OR), as libvirt does",
+            path.display()
+        ));
+    }
+    Ok(text)
+}
+
+/// Reads standard input (named `-`), as [`read`] reads a file.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_stdin() -> Result<String, CliError> {
+    read_from(Path::new("-"), std::io::stdin().lock())
+}
+
+/// Reads `reader` to its end, at most [`max_input_bytes`], as UTF-8.
+fn read_from(path: &Path, reader: impl std::io::Read) -> Result<String, CliError> {
+    use std::io::Read as _;
+    let limit = max_input_bytes()?;
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| CliError::File {
+            path: path.to_path_buf(),
+            action: "cannot read",
+            source,
+        })?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+        return Err(CliError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let offset = e.utf8_error().valid_up_to();
+        let before = &bytes[..offset];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let col = std::str::from_utf8(&before[line_start..]).map_or(0, |s| s.chars().count()) + 1;
+        CliError::NotUtf8 {
+            path: path.to_path_buf(),
+            offset,
+            line,
+            col,
+            byte: bytes[offset],
+        }
     })
+}
+
+/// `message` as one printable line: line breaks, tabs, escape sequences and
+/// every other control or invisible formatting character (C0, DEL, C1,
+/// bidirectional overrides, line and paragraph separators, byte order mark)
+/// written as `\n`, `\r`, `\t`, `\xHH` or `\u{HHHH}`. Every message
+/// cpumodel prints goes through here, so text from an input can never
+/// break the one-line promise or reach the terminal as a control sequence.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && u32::from(c) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}' => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Prints a warning: one line on stderr, escaped as [`one_line`].
+pub fn warn(message: &dyn std::fmt::Display) {
+    eprintln!("cpumodel: warning: {}", one_line(&message.to_string()));
 }
 
 /// The one-line message of a clap usage error (without the `cpumodel:
@@ -115,6 +275,23 @@ pub fn usage_line(e: &clap::Error) -> String {
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
             "no command given; see 'cpumodel --help'".to_string()
         }
+        // From the raw values: clap's rendering drops what looks like a
+        // terminal escape sequence from them, which would misquote the input.
+        ErrorKind::InvalidValue if !strings(ContextKind::InvalidArg).is_empty() => format!(
+            "invalid value '{}' for '{}'",
+            strings(ContextKind::InvalidValue).join(""),
+            strings(ContextKind::InvalidArg).join("")
+        ),
+        ErrorKind::InvalidSubcommand if !strings(ContextKind::InvalidSubcommand).is_empty() => {
+            format!(
+                "unrecognized subcommand '{}'",
+                strings(ContextKind::InvalidSubcommand).join("")
+            )
+        }
+        ErrorKind::UnknownArgument if !strings(ContextKind::InvalidArg).is_empty() => format!(
+            "unexpected argument '{}' found",
+            strings(ContextKind::InvalidArg).join("")
+        ),
         _ => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or_default();

@@ -41,7 +41,10 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
-            eprintln!("cpumodel: error: {}", error::usage_line(&e));
+            eprintln!(
+                "cpumodel: error: {}",
+                error::one_line(&error::usage_line(&e))
+            );
             return ExitCode::from(2);
         }
     };
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
             ExitCode::from(out.code)
         }
         Err(e) => {
-            eprintln!("cpumodel: error: {e}");
+            eprintln!("cpumodel: error: {}", error::one_line(&e.to_string()));
             ExitCode::from(2)
         }
     }

@@ -10,7 +10,7 @@ use cpumodel_kvm::{MachineView, MachineViewError};
 use cpumodel_map::{load_cpu_map, Database};
 use serde::Serialize;
 
-use crate::error::{read, CliError};
+use crate::error::CliError;
 
 /// A command's whole output and exit code: a failure never leaves partial
 /// output behind.
@@ -141,7 +141,7 @@ fn machine_error(e: MachineViewError, what: &str) -> CliError {
 /// # Errors
 /// An unreadable file, and everything [`parse_known_cpus`] rejects.
 pub fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
-    let text = read(file)?;
+    let text = crate::error::read_cpu_document(file)?;
     let mut cpus = parse_known_cpus(db, &file.display().to_string(), &text)?;
     Ok(cpus.remove(0).cpu)
 }

@@ -372,7 +372,7 @@ fn bad_input_is_one_line_and_changes_nothing() {
         (
             "import",
             vec!["h2.xml", "broken.xml"],
-            "broken.xml:1:1: malformed XML: the root node was opened but never closed".into(),
+            "broken.xml:1:28: malformed XML: the root node was opened but never closed".into(),
         ),
         ("import", vec!["missing.xml"], "missing.xml: cannot read: No such file or directory (os error 2)".into()),
         ("import", vec!["-"], "-:1:1: malformed XML: the document does not have a root node".into()),

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use roxmltree::Node;
 
-use crate::item::{CpuData, Item};
+use crate::item::{CpuData, Item, ItemKey};
 use cpumodel_xml::tree::{document_start, Element, LightTree, RoxNode};
 use cpumodel_xml::{Source, XmlError};
 
@@ -81,16 +81,64 @@ pub fn read_cpudata<'a, E: Element<'a>>(node: E) -> Result<CpuData, E::Error> {
             return Err(node.error(format!("arch='{arch}' is not supported, only 'x86'")));
         }
     }
-    let mut data = CpuData::new();
-    let mut count = 0;
+    let mut items = Vec::new();
     for child in node.elements() {
-        data.add(read_item(child)?);
-        count += 1;
+        items.push(read_item(child)?);
     }
-    if count == 0 {
+    if items.is_empty() {
         return Err(node.error("no CPUID or MSR items: the dump is empty".into()));
     }
+    // Dumps list their items in order; any other order is sorted first, so
+    // that adding them stays linear (items of one key are OR-merged, in any
+    // order, as libvirt does).
+    if !items.is_sorted_by_key(|i| i.key) {
+        items.sort_by_key(|i| i.key);
+    }
+    let mut data = CpuData::new();
+    for item in items {
+        data.add(item);
+    }
     Ok(data)
+}
+
+/// The CPUID leaves and MSRs a `<cpudata>` document lists more than once,
+/// with how many times, in key order. Reading a dump merges them (their
+/// values OR-ed, as libvirt does); callers warn about them. Empty for a
+/// document that is not a readable `<cpudata>`.
+pub fn duplicate_items(text: &str) -> Vec<(ItemKey, usize)> {
+    fn keys<'a, E: Element<'a>>(node: E) -> Vec<ItemKey> {
+        node.elements()
+            .filter_map(|c| read_item(c).ok())
+            .map(|i| i.key)
+            .collect()
+    }
+    if cpumodel_xml::prologue::Prologue::scan(text).root != "cpudata" {
+        return Vec::new();
+    }
+    let mut tree = LightTree::default();
+    let mut all = if tree.read_document(text).is_some() {
+        keys(tree.root())
+    } else {
+        let src = Source("");
+        match src.parse(text) {
+            Ok(doc) => keys(RoxNode {
+                src,
+                node: doc.root_element(),
+            }),
+            Err(_) => Vec::new(),
+        }
+    };
+    all.sort_unstable();
+    let mut out: Vec<(ItemKey, usize)> = Vec::new();
+    for (i, key) in all.iter().enumerate() {
+        if i > 0 && all[i - 1] == *key {
+            match out.last_mut() {
+                Some((k, n)) if k == key => *n += 1,
+                _ => out.push((*key, 2)),
+            }
+        }
+    }
+    out
 }
 
 /// Parses one `<cpuid>` or `<msr>` element, as used both in dumps and in the

@@ -32,8 +32,8 @@ mod item;
 pub mod walk;
 
 pub use cpudata::{
-    format_cpudata, parse_cpudata, parse_cpudata_light, parse_cpudata_node, parse_item,
-    read_cpudata, read_item,
+    duplicate_items, format_cpudata, parse_cpudata, parse_cpudata_light, parse_cpudata_node,
+    parse_item, read_cpudata, read_item,
 };
 pub use cpuid::{
     vendor_from_regs, vendor_to_regs, CpuidBit, CpuidEntry, CpuidKey, Register, VcpuState,

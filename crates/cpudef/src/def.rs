@@ -274,9 +274,10 @@ impl CpuDef {
         let guest = self.kind == CpuKind::Guest;
         let mut body = String::new();
         if !guest {
-            if let Some(arch) = &self.arch {
-                let _ = writeln!(body, "  <arch>{}</arch>", escape(arch));
-            }
+            // A host CPU is told from a guest one by its <arch>: a host read
+            // without one (from <cpuTest> or capabilities) still gets it.
+            let arch = self.arch.as_deref().unwrap_or("x86_64");
+            let _ = writeln!(body, "  <arch>{}</arch>", escape(arch));
         }
         let format_model = matches!(self.mode, Mode::Custom | Mode::HostModel);
         if format_model && (self.model.is_some() || self.vendor_id.is_some()) {

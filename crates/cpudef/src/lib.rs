@@ -40,7 +40,7 @@ pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, parse_host, HostInput, InputError};
 pub use ops::{
-    baseline, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
+    baseline, check_x86, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,
 };
 pub use parse::{

@@ -34,6 +34,22 @@ pub enum OpError {
     /// Decoding the result failed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A host CPU of another architecture than x86, where its features
+    /// cannot mean anything (a baseline, the host of a comparison).
+    #[error("architecture '{0}' is not x86 (expected x86_64 or i686)")]
+    NotX86(String),
+}
+
+/// Refuses a CPU whose `<arch>` is not an x86 architecture (libvirt's x86
+/// driver takes `x86_64` and `i686`); no `<arch>` is fine.
+///
+/// # Errors
+/// [`OpError::NotX86`] naming the architecture.
+pub fn check_x86(cpu: &CpuDef) -> Result<(), OpError> {
+    match cpu.arch.as_deref() {
+        Some(a) if a != "x86_64" && a != "i686" => Err(OpError::NotX86(a.to_string())),
+        _ => Ok(()),
+    }
 }
 
 /// The result of [`compare`].
@@ -128,6 +144,7 @@ impl ResolvedCpu {
 /// # Errors
 /// Unknown model or feature names in either definition.
 pub fn compare(db: &Database, host: &CpuDef, cpu: &CpuDef) -> Result<CompareResult, OpError> {
+    check_x86(host)?;
     let h = ResolvedCpu::new(db, host)?;
     let c = ResolvedCpu::new(db, cpu)?;
     Ok(compare_resolved(host, &h, cpu, &c))
@@ -323,6 +340,7 @@ impl BaselineAccumulator {
         if cpu.model.is_none() {
             return Err(input_err(OpError::NoModel));
         }
+        check_x86(cpu).map_err(input_err)?;
         let resolved = ResolvedCpu::new(db, cpu).map_err(input_err)?;
         let model_id = resolved.model.expect("model checked above");
         let model = db.model(model_id);

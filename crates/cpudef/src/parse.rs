@@ -104,6 +104,9 @@ fn parse_cpus_exact(
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
     let src = Source(source);
+    // The wrapped parse below goes to roxmltree directly: refuse what would
+    // overwhelm it first.
+    src.check_limits(text)?;
     let wrapped;
     // Where the parsed text starts in `text`, less what was put before it.
     let mut shift = 0isize;
@@ -124,9 +127,18 @@ fn parse_cpus_exact(
         src.parse(text)?
     };
     let root = doc.root_element();
+    // Lines are counted from the previous CPU's position (CPUs are read in
+    // document order), so a file of many CPUs is read in linear time.
+    let counted = std::cell::Cell::new((0usize, 1usize));
     let origin = |n: Node<'_, '_>| {
-        let at = n.range().start.saturating_add_signed(shift);
-        format!("{source}:{}", 1 + count_lines(&text.as_bytes()[..at]))
+        let at = n.range().start.saturating_add_signed(shift).min(text.len());
+        let (mut from, mut line) = counted.get();
+        if at < from {
+            (from, line) = (0, 1);
+        }
+        line += count_lines(&text.as_bytes()[from..at]);
+        counted.set((at, line));
+        format!("{source}:{line}")
     };
     let checked = |n: Node<'_, '_>, cpu: CpuDef| -> Result<SourcedCpu, InputError> {
         if check {
@@ -143,12 +155,12 @@ fn parse_cpus_exact(
     let cpus: Vec<SourcedCpu> = match root.tag_name().name() {
         "cpu" => vec![parse(root, None)?],
         "cpus" => elements(root)
-            .filter(|n| n.has_tag_name("cpu"))
-            .map(|n| parse(n, None))
+            .map(|n| {
+                only_cpu(&src, n, "after a <cpu> at the top of a file").and_then(|n| parse(n, None))
+            })
             .collect::<Result<_, _>>()?,
         "cpuTest" => elements(root)
-            .filter(|n| n.has_tag_name("cpu"))
-            .map(|n| parse(n, Some(CpuKind::Host)))
+            .map(|n| only_cpu(&src, n, "in <cpuTest>").and_then(|n| parse(n, Some(CpuKind::Host))))
             .collect::<Result<_, _>>()?,
         "capabilities" => child(root, "host")
             .and_then(|h| child(h, "cpu"))
@@ -193,6 +205,22 @@ fn parse_cpus_exact(
             .into());
     }
     Ok(cpus)
+}
+
+/// `n` when it is a `<cpu>` element; an error naming it and `place`
+/// otherwise: every element of a list of CPUs is read, none is skipped.
+fn only_cpu<'a, 'i>(
+    src: &Source<'_>,
+    n: Node<'a, 'i>,
+    place: &str,
+) -> Result<Node<'a, 'i>, InputError> {
+    if n.has_tag_name("cpu") {
+        Ok(n)
+    } else {
+        Err(src
+            .error(n, format!("only <cpu> elements are allowed {place}"))
+            .into())
+    }
 }
 
 /// The number of line feeds in `bytes`, eight bytes at a time.

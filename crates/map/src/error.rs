@@ -36,6 +36,21 @@ pub struct UnknownName {
 
 impl fmt::Display for UnknownName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.len() > crate::suggest::MAX_SUGGEST_LEN {
+            // Quote a prefix only: the message stays short whatever was given.
+            let mut end = 64;
+            while !self.name.is_char_boundary(end) {
+                end -= 1;
+            }
+            return write!(
+                f,
+                "unknown {} '{}...' ({} bytes; no suggestions for names over {} bytes)",
+                self.kind,
+                &self.name[..end],
+                self.name.len(),
+                crate::suggest::MAX_SUGGEST_LEN
+            );
+        }
         write!(f, "unknown {} '{}'", self.kind, self.name)?;
         if !self.suggestions.is_empty() {
             let list: Vec<String> = self.suggestions.iter().map(|s| format!("'{s}'")).collect();

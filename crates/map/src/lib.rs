@@ -41,6 +41,6 @@ pub use document::{DecodeUse, ModelInfo, ModelSummary, SignatureInfo};
 pub use embedded::{EMBEDDED_ORIGIN, EMBEDDED_SOURCE};
 pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
-pub use load::load_cpu_map;
+pub use load::{load_cpu_map, MAX_MAP_FILE_BYTES};
 pub use origin::read_map_origin;
-pub use suggest::closest;
+pub use suggest::{closest, MAX_SUGGEST_LEN};

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cpumodel_cpudata::{read_item, CpuData, ItemKey};
 use cpumodel_xml::tree::{Element, LightTree, RoxNode};
@@ -37,7 +37,7 @@ pub fn load_cpu_map(dir: &Path) -> Result<Database, LoadMapError> {
 /// [`load_cpu_map`] with the light tree where it reads a file; `None` on any
 /// error.
 fn load_fast(dir: &Path) -> Option<Database> {
-    let index_text = std::fs::read_to_string(dir.join("index.xml")).ok()?;
+    let index_text = read_limited(&dir.join("index.xml")).ok()?;
     let mut index = LightTree::default();
     index.read_document(&index_text)?;
     let arch = index
@@ -50,8 +50,10 @@ fn load_fast(dir: &Path) -> Option<Database> {
         .descendants()
         .filter(|n| n.name() == "include")
         .map(|include| {
-            let path = dir.join(include.req_attr("filename").ok()?);
-            let text = std::fs::read_to_string(&path).ok()?;
+            let file = include.req_attr("filename").ok()?;
+            inside_map(file).ok()?;
+            let path = dir.join(file);
+            let text = read_limited(&path).ok()?;
             Some((path, text))
         })
         .collect::<Option<Vec<_>>>()?;
@@ -90,8 +92,9 @@ fn load_exact(dir: &Path) -> Result<Database, LoadMapError> {
     b.load_definitions(RoxNode { src, node: arch })?;
     for include in arch.descendants().filter(|n| n.has_tag_name("include")) {
         let file = src.req_attr(include, "filename")?;
+        inside_map(file).map_err(|m| src.error(include, m))?;
         let path = dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let text = read_limited(&path).map_err(|e| {
             src.error(
                 include,
                 format!("cannot read included file '{}': {e}", path.display()),
@@ -108,9 +111,53 @@ fn load_exact(dir: &Path) -> Result<Database, LoadMapError> {
     Ok(b.finish())
 }
 
-fn read(path: &PathBuf) -> Result<String, LoadMapError> {
-    std::fs::read_to_string(path).map_err(|source| LoadMapError::Io {
-        path: path.clone(),
+/// The largest CPU map file read (libvirt's are under 100 KB).
+pub const MAX_MAP_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a map file of at most [`MAX_MAP_FILE_BYTES`].
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_MAP_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MAP_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the CPU map file limit of {MAX_MAP_FILE_BYTES} bytes"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8: invalid byte 0x{:02x} at byte offset {offset}",
+                e.as_bytes()[offset]
+            ),
+        )
+    })
+}
+
+/// Refuses an include path that could name a file outside the map
+/// directory: absolute, or with a `..` (or any other non-plain) component.
+fn inside_map(file: &str) -> Result<(), String> {
+    let plain = !file.is_empty()
+        && Path::new(file)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "included file '{file}' is not inside the map directory (only relative paths without '..' are followed)"
+        ))
+    }
+}
+
+fn read(path: &Path) -> Result<String, LoadMapError> {
+    read_limited(path).map_err(|source| LoadMapError::Io {
+        path: path.to_path_buf(),
         source,
     })
 }
@@ -530,7 +577,7 @@ mod tests {
         );
         assert_eq!(
             load_err("<cpus><model name='A'", FEATURES),
-            "MAP/m.xml:1:1: malformed XML: the root node was opened but never closed"
+            "MAP/m.xml:1:22: malformed XML: the root node was opened but never closed"
         );
     }
 

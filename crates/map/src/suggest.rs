@@ -1,10 +1,20 @@
 //! "Did you mean" suggestions for mistyped model and feature names.
 
+/// The longest name "did you mean" suggestions are computed for (bytes;
+/// libvirt's longest model or feature name is under 40).
+pub const MAX_SUGGEST_LEN: usize = 128;
+
 /// Up to three known names closest to `wanted`, best first.
 ///
 /// A name qualifies when its edit distance (ignoring case) is small relative
 /// to its length, or when one name contains the other.
+///
+/// Names longer than [`MAX_SUGGEST_LEN`] get no suggestions: the edit
+/// distance costs their length times each known name's.
 pub fn closest<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
+    if wanted.len() > MAX_SUGGEST_LEN {
+        return Vec::new();
+    }
     let w = wanted.to_ascii_lowercase();
     let limit = (w.len() / 3).max(2);
     let mut scored: Vec<(usize, &str)> = known

@@ -31,9 +31,46 @@ pub struct NovaConf {
     pub extra_flags: Vec<String>,
     /// `virt_type` (default `kvm`).
     pub virt_type: String,
+    /// The line of `cpu_models` (or `cpu_model`), 0 when absent.
+    pub models_line: usize,
+    /// The line of `cpu_model_extra_flags`, 0 when absent.
+    pub flags_line: usize,
 }
 
 impl NovaConf {
+    /// Checks the model and flag names against `db`, so that a bad one is
+    /// reported at its line of `file` (the policy checks them again, without
+    /// a position, when they come from the command line).
+    ///
+    /// # Errors
+    /// The first unknown model or invalid flag, with its line.
+    pub fn check_names(
+        &self,
+        db: &cpumodel_map::Database,
+        file: &str,
+        models: bool,
+        flags: bool,
+    ) -> Result<(), NovaConfError> {
+        let err = |line: usize, key: &str, e: &dyn std::fmt::Display| NovaConfError {
+            file: file.to_string(),
+            line,
+            message: format!("{key}: {e}"),
+        };
+        if models {
+            for m in &self.cpu_models {
+                db.find_model(m)
+                    .map_err(|e| err(self.models_line, "cpu_models", &e))?;
+            }
+        }
+        if flags {
+            for f in &self.extra_flags {
+                crate::policy::check_flag(db, f)
+                    .map_err(|e| err(self.flags_line, "cpu_model_extra_flags", &e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The mode Nova uses: `cpu_mode`, else host-model for kvm/qemu and none otherwise.
     pub fn effective_mode(&self) -> CpuMode {
         self.cpu_mode
@@ -97,8 +134,14 @@ pub fn parse_nova_conf(file: &str, text: &str) -> Result<NovaConf, NovaConfError
                     err(n, format!("cpu_mode = {value}: unknown mode (expected host-model, host-passthrough, custom or none)"))
                 })?);
             }
-            "cpu_models" | "cpu_model" => conf.cpu_models = list(value),
-            "cpu_model_extra_flags" => conf.extra_flags = list(value),
+            "cpu_models" | "cpu_model" => {
+                conf.cpu_models = list(value);
+                conf.models_line = n;
+            }
+            "cpu_model_extra_flags" => {
+                conf.extra_flags = list(value);
+                conf.flags_line = n;
+            }
             "virt_type" => {
                 if !matches!(value, "kvm" | "lxc" | "qemu" | "parallels") {
                     return Err(err(n, format!("virt_type = {value}: unknown type (expected kvm, lxc, qemu or parallels)")));

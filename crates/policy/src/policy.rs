@@ -183,6 +183,14 @@ fn resolve_flag(db: &Database, flag: &str) -> Result<(FeatureId, Policy), Policy
     Ok((find_feature_any(db, name)?, policy))
 }
 
+/// Checks one flag (`+name`, `-name` or `name`) as [`build`] reads it.
+///
+/// # Errors
+/// An empty or sign-only flag, or an unknown feature name.
+pub(crate) fn check_flag(db: &Database, flag: &str) -> Result<(), PolicyError> {
+    resolve_flag(db, flag.trim()).map(|_| ())
+}
+
 /// A feature by map name or by any alias (so `sse3` finds `pni`), ignoring case.
 pub fn find_feature_any(db: &Database, name: &str) -> Result<FeatureId, UnknownName> {
     db.find_feature(name).or_else(|e| {

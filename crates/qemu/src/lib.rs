@@ -53,6 +53,18 @@ pub enum QmpError {
         /// The missing reply id.
         id: &'static str,
     },
+    /// A family, model or stepping CPUID leaf 1 cannot encode.
+    #[error("{file}: reply 'model-expansion': key 'return.model.props.{key}': {value} is not a CPU {key} (0 to {max})")]
+    BadSignature {
+        /// The file.
+        file: String,
+        /// `family`, `model` or `stepping`.
+        key: String,
+        /// The value.
+        value: i64,
+        /// The largest valid value.
+        max: u32,
+    },
     /// The expansion's vendor string is not 12 characters long.
     #[error("{file}: reply 'model-expansion': key 'return.model.props.vendor': '{vendor}' is not a 12-character CPUID vendor string")]
     BadVendor {
@@ -118,8 +130,10 @@ pub fn parse_replies(file: &str, text: &str) -> Result<QmpReplies, QmpError> {
     {
         let value = value.map_err(|e| QmpError::Json {
             file: file.to_string(),
-            line: e.line(),
-            column: e.column(),
+            line: e.line().max(1),
+            // serde_json says column 0 for the start of a line (an end of
+            // input after a line feed): the first column.
+            column: e.column().max(1),
             message: e
                 .to_string()
                 .split(" at line")
@@ -327,7 +341,8 @@ pub fn hypervisor_models(
 /// map are ignored.
 ///
 /// # Errors
-/// [`QmpError::BadVendor`] when the vendor is not a 12-character string.
+/// [`QmpError::BadVendor`] when the vendor is not a 12-character string,
+/// [`QmpError::BadSignature`] for a family, model or stepping out of range.
 pub fn expansion_to_data(
     db: &Database,
     file: &str,
@@ -352,12 +367,27 @@ pub fn expansion_to_data(
                 data.add(Item::cpuid(0, 0, 0, ebx, ecx, edx));
             }
             PropValue::Number(n) => {
-                let v = u32::try_from(*n).unwrap_or(0);
+                // The largest value CPUID leaf 1 can encode (base and
+                // extended fields).
+                let max = match name.as_str() {
+                    "family" => 0xf + 0xff,
+                    "model" => 0xff,
+                    "stepping" => 0xf,
+                    _ => continue,
+                };
+                let v = u32::try_from(*n)
+                    .ok()
+                    .filter(|&v| v <= max)
+                    .ok_or_else(|| QmpError::BadSignature {
+                        file: file.to_string(),
+                        key: name.clone(),
+                        value: *n,
+                        max,
+                    })?;
                 match name.as_str() {
                     "family" => family = v,
                     "model" => model = v,
-                    "stepping" => stepping = v,
-                    _ => {}
+                    _ => stepping = v,
                 }
             }
             _ => {}
@@ -433,7 +463,7 @@ mod tests {
         );
         let e = parse_replies("q.json", "{\"id\": \n").unwrap_err();
         assert!(
-            e.to_string().starts_with("q.json:2:0: malformed JSON: EOF"),
+            e.to_string().starts_with("q.json:2:1: malformed JSON: EOF"),
             "{e}"
         );
     }

@@ -83,7 +83,11 @@ impl<'a> Source<'a> {
     }
 
     /// Parses `text` as XML; a syntax error names the line and column.
+    ///
+    /// # Errors
+    /// Malformed XML, and documents beyond [`Source::check_limits`].
     pub fn parse<'t>(&self, text: &'t str) -> Result<Document<'t>, XmlError> {
+        self.check_limits(text)?;
         let opts = roxmltree::ParsingOptions {
             allow_dtd: true,
             ..Default::default()
@@ -91,7 +95,9 @@ impl<'a> Source<'a> {
         Document::parse_with_options(text, opts).map_err(|e| {
             let pos = match e {
                 // roxmltree has no position for this one: the problem is at the end.
-                roxmltree::Error::UnexpectedEndOfStream => end_pos(text),
+                roxmltree::Error::UnexpectedEndOfStream | roxmltree::Error::UnclosedRootNode => {
+                    end_pos(text)
+                }
                 _ => e.pos(),
             };
             XmlError {
@@ -102,6 +108,31 @@ impl<'a> Source<'a> {
                 message: format!("malformed XML: {e}"),
             }
         })
+    }
+
+    /// Refuses, before any parser sees them, the documents that would cost
+    /// a parser more than their size: elements nested deeper than
+    /// [`MAX_DEPTH`] (roxmltree reads nesting by recursion, so a deep enough
+    /// document overflows the stack) and entity declarations (whose
+    /// expansion can multiply a small file's size; libvirt never writes
+    /// them). One linear scan.
+    ///
+    /// # Errors
+    /// The first such element or declaration, with its position.
+    pub fn check_limits(&self, text: &str) -> Result<(), XmlError> {
+        match scan_limits(text.as_bytes()) {
+            Ok(()) => Ok(()),
+            Err((at, message)) => {
+                let pos = text_pos(text, at);
+                Err(XmlError {
+                    file: self.0.to_string(),
+                    line: pos.row,
+                    col: pos.col,
+                    element: String::new(),
+                    message,
+                })
+            }
+        }
     }
 
     /// A required attribute.
@@ -128,6 +159,103 @@ impl<'a> Source<'a> {
         self.req_attr(node, name)?;
         Ok(self.u32_attr(node, name)?.unwrap_or_default())
     }
+}
+
+/// The deepest element nesting cpumodel reads (libxml2's default limit;
+/// libvirt's documents nest at most 6 deep).
+pub const MAX_DEPTH: usize = 256;
+
+/// The end of the first `needle` in `b` from `i`, or `None`.
+fn find_end(b: &[u8], i: usize, needle: &[u8]) -> Option<usize> {
+    b.get(i..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| i + p + needle.len())
+}
+
+/// The scan of [`Source::check_limits`]: `Err` with the byte offset and the
+/// message of the first element deeper than [`MAX_DEPTH`] or entity
+/// declaration. Whatever it cannot follow (an unterminated comment, tag
+/// or declaration) ends the scan: the parser reports that.
+fn scan_limits(b: &[u8]) -> Result<(), (usize, String)> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(p) = b.get(i..).and_then(|r| r.iter().position(|&c| c == b'<')) {
+        let at = i + p;
+        let rest = &b[at..];
+        let end = if rest.starts_with(b"<!--") {
+            find_end(b, at + 4, b"-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            find_end(b, at + 9, b"]]>")
+        } else if rest.starts_with(b"<?") {
+            find_end(b, at + 2, b"?>")
+        } else if rest.starts_with(b"<!ENTITY") {
+            return Err((
+                at,
+                "entity declarations are not accepted (their expansion is unbounded)".into(),
+            ));
+        } else if rest.starts_with(b"<!DOCTYPE") {
+            // Up to its internal subset, whose declarations are read one by one.
+            let open = b[at..].iter().position(|&c| c == b'[' || c == b'>');
+            open.map(|p| at + p + 1)
+        } else if rest.starts_with(b"<!") {
+            // The other declarations of a DTD.
+            find_end(b, at + 2, b">")
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            find_end(b, at + 2, b">")
+        } else {
+            // A start tag: its end is the first '>' outside quotes.
+            let mut quote = None;
+            let mut j = at + 1;
+            let mut close = None;
+            while let Some(&c) = b.get(j) {
+                match (quote, c) {
+                    (None, b'\'' | b'"') => quote = Some(c),
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'>') => {
+                        close = Some(j);
+                        break;
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            let close = close.map(|j| j + 1);
+            if close.is_some_and(|j| b[j - 2] != b'/') {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err((
+                        at,
+                        format!(
+                            "elements nested deeper than {MAX_DEPTH} levels (the XML depth limit)"
+                        ),
+                    ));
+                }
+            }
+            close
+        };
+        match end {
+            Some(e) => i = e,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// The line and column of byte `at` of `text` (columns count characters).
+fn text_pos(text: &str, at: usize) -> roxmltree::TextPos {
+    let before = &text.as_bytes()[..at];
+    let row = before.iter().filter(|&&c| c == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = text[line_start..at].chars().count() + 1;
+    roxmltree::TextPos::new(
+        u32::try_from(row).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
 }
 
 /// The line and column just after the last non-blank character of `text`.
@@ -297,5 +425,36 @@ mod tests {
         );
         let e = src.parse("<a><b></a>").unwrap_err();
         assert!(e.to_string().starts_with("t.xml:1:"), "{e}");
+        let e = src.parse("<a>\n  <b/>\n").unwrap_err();
+        assert!(e.to_string().starts_with("t.xml:2:7:"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_and_entities_are_refused_before_parsing() {
+        let src = Source("t.xml");
+        let deep = "<a>".repeat(100_000);
+        let e = src.parse(&deep).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.xml:1:769: elements nested deeper than 256 levels (the XML depth limit)"
+        );
+        let ok = format!("{}{}", "<a x='>'>".repeat(256), "</a>".repeat(256));
+        src.parse(&ok).unwrap();
+        let e = src
+            .parse("<!DOCTYPE a [\n<!ENTITY e 'x'>\n]><a>&e;</a>")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("t.xml:2:1: entity declarations"),
+            "{e}"
+        );
+        let e = src
+            .parse("<!DOCTYPE a [<!ENTITY e 'x>'>]><a>&e;</a>")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("t.xml:1:14: entity declarations"),
+            "{e}"
+        );
+        src.parse("<!DOCTYPE a><!-- <!ENTITY --><a><![CDATA[<b><c>]]></a>")
+            .unwrap();
     }
 }

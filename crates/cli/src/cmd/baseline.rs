@@ -6,7 +6,7 @@ use cpumodel_cpudef::{
     add_cpus_to_baseline, parse_known_cpus, AddCpusError, BaselineAccumulator, BaselineOptions,
 };
 
-use crate::error::{read, CliError};
+use crate::error::CliError;
 use crate::shared::{collect_inputs, render_cpu, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel baseline`.
@@ -48,7 +48,7 @@ impl BaselineArgs {
             if progress && (i % 50 == 0) {
                 eprint!("\rcpumodel: reading {}/{} files", i, files.len());
             }
-            let text = read(file)?;
+            let text = crate::error::read_cpu_document(file)?;
             let name = file.display().to_string();
             match add_cpus_to_baseline(&mut acc, db, &name, &text) {
                 Ok(()) => {}

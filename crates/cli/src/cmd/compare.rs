@@ -34,6 +34,8 @@ impl CompareArgs {
         let db = self.map.load()?;
         let h = first_cpu(db, &self.host)?;
         let c = first_cpu(db, &self.cpu)?;
+        cpumodel_cpudef::check_x86(&h)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", self.host.display())))?;
         let resolve = |def: &CpuDef, file: &Path| {
             ResolvedCpu::new(db, def)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))

@@ -104,11 +104,11 @@ impl CpuidArgs {
             let report = spec.mask(db, &supported);
             for d in &report.dropped {
                 let bits: Vec<String> = d.missing.iter().map(ToString::to_string).collect();
-                eprintln!(
-                    "cpumodel: warning: {name}: KVM lacks {} ({}); dropped",
+                crate::error::warn(&format_args!(
+                    "{name}: KVM lacks {} ({}); dropped",
                     d.name,
                     bits.join(" ")
-                );
+                ));
             }
         }
         let table = build(db, &spec).map_err(usage)?;

@@ -112,7 +112,7 @@ fn decode_file(
     names: QemuNames,
     scoring: Scoring,
 ) -> Result<CpuDef, CliError> {
-    let text = read(file)?;
+    let text = crate::error::read_cpu_document(file)?;
     let input = file.display().to_string();
     let (_, features) = host_features_from_cpudata(db, &input, &text)?;
     let hv = match qemu_models {

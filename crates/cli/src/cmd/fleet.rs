@@ -6,7 +6,7 @@
 //! `cpumodel-fleet`. This module only reads the inputs, batches them into
 //! the store's transactions and renders the answers.
 
-use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
@@ -175,17 +175,7 @@ impl Input {
     fn read(&self) -> Result<String, CliError> {
         match self {
             Input::File(p) => read(p),
-            Input::Stdin => {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(|source| CliError::File {
-                        path: PathBuf::from("-"),
-                        action: "cannot read",
-                        source,
-                    })?;
-                Ok(s)
-            }
+            Input::Stdin => crate::error::read_stdin(),
         }
     }
 
@@ -321,7 +311,7 @@ impl ImportArgs {
                     match r {
                         Ok(r) => reports.push(r),
                         Err(e) if self.on_bad_input == BadInput::Skip && skippable(&e) => {
-                            progress.suspend(|| eprintln!("cpumodel: warning: {e}; skipped"));
+                            progress.suspend(|| crate::error::warn(&format_args!("{e}; skipped")));
                             skipped += 1;
                         }
                         Err(e) if added + unchanged > 0 => {

@@ -81,7 +81,16 @@ impl GuestArgs {
         let db = self.map.load()?;
         let g = self;
         let conf = match &g.nova_conf {
-            Some(path) => Some(parse_nova_conf(&path.display().to_string(), &read(path)?)?),
+            Some(path) => {
+                let name = path.display().to_string();
+                let conf = parse_nova_conf(&name, &read(path)?)?;
+                // The file's names, where they are used, are checked with
+                // their line.
+                let models_used =
+                    g.models.is_empty() && g.mode.as_deref().is_none_or(|m| m == "custom");
+                conf.check_names(db, &name, models_used, g.flags.is_empty())?;
+                Some(conf)
+            }
             None => None,
         };
         let mode = match (&g.mode, &conf) {
@@ -135,7 +144,7 @@ impl GuestArgs {
 /// host-model), any other document gives its first CPU.
 fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
     let name = path.display().to_string();
-    match parse_host(db, &name, &read(path)?)? {
+    match parse_host(db, &name, &crate::error::read_cpu_document(path)?)? {
         HostInput::Dump { features, .. } => {
             let def = decode(db, &features, &DecodeOptions::new(CpuKind::Host))
                 .map_err(|source| CliError::Decode {
