@@ -213,3 +213,25 @@ fn files_below(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// The flags of libvirt's baseline, shared by `baseline` and `fleet
+/// baseline`.
+#[derive(Debug, clap::Args)]
+pub struct BaselineFlags {
+    /// List every feature of the resulting model explicitly.
+    #[arg(long)]
+    pub expand_features: bool,
+    /// Drop features that block live migration.
+    #[arg(long)]
+    pub migratable: bool,
+}
+
+impl BaselineFlags {
+    /// The baseline's options.
+    pub fn options(&self) -> cpumodel_cpudef::BaselineOptions {
+        cpumodel_cpudef::BaselineOptions {
+            expand_features: self.expand_features,
+            migratable: self.migratable,
+        }
+    }
+}

@@ -2,22 +2,17 @@
 
 use std::path::PathBuf;
 
-use cpumodel_cpudef::{
-    add_cpus_to_baseline, parse_known_cpus, AddCpusError, BaselineAccumulator, BaselineOptions,
-};
+use cpumodel_cpudef::{add_cpus_to_baseline, parse_known_cpus, AddCpusError, BaselineAccumulator};
 
 use crate::error::CliError;
-use crate::shared::{collect_inputs, render_cpu, MapArgs, Output, XmlFormat};
+use crate::shared::{collect_inputs, render_cpu, BaselineFlags, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel baseline`.
 #[derive(Debug, clap::Args)]
 pub struct BaselineArgs {
-    /// List every feature of the resulting model explicitly.
-    #[arg(long)]
-    pub expand_features: bool,
-    /// Drop features that block live migration.
-    #[arg(long)]
-    pub migratable: bool,
+    /// The baseline's flags.
+    #[command(flatten)]
+    pub flags: BaselineFlags,
     /// Output format.
     #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
     pub format: XmlFormat,
@@ -37,10 +32,7 @@ impl BaselineArgs {
     pub fn run(&self) -> Result<Output, CliError> {
         use std::io::IsTerminal as _;
         let db = self.map.load()?;
-        let opts = BaselineOptions {
-            expand_features: self.expand_features,
-            migratable: self.migratable,
-        };
+        let opts = self.flags.options();
         let files = collect_inputs(&self.inputs)?;
         let progress = std::io::stderr().is_terminal() && files.len() >= 100;
         let mut acc = BaselineAccumulator::default();

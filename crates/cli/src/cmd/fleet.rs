@@ -10,14 +10,14 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
-use cpumodel_cpudef::BaselineOptions;
-use cpumodel_fleet::{CanRunAnswer, GroupProfiles, Limits};
+use cpumodel_fleet::{CanRunAnswer, GroupProfiles, Limits, ProfileCount};
 use cpumodel_map::Database;
 use cpumodel_store::{Filter, Location, NewReport, OpenMode, Store};
 
 use crate::error::{read, CliError};
 use crate::shared::{
-    collect_inputs, first_cpu, json_text, render_cpu, MapArgs, Output, TextFormat, XmlFormat,
+    collect_inputs, first_cpu, json_text, render_cpu, BaselineFlags, MapArgs, Output, TextFormat,
+    XmlFormat,
 };
 
 /// Arguments of `cpumodel fleet`.
@@ -111,6 +111,38 @@ pub struct GroupArgs {
 impl GroupArgs {
     fn filter(&self) -> Filter {
         Filter::groups(self.groups.iter().cloned())
+    }
+}
+
+/// What every fleet question reads: the store, the groups it is narrowed
+/// to, and the model database.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The groups.
+    #[command(flatten)]
+    pub groups: GroupArgs,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+}
+
+impl QueryArgs {
+    /// The model database, and the distinct current CPUs of the groups'
+    /// hosts with their counts and the first `samples` host names.
+    fn profile_counts(
+        &self,
+        samples: usize,
+    ) -> Result<(&'static Database, Vec<ProfileCount>), CliError> {
+        let db = self.map.load()?;
+        let counts = self.store.open(OpenMode::MustExist)?.profile_counts(
+            db,
+            &self.groups.filter(),
+            samples,
+        )?;
+        Ok((db, counts))
     }
 }
 
@@ -358,18 +390,12 @@ fn skippable(e: &CliError) -> bool {
 /// Arguments of the questions that only list (`hosts`, `models`, `drift`).
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// The store.
+    /// The store, the groups and the model database.
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// The groups.
-    #[command(flatten)]
-    pub groups: GroupArgs,
+    pub query: QueryArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
-    /// The model database.
-    #[command(flatten)]
-    pub map: MapArgs,
 }
 
 /// Renders a document as text or JSON.
@@ -406,9 +432,10 @@ impl ListArgs {
     /// The store's.
     pub fn hosts(&self) -> Result<Output, CliError> {
         let rows = self
+            .query
             .store
             .open(OpenMode::MustExist)?
-            .hosts(&self.groups.filter())?;
+            .hosts(&self.query.groups.filter())?;
         Ok(render(self.format, &rows, |r| {
             cpumodel_fleet::hosts_text(r)
         }))
@@ -419,13 +446,8 @@ impl ListArgs {
     /// # Errors
     /// The store's.
     pub fn models(&self) -> Result<Output, CliError> {
-        let db = self.map.load()?;
         let limits = Limits::default();
-        let counts = self.store.open(OpenMode::MustExist)?.profile_counts(
-            db,
-            &self.groups.filter(),
-            limits.sample_hosts,
-        )?;
+        let (db, counts) = self.query.profile_counts(limits.sample_hosts)?;
         let doc = cpumodel_fleet::coverage(db, &counts, limits);
         Ok(render(
             self.format,
@@ -439,9 +461,9 @@ impl ListArgs {
     /// # Errors
     /// The store's, or a recorded guest the database cannot resolve.
     pub fn drift(&self) -> Result<Output, CliError> {
-        let db = self.map.load()?;
-        let mut store = self.store.open(OpenMode::MustExist)?;
-        let rows = store.drift(db, &self.groups.filter())?;
+        let db = self.query.map.load()?;
+        let mut store = self.query.store.open(OpenMode::MustExist)?;
+        let rows = store.drift(db, &self.query.groups.filter())?;
         let guests = recorded_guests(&mut store, db)?;
         let doc = cpumodel_fleet::drift(db, &rows, &guests)?;
         Ok(render(
@@ -455,24 +477,15 @@ impl ListArgs {
 /// Arguments of `fleet baseline`.
 #[derive(Debug, clap::Args)]
 pub struct BaselineArgs {
-    /// The store.
+    /// The store, the groups and the model database.
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// The groups.
+    pub query: QueryArgs,
+    /// The baseline's flags.
     #[command(flatten)]
-    pub groups: GroupArgs,
-    /// List every feature of the resulting model explicitly.
-    #[arg(long)]
-    pub expand_features: bool,
-    /// Drop features that block live migration.
-    #[arg(long)]
-    pub migratable: bool,
+    pub flags: BaselineFlags,
     /// Output format.
     #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
     pub format: XmlFormat,
-    /// The model database.
-    #[command(flatten)]
-    pub map: MapArgs,
 }
 
 impl BaselineArgs {
@@ -481,15 +494,8 @@ impl BaselineArgs {
     /// # Errors
     /// The store's, or a fleet without a common CPU.
     pub fn run(&self) -> Result<Output, CliError> {
-        let db = self.map.load()?;
-        let counts =
-            self.store
-                .open(OpenMode::MustExist)?
-                .profile_counts(db, &self.groups.filter(), 1)?;
-        let opts = BaselineOptions {
-            expand_features: self.expand_features,
-            migratable: self.migratable,
-        };
+        let (db, counts) = self.query.profile_counts(1)?;
+        let opts = self.flags.options();
         let cpu = cpumodel_fleet::baseline(db, &counts, opts)?;
         Ok(render_cpu(&cpu, self.format))
     }
@@ -498,18 +504,12 @@ impl BaselineArgs {
 /// Arguments of `fleet can-run`.
 #[derive(Debug, clap::Args)]
 pub struct CanRunArgs {
-    /// The store.
+    /// The store, the groups and the model database.
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// The groups.
-    #[command(flatten)]
-    pub groups: GroupArgs,
+    pub query: QueryArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
-    /// The model database.
-    #[command(flatten)]
-    pub map: MapArgs,
     /// The guest <cpu> (or any document holding one).
     #[arg(value_name = "GUEST.xml")]
     pub guest: PathBuf,
@@ -526,12 +526,13 @@ impl CanRunArgs {
     /// # Errors
     /// An invalid guest CPU, the store's.
     pub fn run(&self) -> Result<Output, CliError> {
-        let db = self.map.load()?;
+        let db = self.query.map.load()?;
         let guest = first_cpu(db, &self.guest)?;
         let (profiles, hosts) = self
+            .query
             .store
             .open(OpenMode::MustExist)?
-            .current_hosts(db, &self.groups.filter())?;
+            .current_hosts(db, &self.query.groups.filter())?;
         let answer = CanRunAnswer::new(db, &guest, &profiles, hosts)?;
         let mut stdout = std::io::stdout().lock();
         let _ = match self.format {
@@ -557,21 +558,15 @@ fn percent(s: &str) -> Result<f64, String> {
 /// Arguments of `fleet recommend`.
 #[derive(Debug, clap::Args)]
 pub struct RecommendArgs {
-    /// The store.
+    /// The store, the groups and the model database.
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// The groups.
-    #[command(flatten)]
-    pub groups: GroupArgs,
+    pub query: QueryArgs,
     /// The share of hosts the model must run on.
     #[arg(long, value_name = "PERCENT", default_value = "100", value_parser = percent)]
     pub min_coverage: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
-    /// The model database.
-    #[command(flatten)]
-    pub map: MapArgs,
 }
 
 impl RecommendArgs {
@@ -580,13 +575,8 @@ impl RecommendArgs {
     /// # Errors
     /// An empty fleet, no model with the coverage, the store's.
     pub fn run(&self) -> Result<Output, CliError> {
-        let db = self.map.load()?;
         let limits = Limits::default();
-        let counts = self.store.open(OpenMode::MustExist)?.profile_counts(
-            db,
-            &self.groups.filter(),
-            limits.sample_hosts,
-        )?;
+        let (db, counts) = self.query.profile_counts(limits.sample_hosts)?;
         let r = cpumodel_fleet::recommend(db, &counts, self.min_coverage, limits)?;
         Ok(render(
             self.format,
@@ -630,18 +620,12 @@ impl AddGuestArgs {
 /// Arguments of `fleet report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The store.
+    /// The store, the groups and the model database.
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// The groups.
-    #[command(flatten)]
-    pub groups: GroupArgs,
+    pub query: QueryArgs,
     /// Where to write the page.
     #[arg(long, value_name = "FILE", required = true)]
     pub html: PathBuf,
-    /// The model database.
-    #[command(flatten)]
-    pub map: MapArgs,
 }
 
 impl ReportArgs {
@@ -650,20 +634,20 @@ impl ReportArgs {
     /// # Errors
     /// The store's, an unwritable file.
     pub fn run(&self) -> Result<Output, CliError> {
-        let db = self.map.load()?;
-        let mut store = self.store.open(OpenMode::MustExist)?;
-        let filter = self.groups.filter();
+        let db = self.query.map.load()?;
+        let mut store = self.query.store.open(OpenMode::MustExist)?;
+        let filter = self.query.groups.filter();
         let limits = Limits::default();
         let counts = store.profile_counts(db, &filter, limits.sample_hosts)?;
         let coverage = cpumodel_fleet::coverage(db, &counts, limits);
-        let mut names: Vec<String> = if self.groups.groups.is_empty() {
+        let mut names: Vec<String> = if self.query.groups.groups.is_empty() {
             store
                 .hosts(&filter)?
                 .into_iter()
                 .flat_map(|h| h.groups)
                 .collect()
         } else {
-            self.groups.groups.clone()
+            self.query.groups.groups.clone()
         };
         names.sort();
         names.dedup();
