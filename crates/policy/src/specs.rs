@@ -30,8 +30,8 @@ pub enum SpecError {
         /// Close known keys.
         suggestions: Vec<String>,
     },
-    /// A topology value is not a positive integer.
-    #[error("{kind} {key}='{value}' must be a positive integer")]
+    /// A topology value is not a non-negative integer.
+    #[error("{kind} {key}='{value}' must be an integer of 0 (unset) or more")]
     BadNumber {
         /// `flavor extra spec` or `image property`.
         kind: &'static str,
@@ -135,6 +135,25 @@ pub struct ParsedSpecs {
     pub topology: TopologySpecs,
     /// Feature names required through CPU traits.
     pub required_features: Vec<String>,
+    /// Values read otherwise than Nova's API would check them, one line
+    /// each, for the caller to show.
+    pub warnings: Vec<String>,
+}
+
+/// A topology value as Nova reads it with Python's `int()`: surrounding
+/// whitespace and a `+` sign allowed, 0 meaning unset, and a value above
+/// `u32::MAX` read as `u32::MAX` (Nova clamps every value to the vCPU
+/// count, so any value above it means the same). `None` for what is not a
+/// decimal number, and for what Nova reads only by accident of Python:
+/// negative values (which Nova counts as set) and digits grouped with `_`
+/// (`1_0` is 10 to Python).
+fn nova_int(value: &str) -> Option<u32> {
+    let digits = value.trim();
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse::<u32>().unwrap_or(u32::MAX))
 }
 
 impl ParsedSpecs {
@@ -200,16 +219,22 @@ pub fn parse_specs(flavor: &[String], image: &[String]) -> Result<ParsedSpecs, S
                     key: key.to_string(),
                     suggestions: closest(key, known.iter().map(String::as_str)),
                 })?;
-            let n: u32 =
-                value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| SpecError::BadNumber {
-                        kind,
-                        key: key.to_string(),
-                        value: value.to_string(),
-                    })?;
+            let n = nova_int(value).ok_or_else(|| SpecError::BadNumber {
+                kind,
+                key: key.to_string(),
+                value: value.to_string(),
+            })?;
+            if n == 0 {
+                // Nova's compute code reads 0 as unset; Nova's API refuses
+                // it for flavors from microversion 2.86 on.
+                if kind == "flavor extra spec" {
+                    out.warnings.push(format!(
+                        "flavor extra spec {key}='{value}' is read as unset, as Nova's compute \
+                         reads it; Nova's API (microversion 2.86 and later) refuses values below 1"
+                    ));
+                }
+                continue;
+            }
             let limits: &mut Limits = if kind == "flavor extra spec" {
                 &mut out.topology.flavor
             } else {
@@ -249,6 +274,20 @@ mod tests {
     }
 
     #[test]
+    fn integers_as_nova_reads_them() {
+        assert_eq!(nova_int(" 4 "), Some(4));
+        assert_eq!(nova_int("+4"), Some(4));
+        assert_eq!(nova_int("0"), Some(0));
+        assert_eq!(nova_int("4294967296"), Some(u32::MAX));
+        assert_eq!(nova_int("-1"), None);
+        assert_eq!(nova_int("1_0"), None);
+        assert_eq!(nova_int(""), None);
+        let p = parse_specs(&s(&["hw:cpu_sockets=0"]), &s(&["hw_cpu_cores=0"])).unwrap();
+        assert!(!p.has_topology());
+        assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
     fn bad_specs_name_the_key() {
         assert_eq!(
             parse_specs(&s(&["hw:cpu_socket=2"]), &[]).unwrap_err().to_string(),
@@ -258,13 +297,13 @@ mod tests {
             parse_specs(&s(&["hw:cpu_sockets=-1"]), &[])
                 .unwrap_err()
                 .to_string(),
-            "flavor extra spec hw:cpu_sockets='-1' must be a positive integer"
+            "flavor extra spec hw:cpu_sockets='-1' must be an integer of 0 (unset) or more"
         );
         assert_eq!(
             parse_specs(&[], &s(&["hw_cpu_cores=two"]))
                 .unwrap_err()
                 .to_string(),
-            "image property hw_cpu_cores='two' must be a positive integer"
+            "image property hw_cpu_cores='two' must be an integer of 0 (unset) or more"
         );
         assert_eq!(
             parse_specs(&s(&["hw:cpu_sockets"]), &[])

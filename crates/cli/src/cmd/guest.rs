@@ -84,6 +84,9 @@ impl GuestArgs {
             Some(path) => {
                 let name = path.display().to_string();
                 let conf = parse_nova_conf(&name, &read(path)?)?;
+                for w in &conf.warnings {
+                    crate::error::warn(w);
+                }
                 // The file's names, where they are used, are checked with
                 // their line.
                 let models_used =
@@ -109,6 +112,17 @@ impl GuestArgs {
                 cli.clone()
             }
         };
+        let specs =
+            parse_specs(&g.specs, &g.image_props).map_err(cpumodel_policy::PolicyError::from)?;
+        for w in &specs.warnings {
+            crate::error::warn(w);
+        }
+        // Nova applies the file's flags only where it has a CPU mode.
+        let conf_flags = conf
+            .as_ref()
+            .filter(|_| g.mode.is_none())
+            .map(cpumodel_policy::NovaConf::effective_flags)
+            .or_else(|| conf.as_ref().map(|c| c.extra_flags.clone()));
         let input = PolicyInput {
             mode,
             // The nova.conf's models belong to its custom mode: a --mode
@@ -119,11 +133,10 @@ impl GuestArgs {
                     .filter(|_| g.mode.is_none() || mode == CpuMode::Cpu(Mode::Custom))
                     .map(|c| &c.cpu_models),
             ),
-            flags: pick(&g.flags, conf.as_ref().map(|c| &c.extra_flags)),
+            flags: pick(&g.flags, conf_flags.as_ref()),
             required: g.required.clone(),
             vcpus: g.topology.vcpus,
-            specs: parse_specs(&g.specs, &g.image_props)
-                .map_err(cpumodel_policy::PolicyError::from)?,
+            specs,
             explicit: g.topology.explicit()?,
         };
         let host = match &g.host {
@@ -132,6 +145,13 @@ impl GuestArgs {
             None => None,
         };
         let cpu = build(db, &input, host.as_ref())?;
+        // virt_type lxc or parallels with mode none: Nova writes no <cpu>.
+        if g.mode.is_none() && conf.as_ref().is_some_and(|c| !c.emits_cpu_element()) {
+            return Ok(Output::ok(match self.format {
+                Format::Xml | Format::Qemu => String::new(),
+                Format::Json => "null\n".to_string(),
+            }));
+        }
         Ok(Output::ok(match self.format {
             Format::Xml => cpu.to_cpu_def(db).to_xml(),
             Format::Qemu => format!("{}\n", cpu.qemu_arg(db)),
