@@ -828,7 +828,7 @@ fn nova_conf_with_unknown_cpu_mode() {
     assert_error(
         &dir,
         &["--nova-conf", "hm.conf"],
-        "CPU models (Westmere) are only allowed with mode 'custom', not 'host-model'",
+        "hm.conf:3: the cpu_models option is not required when cpu_mode!=custom (Nova refuses to start)",
     );
 }
 

@@ -130,6 +130,29 @@ impl NovaConf {
         })
     }
 
+    /// What makes nova-compute refuse this configuration at start-up
+    /// (`LibvirtDriver._check_cpu_compatibility`), before any guest: models
+    /// without mode custom, or mode custom without models. `file` names the
+    /// configuration in the error.
+    ///
+    /// # Errors
+    /// Nova's reason, at the line of the option concerned.
+    pub fn check_startup(&self, file: &str) -> Result<(), NovaConfError> {
+        let custom = self.effective_mode() == CpuMode::Cpu(Mode::Custom);
+        let message = if !custom && !self.cpu_models.is_empty() {
+            "the cpu_models option is not required when cpu_mode!=custom (Nova refuses to start)"
+        } else if custom && self.cpu_models.is_empty() {
+            "the cpu_models option is required when cpu_mode=custom (Nova refuses to start)"
+        } else {
+            return Ok(());
+        };
+        Err(NovaConfError {
+            file: file.to_string(),
+            line: self.models_line,
+            message: message.to_string(),
+        })
+    }
+
     /// Whether `virt_type` lets Nova choose a CPU model (kvm and qemu).
     fn selects_cpu_models(&self) -> bool {
         matches!(self.virt_type.as_str(), "kvm" | "qemu")

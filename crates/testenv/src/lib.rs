@@ -41,6 +41,9 @@ pub enum Need {
     /// A PostgreSQL server for the fleet store's tests, named by the URL in
     /// `CPUMODEL_TEST_POSTGRES` (`scripts/start-postgres.sh` starts one).
     Postgres,
+    /// A Python with OpenStack Nova installed, named by
+    /// `CPUMODEL_NOVA_PYTHON`, for the differential test against Nova's code.
+    Nova,
 }
 
 impl Need {
@@ -52,6 +55,7 @@ impl Need {
             Need::Kvm => "kvm",
             Need::Chromium => "chromium",
             Need::Postgres => "postgres",
+            Need::Nova => "nova",
         }
     }
 

@@ -112,6 +112,18 @@ impl GuestArgs {
                 cli.clone()
             }
         };
+        // Where the file sets the mode, Nova's start-up checks apply first.
+        if let (None, Some(c), Some(path)) = (&g.mode, &conf, &g.nova_conf) {
+            c.check_startup(&path.display().to_string())?;
+        }
+        // virt_type lxc or parallels with mode none: Nova writes no <cpu>
+        // and reads no topology.
+        if g.mode.is_none() && conf.as_ref().is_some_and(|c| !c.emits_cpu_element()) {
+            return Ok(Output::ok(match self.format {
+                Format::Xml | Format::Qemu => String::new(),
+                Format::Json => "null\n".to_string(),
+            }));
+        }
         let specs =
             parse_specs(&g.specs, &g.image_props).map_err(cpumodel_policy::PolicyError::from)?;
         for w in &specs.warnings {
@@ -145,13 +157,7 @@ impl GuestArgs {
             None => None,
         };
         let cpu = build(db, &input, host.as_ref())?;
-        // virt_type lxc or parallels with mode none: Nova writes no <cpu>.
-        if g.mode.is_none() && conf.as_ref().is_some_and(|c| !c.emits_cpu_element()) {
-            return Ok(Output::ok(match self.format {
-                Format::Xml | Format::Qemu => String::new(),
-                Format::Json => "null\n".to_string(),
-            }));
-        }
+
         Ok(Output::ok(match self.format {
             Format::Xml => cpu.to_cpu_def(db).to_xml(),
             Format::Qemu => format!("{}\n", cpu.qemu_arg(db)),
