@@ -119,7 +119,7 @@ proptest! {
 
 /// A name: the embedded database's, or any text XML must escape.
 fn name(db_names: Vec<String>) -> impl Strategy<Value = String> {
-    let chars: Vec<char> = "aZ09-_. &<>'\"é".chars().collect();
+    let chars: Vec<char> = "aZ09-_. \t\n\r&<>'\"é".chars().collect();
     prop_oneof![
         select(db_names),
         proptest::collection::vec(select(chars), 1..8)
