@@ -685,6 +685,17 @@ mod tests {
     }
 
     #[test]
+    fn names_with_white_space_characters_read_back_as_written() {
+        // Found by the `cpu` fuzz target: a tab or line feed in a name was
+        // written literally, and XML reads it back as a space.
+        let text = "<cpu mode='custom' match='exact'>\n  <model fallback='allow'>A&#10;B</model>\n  <feature policy='require' name='a&#9;b&#13;'/>\n</cpu>\n";
+        let cpu = one(text).unwrap();
+        assert_eq!(cpu.model.as_deref(), Some("A\nB"));
+        assert_eq!(cpu.features[0].name, "a\tb\r");
+        assert_eq!(one(&cpu.to_xml()), Ok(cpu));
+    }
+
+    #[test]
     fn detects_document_shapes() {
         let db = Database::embedded();
         let caps = "<capabilities><host><cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor><feature name='vmx'/></cpu></host></capabilities>";

@@ -187,10 +187,19 @@ pub fn possible(
             1
         },
     };
+    // Sockets and cores are divisors of the vCPU count: enumerating those
+    // (in increasing order, as Nova's ranges) instead of every count up to
+    // the limits keeps a flavor with huge limits from taking minutes.
+    let divisors = divisors(vcpus);
     let mut out = Vec::new();
-    for s in (1..=clamp.sockets).filter(|s| vcpus.is_multiple_of(*s)) {
-        for c in (1..=clamp.cores).filter(|c| (vcpus / s).is_multiple_of(*c)) {
-            let t = vcpus / s / c;
+    for s in divisors.iter().copied().filter(|s| *s <= clamp.sockets) {
+        let rest = vcpus / s;
+        for c in divisors
+            .iter()
+            .copied()
+            .filter(|c| *c <= clamp.cores && rest.is_multiple_of(*c))
+        {
+            let t = rest / c;
             if t >= 1 && t <= clamp.threads {
                 out.push(Sct {
                     sockets: s,
@@ -222,6 +231,23 @@ pub fn possible(
         });
     }
     Ok(out)
+}
+
+/// The divisors of `n`, in increasing order.
+fn divisors(n: u32) -> Vec<u32> {
+    let (mut small, mut large) = (Vec::new(), Vec::new());
+    let mut d = 1u32;
+    while u64::from(d) * u64::from(d) <= u64::from(n) {
+        if n.is_multiple_of(d) {
+            small.push(d);
+            if d != n / d {
+                large.push(n / d);
+            }
+        }
+        d += 1;
+    }
+    small.extend(large.into_iter().rev());
+    small
 }
 
 fn score(t: Sct, want: Sct) -> u32 {
@@ -273,6 +299,57 @@ mod tests {
 
     fn topo(sockets: u32, cores: u32, threads: u32) -> Topology {
         Topology::new(sockets, 1, 1, cores, threads).unwrap()
+    }
+
+    /// Every count up to the limits, as Nova enumerates them.
+    fn possible_by_counting(vcpus: u32, maximum: Sct) -> Vec<Sct> {
+        let mut out = Vec::new();
+        for s in (1..=vcpus.min(maximum.sockets)).filter(|s| vcpus.is_multiple_of(*s)) {
+            for c in (1..=vcpus.min(maximum.cores)).filter(|c| (vcpus / s).is_multiple_of(*c)) {
+                let t = vcpus / s / c;
+                if t <= vcpus.min(maximum.threads) {
+                    out.push(sct(s, c, t));
+                }
+            }
+        }
+        out.sort_by_key(|t| {
+            std::cmp::Reverse((
+                u64::from(t.sockets) * u64::from(t.cores),
+                t.sockets,
+                t.threads,
+            ))
+        });
+        out
+    }
+
+    #[test]
+    fn enumerating_divisors_lists_what_counting_lists() {
+        for vcpus in 1..=130 {
+            for maximum in [
+                sct(NO_LIMIT, NO_LIMIT, NO_LIMIT),
+                sct(4, 8, 2),
+                sct(1, 3, 1),
+            ] {
+                let want = possible_by_counting(vcpus, maximum);
+                match possible(vcpus, maximum, true) {
+                    Ok(got) => assert_eq!(got, want, "{vcpus} {maximum:?}"),
+                    Err(_) => assert!(want.is_empty(), "{vcpus} {maximum:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_limits_and_vcpu_counts_are_enumerated_by_divisors() {
+        // Found by the `policy` fuzz target: with limits near 2^32 every
+        // count up to the vCPU count was tried, for minutes.
+        let huge = sct(4_000_000_000, 4_000_000_000, 4_000_000_000);
+        let all = possible(735_134_400, huge, true).unwrap();
+        assert_eq!(all[0], sct(735_134_400, 1, 1));
+        assert_eq!(all.last(), Some(&sct(1, 1, 735_134_400)));
+        let limitless = sct(u32::MAX, u32::MAX, u32::MAX);
+        let prime = possible(4_294_967_291, limitless, true).unwrap();
+        assert_eq!(prime.len(), 3);
     }
 
     #[test]

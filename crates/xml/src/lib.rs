@@ -331,10 +331,18 @@ pub fn child_text<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
 }
 
 /// Escapes text for an XML attribute or element body.
+///
+/// Tab, line feed and carriage return are written as character references:
+/// a parser turns them into spaces in an attribute value (and a carriage
+/// return into a line feed anywhere), so written literally they would not
+/// read back as they were.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -456,5 +464,18 @@ mod tests {
         );
         src.parse("<!DOCTYPE a><!-- <!ENTITY --><a><![CDATA[<b><c>]]></a>")
             .unwrap();
+    }
+
+    #[test]
+    fn escaped_values_read_back_unchanged_in_attributes_and_text() {
+        // Found by the `cpu` fuzz target: a feature name with a tab (from
+        // `&#9;`) was written literally and read back as a space.
+        let value = "a\tb\nc\r\nd &<>'\" e";
+        let text = format!("<x a='{0}' b=\"{0}\">{0}</x>", escape(value));
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let x = doc.root_element();
+        assert_eq!(x.attribute("a"), Some(value));
+        assert_eq!(x.attribute("b"), Some(value));
+        assert_eq!(x.text(), Some(value));
     }
 }
