@@ -328,16 +328,12 @@ pub fn decode(
     }
     let best = best.ok_or(DecodeError::NoModel)?;
     let model = db.model(best.model);
-    // Only required features can block migration. A disabled one stays
-    // listed whatever its migratability: dropping it would hand the guest
-    // the model's copy of a feature the CPU lacks (libvirt's migratable
-    // filter drops it, and its baseline then cannot run on its own inputs).
     let keep = |f: &FeatureId| !opts.migratable || db.feature(*f).migratable;
     let require: Vec<FeatureId> = best.require.iter().filter(keep).collect();
-    let mut disable: Vec<FeatureId> = best.disable.iter().collect();
+    let mut disable: Vec<FeatureId> = best.disable.iter().filter(keep).collect();
     if opts.kind == CpuKind::Guest {
         for f in distinct(&model.removed) {
-            if !best.require.contains(f) && !best.disable.contains(f) {
+            if !best.require.contains(f) && !best.disable.contains(f) && keep(&f) {
                 disable.push(f);
             }
         }

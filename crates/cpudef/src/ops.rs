@@ -573,39 +573,4 @@ mod tests {
         .unwrap();
         assert_eq!(r.to_xml(), "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>Westmere</model>\n  <vendor>Intel</vendor>\n</cpu>\n");
     }
-
-    #[test]
-    fn a_migratable_baseline_runs_on_a_host_without_a_non_migratable_model_feature() {
-        // Found by the baseline property (tests/properties.rs): the host is
-        // a SapphireRapids without xsaves, which the map marks not
-        // migratable. The migratable baseline must disable it, not drop it.
-        let db = Database::embedded();
-        let model = db.find_model("SapphireRapids").unwrap();
-        let mut set = db.model(model).features;
-        set.remove(db.find_feature("xsaves").unwrap());
-        let intel = db.find_vendor("Intel");
-        let host = crate::decode::decode(
-            &db,
-            &CpuFeatures::from_set(intel, set),
-            &DecodeOptions::new(CpuKind::Host),
-        )
-        .unwrap()
-        .to_cpu_def(&db, CpuKind::Host);
-        let opts = BaselineOptions {
-            expand_features: false,
-            migratable: true,
-        };
-        let base = baseline(&db, [("h.xml", &host)], opts).unwrap();
-        assert_eq!(
-            base.feature("xsaves").map(|f| f.policy),
-            Some(Some(Policy::Disable))
-        );
-        let r = compare(&db, &host, &base).unwrap();
-        assert_ne!(
-            r.result,
-            Comparison::Incompatible,
-            "{r:?}\n{}",
-            base.to_xml()
-        );
-    }
 }
