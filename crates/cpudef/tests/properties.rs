@@ -82,14 +82,21 @@ proptest! {
     #![proptest_config(config(24))]
 
     /// The baseline of any set of hosts of one vendor runs on each of them.
+    ///
+    /// Not with `--migratable`: libvirt's migratable decode drops every
+    /// non-migratable feature from the result, disabled ones included, on
+    /// the stated assumption that no model contains one; the newest map
+    /// breaks it (SapphireRapids holds `xsaves`), so a migratable baseline
+    /// of a host lacking such a feature asks for it through the model.
+    /// cpumodel gives libvirt's answer there (README, "Behaviour worth
+    /// knowing").
     #[test]
     fn the_baseline_runs_on_every_host(
         hosts in vendor().prop_flat_map(|v| proptest::collection::vec(host_features(v), 1..5)),
-        migratable in any::<bool>(),
     ) {
         let db = db();
         let hosts: Vec<CpuDef> = hosts.iter().map(host_cpu).collect();
-        let opts = BaselineOptions { expand_features: false, migratable };
+        let opts = BaselineOptions { expand_features: false, migratable: false };
         let base = baseline(db, hosts.iter().map(|h| ("h.xml", h)), opts)
             .expect("hosts of one vendor have a baseline");
         for h in &hosts {
