@@ -26,11 +26,22 @@ use serde::Serialize;
 
 use crate::warnings::QemuWarnings;
 
+/// When an explained difference applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// For CPUs of this vendor.
+    Vendor(&'static [u8; 12]),
+    /// When the table lacks this CPUID bit (leaf, register index, bit).
+    TableLacks(u32, usize, u32),
+    /// For QEMU models whose name starts with one of these.
+    Models(&'static [&'static str]),
+}
+
 /// A known, explained difference between the table and what a QEMU gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Explained {
-    /// The vendor it applies to (`None`: every vendor).
-    pub vendor: Option<&'static [u8; 12]>,
+    /// When it applies.
+    pub when: When,
     /// Leaf.
     pub leaf: u32,
     /// Register.
@@ -45,27 +56,146 @@ pub struct Explained {
 /// stack").
 pub const EXPLAINED: &[Explained] = &[
     Explained {
-        vendor: Some(b"GenuineIntel"),
+        when: When::Vendor(b"GenuineIntel"),
         leaf: 0x8000_0000,
         register: Register::Ebx,
         mask: u32::MAX,
         reason: "QEMU repeats the vendor string in leaf 0x80000000 for every vendor; cpumodel only for AMD and Hygon, as their processors do",
     },
     Explained {
-        vendor: Some(b"GenuineIntel"),
+        when: When::Vendor(b"GenuineIntel"),
         leaf: 0x8000_0000,
         register: Register::Ecx,
         mask: u32::MAX,
         reason: "QEMU repeats the vendor string in leaf 0x80000000 for every vendor; cpumodel only for AMD and Hygon, as their processors do",
     },
     Explained {
-        vendor: Some(b"GenuineIntel"),
+        when: When::Vendor(b"GenuineIntel"),
         leaf: 0x8000_0000,
         register: Register::Edx,
         mask: u32::MAX,
         reason: "QEMU repeats the vendor string in leaf 0x80000000 for every vendor; cpumodel only for AMD and Hygon, as their processors do",
     },
+    Explained {
+        when: When::TableLacks(1, 2, 26),
+        leaf: 0xd,
+        register: Register::Ebx,
+        mask: u32::MAX,
+        reason: "without XSAVE, KVM still reports the 576-byte XSAVE area of XCR0 in leaf 0xD EBX (the table follows KVM); QEMU's TCG leaves the leaf zero",
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_0005,
+        register: Register::Ecx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_0005,
+        register: Register::Edx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_0006,
+        register: Register::Ecx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_0006,
+        register: Register::Edx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_001d,
+        register: Register::Ebx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_001d,
+        register: Register::Ecx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Models(&["EPYC", "Dhyana"]),
+        leaf: 0x8000_001d,
+        register: Register::Edx,
+        mask: u32::MAX,
+        reason: CACHE_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x2,
+        register: Register::Eax,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x2,
+        register: Register::Ecx,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x2,
+        register: Register::Edx,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x4,
+        register: Register::Eax,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x4,
+        register: Register::Ebx,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x4,
+        register: Register::Ecx,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x4,
+        register: Register::Edx,
+        mask: u32::MAX,
+        reason: HYGON_REASON,
+    },
+    Explained {
+        when: When::Vendor(b"HygonGenuine"),
+        leaf: 0x8000_0001,
+        register: Register::Edx,
+        mask: AMD_EDX_ALIASES,
+        reason: HYGON_REASON,
+    },
 ];
+
+/// Leaf 0x1 EDX bits AMD processors repeat in leaf 0x80000001 EDX.
+const AMD_EDX_ALIASES: u32 = 0x0183_f3ff;
+
+const CACHE_REASON: &str = "QEMU gives its EPYC and Dhyana models their own cache descriptions (epyc_cache_info and successors, machine types 3.0 and later); cpumodel's table uses QEMU's legacy cache values for every model";
+
+const HYGON_REASON: &str = "QEMU treats only AuthenticAMD as AMD here: a Hygon CPU gets Intel's cache leaves 2 and 4 and no copies of leaf 1 EDX bits in leaf 0x80000001; cpumodel's table treats Hygon as AMD";
 
 /// What a differing bit is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -261,10 +391,13 @@ fn cpuid_map(data: &CpuData) -> BTreeMap<CpuidKey, [u32; 4]> {
 }
 
 /// Compares `seen` (what the guest read) with `table` (vCPU 0, the guest
-/// in `state`), given what QEMU said it filtered.
+/// in `state`). `effective` is the table rebuilt without the features QEMU
+/// said it filtered ([`crate::effective_table`]): a bit where the guest
+/// matches `effective` but not `table` is a consequence of that filtering.
 pub fn compare(
     db: &Database,
     table: &CpuidTable,
+    effective: &CpuidTable,
     state: &VcpuState,
     seen: &CpuData,
     warnings: &QemuWarnings,
@@ -272,28 +405,43 @@ pub fn compare(
     let names = BitNames::new(db);
     let intended = intended_data(table, state);
     let want = cpuid_map(&intended);
+    let after = cpuid_map(&intended_data(effective, state));
     let got = cpuid_map(seen);
     let filtered_bits: BTreeSet<CpuidBit> =
         warnings.filtered.iter().filter_map(|f| f.bit).collect();
+    let applies = |when: When| match when {
+        When::Vendor(v) => *v == table.vendor,
+        When::TableLacks(leaf, reg, bit) => table
+            .get(leaf, 0)
+            .is_none_or(|e| e.regs()[reg] & (1 << bit) == 0),
+        When::Models(prefixes) => prefixes.iter().any(|p| table.qemu_model.starts_with(p)),
+    };
     let explained = |key: CpuidKey, register: Register, bit: u32| {
         EXPLAINED.iter().find(|e| {
-            e.vendor.is_none_or(|v| *v == table.vendor)
+            applies(e.when)
                 && e.leaf == key.leaf
                 && e.register == register
                 && e.mask & (1 << bit) != 0
         })
     };
-    let keys: BTreeSet<CpuidKey> = want.keys().chain(got.keys()).copied().collect();
+    let keys: BTreeSet<CpuidKey> = want
+        .keys()
+        .chain(after.keys())
+        .chain(got.keys())
+        .copied()
+        .collect();
     let mut leaves = Vec::new();
     for key in keys {
         let w = want.get(&key).copied();
         let g = got.get(&key).copied();
         let (wr, gr) = (w.unwrap_or([0; 4]), g.unwrap_or([0; 4]));
+        let ar = after.get(&key).copied().unwrap_or([0; 4]);
         let mut registers = Vec::new();
         let mut kind = None;
         for register in Register::ALL {
-            let (iv, sv) = (wr[register.index()], gr[register.index()]);
-            if iv == sv {
+            let i = register.index();
+            let (iv, av, sv) = (wr[i], ar[i], gr[i]);
+            if iv == sv && av == sv {
                 continue;
             }
             let mut d = RegisterDiff {
@@ -306,11 +454,11 @@ pub fn compare(
                 missing: Vec::new(),
                 reasons: Vec::new(),
             };
-            for bit in (0..32).filter(|b| (iv ^ sv) & (1 << b) != 0) {
+            for bit in (0..32).filter(|b| ((iv ^ sv) | (av ^ sv)) & (1 << b) != 0) {
                 let cb = CpuidBit { key, register, bit };
                 let name = names.name(cb);
-                let in_table = iv & (1 << bit) != 0;
-                let this = if in_table && filtered_bits.contains(&cb) {
+                let announced = filtered_bits.contains(&cb) && iv & !sv & (1 << bit) != 0;
+                let this = if (av ^ sv) & (1 << bit) == 0 || announced {
                     d.filtered.push(name);
                     BitKind::Filtered
                 } else if let Some(e) = explained(key, register, bit) {
@@ -320,16 +468,18 @@ pub fn compare(
                     d.explained.push(name);
                     BitKind::Explained
                 } else {
-                    if in_table {
-                        d.missing.push(name);
-                    } else {
+                    if sv & (1 << bit) != 0 {
                         d.extra.push(name);
+                    } else {
+                        d.missing.push(name);
                     }
                     BitKind::Different
                 };
                 kind = kind.max(Some(this));
             }
-            registers.push(d);
+            if kind.is_some() {
+                registers.push(d);
+            }
         }
         leaves.push(LeafDiff {
             key,
@@ -339,6 +489,7 @@ pub fn compare(
             registers,
         });
     }
+    let effective_data = intended_data(effective, state);
     let mut features = Vec::new();
     for f in db.features() {
         let cpuid_only = f
@@ -353,7 +504,9 @@ pub fn compare(
             continue;
         }
         let bits: Vec<CpuidBit> = feature_bits(&f.data);
-        let kind = if i && bits.iter().all(|b| filtered_bits.contains(b)) {
+        let kind = if s == effective_data.contains(&f.data)
+            || (i && bits.iter().all(|b| filtered_bits.contains(b)))
+        {
             BitKind::Filtered
         } else if bits
             .iter()
@@ -402,4 +555,81 @@ fn feature_bits(data: &CpuData) -> Vec<CpuidBit> {
         }
     }
     bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warnings::parse_warnings;
+    use cpumodel_cpuid::{build, CpuidSpec, Topology};
+
+    fn westmere(db: &Database) -> CpuidTable {
+        let spec = CpuidSpec::new(db, db.find_model("Westmere").expect("model"), Topology::SINGLE)
+            .expect("spec");
+        build(db, &spec).expect("table")
+    }
+
+    /// The intended data with `f` applied to one register.
+    fn seen_with(
+        table: &CpuidTable,
+        key: CpuidKey,
+        register: Register,
+        f: impl Fn(u32) -> u32,
+    ) -> CpuData {
+        intended_data(table, &VcpuState::REAL_MODE)
+            .items()
+            .iter()
+            .map(|i| {
+                let mut i = *i;
+                if i.key == ItemKey::Cpuid(key) {
+                    i.regs[register.index()] = f(i.regs[register.index()]);
+                }
+                i
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_announced_filter_is_filtered_and_anything_else_different() {
+        let db = &Database::embedded();
+        let table = westmere(db);
+        let state = VcpuState::REAL_MODE;
+        // The guest lacks SSE4.2 (leaf 1 ECX bit 20).
+        let seen = seen_with(&table, CpuidKey::leaf(1), Register::Ecx, |v| v & !(1 << 20));
+        let silent = compare(db, &table, &table, &state, &seen, &QemuWarnings::default());
+        assert!(!silent.is_ok());
+        let leaf1 = silent.leaves.iter().find(|l| l.key == CpuidKey::leaf(1)).expect("leaf 1");
+        assert_eq!(leaf1.kind, Some(BitKind::Different));
+        assert_eq!(leaf1.registers[0].missing, ["sse4.2"]);
+        assert_eq!(silent.features[0].name, "sse4.2");
+        assert!(silent.to_text().contains("DIFFERENT 0x00000001.0  ECX: intended"));
+
+        let warned = parse_warnings(
+            db,
+            "qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.sse4.2 [bit 20]\n",
+        );
+        let announced = compare(db, &table, &table, &state, &seen, &warned);
+        assert!(announced.is_ok(), "{}", announced.to_text());
+        assert_eq!(announced.filtered, ["sse4.2"]);
+        assert_eq!(announced.count(BitKind::Filtered), 1);
+        assert_eq!(announced.features[0].kind, BitKind::Filtered);
+    }
+
+    #[test]
+    fn an_extra_bit_is_different_and_the_intel_vendor_leaf_explained() {
+        let db = &Database::embedded();
+        let table = westmere(db);
+        let state = VcpuState::REAL_MODE;
+        // AVX (leaf 1 ECX bit 28) appears.
+        let seen = seen_with(&table, CpuidKey::leaf(1), Register::Ecx, |v| v | (1 << 28));
+        let report = compare(db, &table, &table, &state, &seen, &QemuWarnings::default());
+        assert_eq!(report.count(BitKind::Different), 1);
+        assert_eq!(report.features[0].name, "avx");
+        assert!(report.features[0].seen && !report.features[0].intended);
+
+        let seen = seen_with(&table, CpuidKey::leaf(0x8000_0000), Register::Ebx, |_| 0x756e_6547);
+        let report = compare(db, &table, &table, &state, &seen, &QemuWarnings::default());
+        assert!(report.is_ok());
+        assert_eq!(report.count(BitKind::Explained), 1);
+    }
 }

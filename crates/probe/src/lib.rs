@@ -37,7 +37,7 @@
 //!     .map(|k| entries.iter().find(|e| e.answers(*k)).map_or([0; 4], |e| e.regs()))
 //!     .flat_map(|r| r.into_iter().flat_map(u32::to_le_bytes))
 //!     .collect();
-//! let probe = plan.finish(&db, &table, &bytes, "").unwrap();
+//! let probe = plan.finish(&db, &spec, &table, &bytes, "").unwrap();
 //! assert!(probe.report.is_ok());
 //! ```
 
@@ -53,10 +53,10 @@ pub mod pin;
 pub mod qemu;
 pub mod warnings;
 
-use cpumodel_cpudata::{CpuData, CpuidKey, VcpuState};
+use cpumodel_cpudata::{CpuData, CpuidBit, CpuidKey, ItemKey, VcpuState};
 use cpumodel_cpuid::verify::queries;
-use cpumodel_cpuid::CpuidTable;
-use cpumodel_map::Database;
+use cpumodel_cpuid::{build, CpuidSpec, CpuidTable};
+use cpumodel_map::{Database, FeatureId, FeatureSet};
 
 pub use compare::{compare, ProbeReport};
 pub use error::ProbeError;
@@ -90,27 +90,106 @@ impl Plan {
     }
 
     /// What the guest's output `bytes` and QEMU's `stderr` say, compared
-    /// with `table`.
+    /// with `table`, the table of `spec`.
     ///
     /// # Errors
     /// [`OutputError`] when the output is not one answer per query.
     pub fn finish(
         &self,
         db: &Database,
+        spec: &CpuidSpec,
         table: &CpuidTable,
         bytes: &[u8],
         stderr: &str,
     ) -> Result<Probe, OutputError> {
         let answers = GuestAnswers::parse(&self.queries, bytes)?;
         let seen = answers.to_cpudata(&queries(table));
-        let warnings = parse_warnings(stderr);
-        let report = compare(db, table, &GUEST_STATE, &seen, &warnings);
+        let warnings = parse_warnings(db, stderr);
+        let effective =
+            effective_table(db, spec, table, &warnings).unwrap_or_else(|| table.clone());
+        let report = compare(db, table, &effective, &GUEST_STATE, &seen, &warnings);
         Ok(Probe {
             seen,
             warnings,
             report,
         })
     }
+}
+
+/// The table of `spec` without the features QEMU said it filtered: what
+/// the guest should see once QEMU has removed them, with everything that
+/// follows from them (XSAVE components and sizes, AMD's copies of leaf 1
+/// bits) rebuilt. `None` when nothing was filtered or the rebuild fails.
+pub fn effective_table(
+    db: &Database,
+    spec: &CpuidSpec,
+    table: &CpuidTable,
+    warnings: &QemuWarnings,
+) -> Option<CpuidTable> {
+    let mut spec = spec.clone();
+    let mut removed = FeatureSet::default();
+    for f in &warnings.filtered {
+        let by_name = cpumodel_qemu::feature_from_qemu(db, &f.qemu_name);
+        let by_bit = f.bit.and_then(|b| feature_of_bit(db, b));
+        if let Some(id) = by_name.or(by_bit).filter(|id| spec.features.contains(*id)) {
+            spec.features.remove(id);
+            removed.insert(id);
+        }
+    }
+    if removed.is_empty() {
+        return None;
+    }
+    let mut rebuilt = build(db, &spec).ok()?;
+    // QEMU raises the maximum leaves and leaf 7's maximum subleaf before it
+    // filters features: they, and the leaves they make exist, stay (without
+    // the filtered bits).
+    let removed_bits = db.features_to_data(&removed);
+    for e in &table.entries {
+        let keep_max = matches!((e.key.leaf, e.key.subleaf), (0 | 0x8000_0000 | 7, 0));
+        match rebuilt.entries.iter_mut().find(|r| r.key == e.key) {
+            Some(r) if keep_max => r.eax = e.eax,
+            Some(_) => {}
+            None => {
+                let mut regs = e.regs();
+                if let Some(item) = removed_bits.get(ItemKey::Cpuid(e.key)) {
+                    for (r, m) in regs.iter_mut().zip(item.regs) {
+                        *r &= !m;
+                    }
+                }
+                let mut kept = *e;
+                kept.set_regs(regs);
+                rebuilt.entries.push(kept);
+            }
+        }
+    }
+    // QEMU picks the XSAVE state components (leaf 0xD) before it filters
+    // features, so they stay those of the whole CPU; only the feature bits
+    // of subleaf 1 EAX go with the filtered features.
+    let xsave_features = rebuilt.get(0xd, 1).map(|e| e.eax);
+    rebuilt.entries.retain(|e| e.key.leaf != 0xd);
+    rebuilt
+        .entries
+        .extend(table.entries.iter().filter(|e| e.key.leaf == 0xd).map(|e| {
+            let mut e = *e;
+            if e.key.subleaf == 1 {
+                e.eax = xsave_features.unwrap_or(e.eax);
+            }
+            e
+        }));
+    rebuilt.entries.sort_by_key(|e| e.key);
+    Some(rebuilt)
+}
+
+/// The first CPU-map feature holding `bit`.
+fn feature_of_bit(db: &Database, bit: CpuidBit) -> Option<FeatureId> {
+    db.features()
+        .iter()
+        .position(|f| {
+            f.data
+                .get(ItemKey::Cpuid(bit.key))
+                .is_some_and(|i| i.regs[bit.register.index()] & (1 << bit.bit) != 0)
+        })
+        .map(FeatureId::from_index)
 }
 
 /// The result of one probe.

@@ -57,7 +57,7 @@ mod tests {
 
     #[test]
     fn features_are_pinned_to_the_table() {
-        let db = Database::embedded();
+        let db = &Database::embedded();
         let spec = CpuidSpec::new(
             db,
             db.find_model("Westmere").expect("model"),

@@ -13,7 +13,8 @@
 //! announced it filtered is reported as such, and every difference QEMU
 //! did not announce stays a difference.
 
-use cpumodel_cpudata::{CpuidBit, CpuidKey, Register};
+use cpumodel_cpudata::{CpuidBit, CpuidKey, ItemKey, Register};
+use cpumodel_map::Database;
 use serde::Serialize;
 
 /// Who could not give the feature.
@@ -55,8 +56,11 @@ pub struct QemuWarnings {
 const TCG: &str = "TCG doesn't support requested feature: ";
 const HOST: &str = "host doesn't support requested feature: ";
 
-/// Splits QEMU's stderr into filtered features and other lines.
-pub fn parse_warnings(stderr: &str) -> QemuWarnings {
+/// Splits QEMU's stderr into filtered features and other lines. QEMU
+/// names only the leaf of a feature word (`CPUID.07H:EAX` for subleaf 1
+/// too), so the bit of a named feature is the CPU map's bit of that name
+/// at that leaf, register and bit number (`db`), else subleaf 0.
+pub fn parse_warnings(db: &Database, stderr: &str) -> QemuWarnings {
     let mut out = QemuWarnings::default();
     for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let parsed = [(TCG, FilteredBy::Tcg), (HOST, FilteredBy::Host)]
@@ -64,6 +68,10 @@ pub fn parse_warnings(stderr: &str) -> QemuWarnings {
             .find_map(|(marker, by)| {
                 let at = line.find(marker)?;
                 parse_feature(&line[at + marker.len()..], by)
+            })
+            .map(|mut f| {
+                f.bit = f.bit.map(|b| resolve(db, &f.qemu_name, b));
+                f
             });
         match parsed {
             Some(f) => out.filtered.push(f),
@@ -111,6 +119,27 @@ fn parse_feature(text: &str, by: FilteredBy) -> Option<FilteredFeature> {
     })
 }
 
+/// The CPU map's bit of QEMU feature `qemu_name` with `bit`'s leaf,
+/// register and number (any subleaf), else `bit`.
+fn resolve(db: &Database, qemu_name: &str, bit: CpuidBit) -> CpuidBit {
+    let Some(id) = cpumodel_qemu::feature_from_qemu(db, qemu_name) else {
+        return bit;
+    };
+    db.feature(id)
+        .data
+        .nonzero_items()
+        .find_map(|item| match item.key {
+            ItemKey::Cpuid(key)
+                if key.leaf == bit.key.leaf
+                    && item.regs[bit.register.index()] & (1 << bit.bit) != 0 =>
+            {
+                Some(CpuidBit { key, ..bit })
+            }
+            _ => None,
+        })
+        .unwrap_or(bit)
+}
+
 /// `CPUID.07H_01H:EAX` and a bit number as a [`CpuidBit`].
 fn cpuid_bit(place: &str, bit: u32) -> Option<CpuidBit> {
     let rest = place.strip_prefix("CPUID.")?;
@@ -141,6 +170,7 @@ mod tests {
     #[test]
     fn tcg_and_host_warnings_name_the_bit() {
         let w = parse_warnings(
+            &Database::embedded(),
             "qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.x2apic [bit 21]\n\
              qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.07H_01H:EAX.avx-vnni [bit 4]\n\
              qemu-system-x86_64: warning: host doesn't support requested feature: MSR(10AH).rdctl-no [bit 0]\n\
@@ -173,6 +203,22 @@ mod tests {
             Some((0x8000_0001, 7))
         );
         assert_eq!(w.other, ["warning: something else"]);
+    }
+
+    #[test]
+    fn a_named_feature_gets_its_subleaf_from_the_map() {
+        let w = parse_warnings(
+            &Database::embedded(),
+            "qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.0DH:EAX.xsavec [bit 1]\n",
+        );
+        assert_eq!(
+            w.filtered[0].bit,
+            Some(CpuidBit {
+                key: CpuidKey::new(0xd, 1),
+                register: Register::Eax,
+                bit: 1
+            })
+        );
     }
 
     #[test]

@@ -154,6 +154,7 @@ impl ProbeArgs {
                 let probe = finish(
                     &plan,
                     db,
+                    &spec,
                     &table,
                     &outcome.output,
                     &outcome.stderr,
@@ -179,6 +180,7 @@ impl ProbeArgs {
                 let probe = finish(
                     &plan,
                     db,
+                    &spec,
                     &table,
                     &outcome.output,
                     &outcome.stderr,
@@ -253,18 +255,20 @@ impl ProbeArgs {
 fn finish(
     plan: &Plan,
     db: &Database,
+    spec: &CpuidSpec,
     table: &CpuidTable,
     output: &[u8],
     stderr: &str,
     cpu: &str,
 ) -> Result<Probe, CliError> {
-    plan.finish(db, table, output, stderr).map_err(|source| {
-        cpumodel_probe::ProbeError::Output {
-            cpu: cpu.to_string(),
-            source,
-        }
-        .into()
-    })
+    plan.finish(db, spec, table, output, stderr)
+        .map_err(|source| {
+            cpumodel_probe::ProbeError::Output {
+                cpu: cpu.to_string(),
+                source,
+            }
+            .into()
+        })
 }
 
 /// QEMU's `-smp` for the table's topology; `None` for one vCPU.
