@@ -564,8 +564,12 @@ mod tests {
     use cpumodel_cpuid::{build, CpuidSpec, Topology};
 
     fn westmere(db: &Database) -> CpuidTable {
-        let spec = CpuidSpec::new(db, db.find_model("Westmere").expect("model"), Topology::SINGLE)
-            .expect("spec");
+        let spec = CpuidSpec::new(
+            db,
+            db.find_model("Westmere").expect("model"),
+            Topology::SINGLE,
+        )
+        .expect("spec");
         build(db, &spec).expect("table")
     }
 
@@ -598,11 +602,17 @@ mod tests {
         let seen = seen_with(&table, CpuidKey::leaf(1), Register::Ecx, |v| v & !(1 << 20));
         let silent = compare(db, &table, &table, &state, &seen, &QemuWarnings::default());
         assert!(!silent.is_ok());
-        let leaf1 = silent.leaves.iter().find(|l| l.key == CpuidKey::leaf(1)).expect("leaf 1");
+        let leaf1 = silent
+            .leaves
+            .iter()
+            .find(|l| l.key == CpuidKey::leaf(1))
+            .expect("leaf 1");
         assert_eq!(leaf1.kind, Some(BitKind::Different));
         assert_eq!(leaf1.registers[0].missing, ["sse4.2"]);
         assert_eq!(silent.features[0].name, "sse4.2");
-        assert!(silent.to_text().contains("DIFFERENT 0x00000001.0  ECX: intended"));
+        assert!(silent
+            .to_text()
+            .contains("DIFFERENT 0x00000001.0  ECX: intended"));
 
         let warned = parse_warnings(
             db,
@@ -627,7 +637,9 @@ mod tests {
         assert_eq!(report.features[0].name, "avx");
         assert!(report.features[0].seen && !report.features[0].intended);
 
-        let seen = seen_with(&table, CpuidKey::leaf(0x8000_0000), Register::Ebx, |_| 0x756e_6547);
+        let seen = seen_with(&table, CpuidKey::leaf(0x8000_0000), Register::Ebx, |_| {
+            0x756e_6547
+        });
         let report = compare(db, &table, &table, &state, &seen, &QemuWarnings::default());
         assert!(report.is_ok());
         assert_eq!(report.count(BitKind::Explained), 1);
