@@ -60,7 +60,12 @@ fi
 mkdir -p debs
 for pkg in "$kpkg" busybox-static; do
     if ! ls debs/"${pkg}"_*.deb >/dev/null 2>&1; then
-        (cd debs && apt-get download "$pkg" >/dev/null)
+        # apt warns that it downloads as root when _apt cannot write here.
+        if ! (cd debs && apt-get download "$pkg" >/dev/null 2>../apt.log); then
+            cat apt.log >&2
+            fail "apt-get download $pkg"
+            finish
+        fi
     fi
 done
 if [ ! -d kernel ]; then

@@ -320,9 +320,18 @@ impl ProbeReport {
                         let _ = write!(line, "; {what}: {}", names.join(" "));
                     }
                 }
-                for reason in &r.reasons {
-                    let _ = write!(line, "; explained: {reason}");
+                if !r.reasons.is_empty() {
+                    line.push_str("; explained");
                 }
+            }
+            let mut reasons: Vec<&str> = Vec::new();
+            for reason in l.registers.iter().flat_map(|r| &r.reasons) {
+                if !reasons.contains(reason) {
+                    reasons.push(reason);
+                }
+            }
+            for reason in reasons {
+                let _ = write!(line, " ({reason})");
             }
             out.push_str(&line);
             out.push('\n');

@@ -16,7 +16,7 @@
 //!    edge; [`libvirt`] the same through `virsh`);
 //! 3. [`output`] turns the answers into the `<cpudata>` of the CPU the
 //!    guest saw, [`warnings`] reads which features QEMU said it filtered,
-//!    and [`compare`] names every difference (pure).
+//!    and [`mod@compare`] names every difference (pure).
 //!
 //! ```
 //! use cpumodel_cpudata::VcpuState;

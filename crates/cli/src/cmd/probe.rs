@@ -352,9 +352,9 @@ fn cpu_from_xml(db: &Database, path: &std::path::Path) -> Result<(String, Vec<St
     let flags = cpu
         .features
         .iter()
-        .filter_map(|f| match f.policy.unwrap_or(Policy::Require) {
-            Policy::Require | Policy::Force | Policy::Optional => Some(format!("+{}", f.name)),
-            Policy::Disable | Policy::Forbid => Some(format!("-{}", f.name)),
+        .map(|f| match f.policy.unwrap_or(Policy::Require) {
+            Policy::Require | Policy::Force | Policy::Optional => format!("+{}", f.name),
+            Policy::Disable | Policy::Forbid => format!("-{}", f.name),
         })
         .collect();
     Ok((model, flags))
