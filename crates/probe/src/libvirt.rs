@@ -18,7 +18,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -102,20 +101,59 @@ pub fn domain_xml(
     )
 }
 
-/// An interactive virsh: commands on its stdin, lines of its stdout and
-/// stderr collected.
-struct Virsh {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    errors: Arc<Mutex<Vec<String>>>,
-    uri: String,
+/// One `virsh` command run to its end: its stdout, or its error lines
+/// joined on one line.
+fn virsh_once(
+    uri: Option<&str>,
+    args: &[&str],
+    action: &'static str,
+) -> Result<String, ProbeError> {
+    let mut cmd = Command::new("virsh");
+    cmd.arg("--quiet");
+    if let Some(u) = uri {
+        cmd.args(["--connect", u]);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| ProbeError::VirshMissing {
+            virsh: "virsh".to_string(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(ProbeError::Libvirt {
+            uri: uri.unwrap_or("default").to_string(),
+            action,
+            message: error_line(&String::from_utf8_lossy(&out.stderr)),
+        })
+    }
 }
 
-/// The marker virsh echoes after each command.
-const DONE: &str = "@@cpumodel-probe-done";
+/// virsh's error lines on one line, without their `error: ` prefixes.
+fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
-impl Virsh {
+/// The interactive virsh that creates the domain and holds the connection
+/// its autodestroy is tied to. Its stdout is buffered when it is not a
+/// terminal, so the probe reads only its stderr (errors arrive at once) and
+/// asks everything else with [`virsh_once`].
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Session {
     fn start(uri: Option<&str>) -> Result<Self, ProbeError> {
         let mut cmd = Command::new("virsh");
         cmd.arg("--quiet");
@@ -124,108 +162,49 @@ impl Virsh {
         }
         let mut child = cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| ProbeError::VirshMissing {
                 virsh: "virsh".to_string(),
                 source,
             })?;
-        let (tx, lines) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
         let errors = Arc::new(Mutex::new(Vec::new()));
         if let Some(err) = child.stderr.take() {
             let errors = Arc::clone(&errors);
             thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    let line = line.trim().to_string();
-                    if !line.is_empty() {
+                    if !line.trim().is_empty() {
                         errors.lock().map(|mut e| e.push(line)).ok();
                     }
                 }
             });
         }
         let stdin = child.stdin.take();
-        Ok(Virsh {
+        Ok(Session {
             child,
             stdin,
-            lines,
             errors,
-            uri: uri.unwrap_or("default").to_string(),
         })
     }
 
-    /// Runs one command; its stdout lines, or virsh's error lines.
-    fn run(
-        &mut self,
-        command: &str,
-        action: &'static str,
-        limit: Duration,
-    ) -> Result<Vec<String>, ProbeError> {
-        let libvirt = |message: String| ProbeError::Libvirt {
-            uri: self.uri.clone(),
-            action,
-            message,
-        };
-        self.errors.lock().map(|mut e| e.clear()).ok();
-        let sent = self.stdin.as_mut().map(|s| {
-            writeln!(s, "{command}")
-                .and_then(|()| writeln!(s, "echo {DONE}"))
-                .and_then(|()| s.flush())
-        });
-        if !matches!(sent, Some(Ok(()))) {
-            return Err(libvirt("virsh exited".to_string()));
-        }
-        let start = Instant::now();
-        let mut out = Vec::new();
-        loop {
-            let left = limit.saturating_sub(start.elapsed());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.trim() == DONE => break,
-                Ok(line) => out.push(line),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(libvirt(format!("no answer within {} s", limit.as_secs())))
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let errors = self.error_line();
-                    return Err(libvirt(if errors.is_empty() {
-                        "virsh exited".to_string()
-                    } else {
-                        errors
-                    }));
-                }
-            }
-        }
-        let errors = self.error_line();
-        if errors.is_empty() {
-            Ok(out)
-        } else {
-            Err(libvirt(errors))
-        }
+    /// Sends one command line.
+    fn send(&mut self, command: &str) -> bool {
+        self.stdin
+            .as_mut()
+            .is_some_and(|s| writeln!(s, "{command}").and_then(|()| s.flush()).is_ok())
     }
 
-    fn error_line(&self) -> String {
+    /// The error lines so far, on one line.
+    fn errors(&self) -> String {
         self.errors
             .lock()
-            .map(|e| {
-                e.iter()
-                    .map(|l| l.strip_prefix("error: ").unwrap_or(l).to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
+            .map(|e| error_line(&e.join("\n")))
             .unwrap_or_default()
     }
 }
 
-impl Drop for Virsh {
+impl Drop for Session {
     /// Closing virsh's input ends it, and with its connection every
     /// autodestroy domain it created.
     fn drop(&mut self) {
@@ -252,6 +231,9 @@ impl LibvirtProbe {
     /// [`ProbeError::Timeout`] when the output is incomplete at the time
     /// limit.
     pub fn run(&self, image: &[u8]) -> Result<LibvirtOutcome, ProbeError> {
+        let uri = self.uri.as_deref();
+        // The connection first: an unreachable URI is one line.
+        let uri_used = virsh_once(uri, &["uri"], "connect")?;
         let dir = TempDir::new()?;
         let file = |name: &str| dir.path.join(name);
         let write = |path: &PathBuf, bytes: &[u8]| {
@@ -276,43 +258,43 @@ impl LibvirtProbe {
             &xml_path,
             domain_xml(&name, dtype, self.vcpus, &self.cpu_xml, &rom, &serial).as_bytes(),
         )?;
-        let mut virsh = Virsh::start(self.uri.as_deref())?;
-        let uri = virsh.run("uri", "connect", self.timeout)?;
-        let uri = uri
-            .first()
-            .map_or_else(|| virsh.uri.clone(), |u| u.trim().to_string());
-        virsh.uri.clone_from(&uri);
-        virsh.run(
-            &format!("create {} --autodestroy", xml_path.display()),
-            "create",
-            self.timeout,
-        )?;
+        let libvirt = |action: &'static str, message: String| ProbeError::Libvirt {
+            uri: uri_used.clone(),
+            action,
+            message,
+        };
+        let mut session = Session::start(uri)?;
+        if !session.send(&format!("create {} --autodestroy", xml_path.display())) {
+            return Err(libvirt("create", "virsh exited".to_string()));
+        }
         let start = Instant::now();
         let output = loop {
+            let errors = session.errors();
+            if !errors.is_empty() {
+                return Err(libvirt("create", errors));
+            }
             let bytes = std::fs::read(&serial).unwrap_or_default();
             if bytes.len() >= self.expected_bytes {
                 break bytes;
             }
             if start.elapsed() >= self.timeout {
-                let _ = virsh.run(
-                    &format!("destroy {name}"),
-                    "destroy",
-                    Duration::from_secs(10),
-                );
+                session.send(&format!("destroy {name}"));
                 return Err(ProbeError::Timeout {
-                    cpu: self.cpu_xml.lines().map(str::trim).collect::<String>(),
+                    cpu: format!("of libvirt domain {name}"),
                     limit: self.timeout,
                 });
             }
             thread::sleep(Duration::from_millis(10));
         };
-        virsh.run(&format!("destroy {name}"), "destroy", self.timeout)?;
-        let stderr = std::fs::read_to_string(format!("/var/log/libvirt/qemu/{name}.log"))
+        session.send(&format!("destroy {name}"));
+        drop(session);
+        let log = std::fs::read_to_string(format!("/var/log/libvirt/qemu/{name}.log"))
             .unwrap_or_default();
+        let stderr = qemu_messages(&log);
         Ok(LibvirtOutcome {
             output,
             stderr,
-            uri,
+            uri: uri_used,
             domain_type: dtype,
         })
     }
@@ -347,6 +329,17 @@ impl Drop for TempDir {
     }
 }
 
+/// QEMU's own messages in libvirt's log of a domain (which also holds
+/// libvirt's start-up lines and the command line), without their time
+/// stamps; QEMU's exit on libvirt's signal is left out.
+pub fn qemu_messages(log: &str) -> String {
+    log.lines()
+        .filter_map(|l| l.find("qemu-system-x86_64: ").map(|at| &l[at..]))
+        .filter(|l| !l.contains("terminating on signal"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +366,17 @@ mod tests {
         assert!(xml.contains("<source path='/tmp/d/serial.out'/>"), "{xml}");
         assert!(xml.contains("<vcpu>2</vcpu>"), "{xml}");
         assert_eq!(domain_type(Accel::Tcg), "qemu");
+    }
+
+    #[test]
+    fn only_qemus_messages_are_kept_from_the_log() {
+        let log = "2026-12-07 15:51:34.407+0000: starting up libvirt version: 9.0.0\n\
+                   QEMU said: -cpu Westmere \\\n\
+                   2026-12-07T15:51:34.600000Z qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.x2apic [bit 21]\n\
+                   2026-12-07T15:51:34.658141Z qemu-system-x86_64: terminating on signal 15 from pid 1554 (libvirtd)\n";
+        assert_eq!(
+            qemu_messages(log),
+            "qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.x2apic [bit 21]\n"
+        );
     }
 }
