@@ -88,6 +88,12 @@ pub enum Command {
     /// provide). Exit 0 when it does, 1 on a mismatch.
     Verify(cmd::verify::VerifyArgs),
 
+    /// Boot a tiny guest in a real QEMU (or through libvirt) with a CPU and
+    /// check that it sees the CPUID table `cpumodel cpuid` builds, apart
+    /// from features QEMU reports filtering. Exit 0 when it does, 1 when
+    /// anything else differs.
+    Probe(Box<cmd::probe::ProbeArgs>),
+
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand(cmd::expand::ExpandArgs),
 
@@ -120,6 +126,7 @@ impl Command {
             Command::Guest(a) => a.run(),
             Command::Cpuid(a) => a.run(),
             Command::Verify(a) => a.run(),
+            Command::Probe(a) => a.run(),
             Command::Expand(a) => a.run(),
             Command::Fleet(a) => a.run(),
             Command::Completions(a) => a.run(),

@@ -71,6 +71,9 @@ pub enum CliError {
     /// The fleet store failed.
     #[error(transparent)]
     Store(#[from] cpumodel_store::StoreError),
+    /// The probe guest could not run.
+    #[error(transparent)]
+    Probe(#[from] cpumodel_probe::ProbeError),
     /// The request cannot be served as asked.
     #[error("{0}")]
     Usage(String),

@@ -348,7 +348,9 @@ pub fn build(db: &Database, spec: &CpuidSpec) -> Result<CpuidTable, BuildCpuidEr
                 0x8000_0008 => {
                     let eax = if lm {
                         spec.phys_bits | (if has("la57") { 57 } else { 48 } << 8)
-                    } else if has("pse36") || has("pae") {
+                    } else if has("pse36") {
+                        // QEMU: 36 bits with PSE36, else 32 (PAE alone
+                        // does not count).
                         36
                     } else {
                         32
