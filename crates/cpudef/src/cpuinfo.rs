@@ -332,24 +332,24 @@ pub fn parse_cpu_info(
         &["arch", "model", "vendor", "topology", "features", "maxphysaddr"],
         "",
     )?;
-    let arch_raw = take(&r, &mut top, "arch", root, "")?;
-    let model_raw = take(&r, &mut top, "model", root, "")?;
-    let vendor_raw = take(&r, &mut top, "vendor", root, "")?;
-    let topology_raw = take(&r, &mut top, "topology", root, "")?;
-    let features_raw = take(&r, &mut top, "features", root, "")?;
+    // Each field in Nova's order, checked before the next is looked for.
     let mut cpu = CpuDef::new(CpuKind::Host);
+    let arch_raw = take(&r, &mut top, "arch", root, "")?;
     cpu.arch = Some(r.string(arch_raw, "arch")?);
+    let model_raw = take(&r, &mut top, "model", root, "")?;
     let model = r.string(model_raw, "model")?;
     if let Some(db) = db {
         db.find_model(&model)
             .map_err(|e| r.error(model_raw, "model", e.to_string()))?;
     }
     cpu.model = Some(model);
+    let vendor_raw = take(&r, &mut top, "vendor", root, "")?;
     cpu.vendor = match vendor_raw.get() {
         "null" => None,
         _ => Some(r.string(vendor_raw, "vendor")?),
     };
 
+    let topology_raw = take(&r, &mut top, "topology", root, "")?;
     let mut topo = r.object(topology_raw, "topology")?;
     only_known(
         &r,
@@ -371,6 +371,7 @@ pub fn parse_cpu_info(
             .map_err(|e| r.error(topology_raw, "topology", e.to_string()))?,
     );
 
+    let features_raw = take(&r, &mut top, "features", root, "")?;
     if !features_raw.get().starts_with('[') {
         return Err(r.error(
             features_raw,

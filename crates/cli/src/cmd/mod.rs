@@ -20,4 +20,5 @@ pub mod host;
 pub mod man;
 pub mod model;
 pub mod models;
+pub mod nova;
 pub mod verify;
