@@ -222,7 +222,11 @@ impl<'t> Reader<'t> {
     /// The members of the object `raw` (the field `field`).
     fn object<'a>(&self, raw: &'a RawValue, field: &str) -> Result<Members<'a>, CpuInfoError> {
         if !raw.get().starts_with('{') {
-            return Err(self.error(raw, field, format!("expected an object, found {}", kind(raw))));
+            return Err(self.error(
+                raw,
+                field,
+                format!("expected an object, found {}", kind(raw)),
+            ));
         }
         serde_json::from_str(raw.get()).map_err(|e| self.error(raw, field, e.to_string()))
     }
@@ -231,7 +235,11 @@ impl<'t> Reader<'t> {
     fn string(&self, raw: &RawValue, field: &str) -> Result<String, CpuInfoError> {
         match serde_json::from_str::<String>(raw.get()) {
             Ok(s) if raw.get().starts_with('"') => Ok(s),
-            _ => Err(self.error(raw, field, format!("expected a string, found {}", kind(raw)))),
+            _ => Err(self.error(
+                raw,
+                field,
+                format!("expected a string, found {}", kind(raw)),
+            )),
         }
     }
 
@@ -329,7 +337,14 @@ pub fn parse_cpu_info(
     only_known(
         &r,
         &top,
-        &["arch", "model", "vendor", "topology", "features", "maxphysaddr"],
+        &[
+            "arch",
+            "model",
+            "vendor",
+            "topology",
+            "features",
+            "maxphysaddr",
+        ],
         "",
     )?;
     // Each field in Nova's order, checked before the next is looked for.
@@ -388,7 +403,11 @@ pub fn parse_cpu_info(
             return Err(r.error(raw, &path, "empty feature name"));
         }
         if cpu.features.iter().any(|f| f.name == name) {
-            return Err(r.error(raw, &path, format!("feature '{name}' is listed more than once")));
+            return Err(r.error(
+                raw,
+                &path,
+                format!("feature '{name}' is listed more than once"),
+            ));
         }
         if let Some(db) = db {
             db.find_feature(&name)

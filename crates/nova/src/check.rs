@@ -360,7 +360,8 @@ mod tests {
         assert_eq!(c.cause, Some(Cause::CustomWithoutModels));
         let c = check("cpu_mode = custom\ncpu_models = Westmere, Westmeer\n");
         assert_eq!(c.message.unwrap(), "Configured CPU model: Westmeer is not correct, or your host CPU arch does not support this model. Please correct your config and try again.");
-        let c = check("cpu_mode = custom\ncpu_models = Westmere\ncpu_model_extra_flags = -vmx, PCID\n");
+        let c =
+            check("cpu_mode = custom\ncpu_models = Westmere\ncpu_model_extra_flags = -vmx, PCID\n");
         assert_eq!(c.message.unwrap(), "Configured CPU model: Westmere and CPU Flags ['-vmx', 'PCID'] are not compatible with host CPU. Please correct your config and try again. Unacceptable CPU info: CPU doesn't have compatibility.\n\n0\n\nRefer to http://libvirt.org/html/libvirt-libvirt-host.html#virCPUCompareResult");
         assert_eq!(c.note, "extra flag +pcid not provided by the host");
         let c = check("cpu_mode = custom\ncpu_models = Westmere\ncpu_model_extra_flags = sse3\n");
@@ -375,6 +376,9 @@ mod tests {
         );
         // With qemu, only the names are checked.
         assert!(check("virt_type = qemu\ncpu_mode = custom\ncpu_models = SandyBridge\n").starts);
-        assert_eq!(py_list(&["it's".into(), "a\\b".into()]), r#"["it's", 'a\\b']"#);
+        assert_eq!(
+            py_list(&["it's".into(), "a\\b".into()]),
+            r#"["it's", 'a\\b']"#
+        );
     }
 }

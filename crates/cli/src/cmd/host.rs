@@ -103,7 +103,10 @@ impl HostArgs {
         let guest = match host_model {
             Some(cpu) => cpu,
             None => decode(db, &features, &DecodeOptions::new(CpuKind::Guest))
-                .map_err(|source| CliError::Decode { input: input.clone(), source })?
+                .map_err(|source| CliError::Decode {
+                    input: input.clone(),
+                    source,
+                })?
                 .to_cpu_def(db, CpuKind::Guest),
         };
         Ok(Output::ok(match self.format {
