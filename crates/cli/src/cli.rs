@@ -79,6 +79,11 @@ pub enum Command {
     /// <cpu> element or QEMU's -cpu argument, validating it first.
     Guest(Box<cmd::guest::GuestArgs>),
 
+    /// OpenStack Nova's view of a compute host: whether nova-compute starts
+    /// with a nova.conf's CPU settings (exit 1 when not, with Nova's
+    /// message), and the CPU traits it reports to Placement.
+    Nova(cmd::nova::NovaArgs),
+
     /// The guest CPUID table of a model: every leaf and subleaf KVM gets,
     /// per-vCPU APIC IDs, as text, KVM JSON or a Firecracker template.
     Cpuid(cmd::cpuid::CpuidArgs),
@@ -124,6 +129,7 @@ impl Command {
             Command::Compare(a) => a.run(),
             Command::Baseline(a) => a.run(),
             Command::Guest(a) => a.run(),
+            Command::Nova(a) => a.run(),
             Command::Cpuid(a) => a.run(),
             Command::Verify(a) => a.run(),
             Command::Probe(a) => a.run(),

@@ -62,6 +62,9 @@ pub enum CliError {
     /// A nova.conf is invalid.
     #[error(transparent)]
     NovaConf(#[from] cpumodel_policy::NovaConfError),
+    /// A Nova question cannot be answered for this host and configuration.
+    #[error(transparent)]
+    Nova(#[from] cpumodel_nova::NovaError),
     /// A document is not a host CPU the fleet can store.
     #[error(transparent)]
     Report(#[from] cpumodel_fleet::ReportError),

@@ -15,6 +15,9 @@ pub enum InputError {
     /// The file is malformed or holds an invalid value.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// A Nova `cpu_info` JSON document is malformed or invalid.
+    #[error(transparent)]
+    CpuInfo(#[from] crate::cpuinfo::CpuInfoError),
 }
 
 /// Parses a `<cpudata>` dump and reads vendor, signature and features from it.

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cpuinfo;
 pub mod decode;
 mod def;
 mod document;
@@ -30,6 +31,7 @@ pub mod ops;
 mod parse;
 pub mod topology;
 
+pub use cpuinfo::{looks_like_cpu_info, parse_cpu_info, CpuInfoError, NovaCpuInfo, NovaTopology};
 pub use decode::{decode, CpuFeatures, DecodeOptions, Decoded, HypervisorModels, Scoring};
 pub use def::{Check, CpuDef, CpuKind, Fallback, FeatureRef, Match, Mode, Policy, SignatureDef};
 pub use document::{

@@ -2,7 +2,8 @@
 //!
 //! Operators have CPUs in many shapes: a bare `<cpu>`, `virsh capabilities`
 //! output, `virsh domcapabilities` output, a domain XML, libvirt's
-//! `<cpuTest>` files, or a raw `<cpudata>` dump. [`parse_cpus`] accepts all
+//! `<cpuTest>` files, a raw `<cpudata>` dump, or the `cpu_info` JSON OpenStack
+//! Nova stores for a compute node. [`parse_cpus`] accepts all
 //! of them, detected from the document itself, so fleet tooling can feed
 //! whatever it collected.
 //!
@@ -67,6 +68,13 @@ fn parse_cpus_with(
     text: &str,
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
+    if crate::cpuinfo::looks_like_cpu_info(text) {
+        let cpu = crate::cpuinfo::parse_cpu_info(check.then_some(db), source, text)?;
+        return Ok(vec![SourcedCpu {
+            origin: source.to_string(),
+            cpu,
+        }]);
+    }
     if let Some(cpus) = parse_light_cpudata(db, source, text) {
         return Ok(cpus);
     }

@@ -69,6 +69,7 @@ pub mod machine;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod probe;
 mod run_error;
+pub mod sysfs;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod vm;
 
@@ -82,6 +83,7 @@ pub use error::{KvmProbeError, RAW_STILL_WORKS};
 pub use limits::{VcpuRun, VmLimits};
 pub use machine::{MachineView, MachineViewError, ViewSource};
 pub use run_error::KvmRunError;
+pub use sysfs::{host_topology, HostTopology};
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use vm::{CpuidGuest, GuestVcpu};
 

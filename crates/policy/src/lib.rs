@@ -43,4 +43,4 @@ pub use cpumodel_cpudef::{Topology, TopologyError};
 pub use document::GuestDocument;
 pub use novaconf::{parse_nova_conf, NovaConf, NovaConfError};
 pub use policy::{build, find_feature_any, CpuMode, GuestCpu, HostCpu, PolicyError, PolicyInput};
-pub use specs::{parse_specs, ParsedSpecs, SpecError};
+pub use specs::{parse_specs, ParsedSpecs, SpecError, CPU_TRAITS};

@@ -62,6 +62,8 @@ pub struct NovaConf {
     pub models_line: usize,
     /// The line of `cpu_model_extra_flags`, 0 when absent.
     pub flags_line: usize,
+    /// The line of `cpu_mode`, 0 when absent.
+    pub mode_line: usize,
     /// Whether the file has a `[libvirt]` section (in any case).
     pub has_libvirt_section: bool,
     /// What Nova ignores or reads otherwise than it looks, one line each,
@@ -131,14 +133,26 @@ impl NovaConf {
     }
 
     /// What makes nova-compute refuse this configuration at start-up
-    /// (`LibvirtDriver._check_cpu_compatibility`), before any guest: models
-    /// without mode custom, or mode custom without models. `file` names the
+    /// (`LibvirtDriver._check_cpu_compatibility`), before any guest: a CPU
+    /// mode where `virt_type` selects none, models without mode custom, or
+    /// mode custom without models. `file` names the
     /// configuration in the error.
     ///
     /// # Errors
     /// Nova's reason, at the line of the option concerned.
     pub fn check_startup(&self, file: &str) -> Result<(), NovaConfError> {
         let custom = self.effective_mode() == CpuMode::Cpu(Mode::Custom);
+        if !self.selects_cpu_models() && self.cpu_mode.is_some_and(|m| m != CpuMode::None) {
+            return Err(NovaConfError {
+                file: file.to_string(),
+                line: self.mode_line,
+                message: format!(
+                    "cpu_mode is set, but virt_type = {} does not support selecting CPU models \
+                     (Nova refuses to start)",
+                    self.virt_type
+                ),
+            });
+        }
         let message = if !custom && !self.cpu_models.is_empty() {
             "the cpu_models option is not required when cpu_mode!=custom (Nova refuses to start)"
         } else if custom && self.cpu_models.is_empty() {
@@ -331,9 +345,8 @@ pub fn parse_nova_conf(file: &str, text: &str) -> Result<NovaConf, NovaConfError
     }
     // The last assignment of each key counts.
     let last = |key: &str| all.iter().rev().find(|a| a.libvirt && a.key == key);
-    let mut mode_line = 0;
     if let Some(a) = last("cpu_mode") {
-        mode_line = a.line;
+        conf.mode_line = a.line;
         conf.cpu_mode = Some(
             CpuMode::parse(&a.value)
                 .filter(|m| *m != CpuMode::Cpu(Mode::Maximum))
@@ -367,15 +380,6 @@ pub fn parse_nova_conf(file: &str, text: &str) -> Result<NovaConf, NovaConfError
             ));
         }
         conf.virt_type = a.value.clone();
-    }
-    if !conf.selects_cpu_models() && conf.cpu_mode.is_some_and(|m| m != CpuMode::None) {
-        return Err(err(
-            mode_line,
-            format!(
-                "cpu_mode is set, but virt_type = {} does not support selecting CPU models",
-                conf.virt_type
-            ),
-        ));
     }
     for a in all
         .iter()
@@ -485,10 +489,12 @@ mod tests {
         );
         let e = parse_nova_conf(
             "nova.conf",
-            "[libvirt]\nvirt_type = lxc\ncpu_mode = custom\n",
+            "[libvirt]\nvirt_type = lxc\ncpu_mode = custom\ncpu_models = Westmere\n",
         )
+        .unwrap()
+        .check_startup("nova.conf")
         .unwrap_err();
-        assert_eq!(e.to_string(), "nova.conf:3: cpu_mode is set, but virt_type = lxc does not support selecting CPU models");
+        assert_eq!(e.to_string(), "nova.conf:3: cpu_mode is set, but virt_type = lxc does not support selecting CPU models (Nova refuses to start)");
     }
 
     #[test]

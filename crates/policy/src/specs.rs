@@ -78,54 +78,55 @@ const TOPOLOGY_KEYS: [&str; 6] = [
     "cpu_max_threads",
 ];
 
-/// Nova's mapping of `HW_CPU_X86_*` traits to CPU map feature names.
-const CPU_TRAITS: &[(&str, &str)] = &[
-    ("3DNOW", "3dnow"),
-    ("ABM", "abm"),
-    ("AESNI", "aes"),
-    ("AMXBF16", "amx-bf16"),
-    ("AMXINT8", "amx-int8"),
-    ("AMXTILE", "amx-tile"),
-    ("AVX", "avx"),
-    ("AVX2", "avx2"),
-    ("AVX512BW", "avx512bw"),
-    ("AVX512CD", "avx512cd"),
-    ("AVX512DQ", "avx512dq"),
-    ("AVX512ER", "avx512er"),
-    ("AVX512F", "avx512f"),
-    ("AVX512PF", "avx512pf"),
-    ("AVX512VL", "avx512vl"),
-    ("AVX512VNNI", "avx512vnni"),
-    ("AVX512VBMI", "avx512vbmi"),
-    ("AVX512IFMA", "avx512ifma"),
-    ("AVX512VBMI2", "avx512vbmi2"),
-    ("AVX512BITALG", "avx512bitalg"),
-    ("AVX512VAES", "vaes"),
-    ("AVX512GFNI", "gfni"),
-    ("AVX512VPCLMULQDQ", "vpclmulqdq"),
-    ("AVX512VPOPCNTDQ", "avx512-vpopcntdq"),
-    ("BMI", "bmi1"),
-    ("BMI2", "bmi2"),
-    ("CLMUL", "pclmuldq"),
-    ("F16C", "f16c"),
-    ("FMA3", "fma"),
-    ("FMA4", "fma4"),
-    ("MMX", "mmx"),
-    ("MPX", "mpx"),
-    ("SHA", "sha-ni"),
-    ("SSE", "sse"),
-    ("SSE2", "sse2"),
-    ("SSE3", "pni"),
-    ("SSE41", "sse4.1"),
-    ("SSE42", "sse4.2"),
-    ("SSE4A", "sse4a"),
-    ("SSSE3", "ssse3"),
-    ("SVM", "svm"),
-    ("AMD_SVM", "svm"),
-    ("TBM", "tbm"),
-    ("VMX", "vmx"),
-    ("INTEL_VMX", "vmx"),
-    ("XOP", "xop"),
+/// libvirt feature name → os-traits trait names, as Nova 34.0.0 maps them
+/// (`CPU_TRAITS_MAPPING`, nova/virt/libvirt/utils.py, with the trait
+/// strings of os-traits 3.9.0). `svm` and `vmx` give two traits each: the
+/// old generic one and the vendor-specific one.
+pub const CPU_TRAITS: &[(&str, &[&str])] = &[
+    ("3dnow", &["HW_CPU_X86_3DNOW"]),
+    ("abm", &["HW_CPU_X86_ABM"]),
+    ("aes", &["HW_CPU_X86_AESNI"]),
+    ("amx-bf16", &["HW_CPU_X86_AMXBF16"]),
+    ("amx-int8", &["HW_CPU_X86_AMXINT8"]),
+    ("amx-tile", &["HW_CPU_X86_AMXTILE"]),
+    ("avx", &["HW_CPU_X86_AVX"]),
+    ("avx2", &["HW_CPU_X86_AVX2"]),
+    ("avx512bw", &["HW_CPU_X86_AVX512BW"]),
+    ("avx512cd", &["HW_CPU_X86_AVX512CD"]),
+    ("avx512dq", &["HW_CPU_X86_AVX512DQ"]),
+    ("avx512er", &["HW_CPU_X86_AVX512ER"]),
+    ("avx512f", &["HW_CPU_X86_AVX512F"]),
+    ("avx512pf", &["HW_CPU_X86_AVX512PF"]),
+    ("avx512vl", &["HW_CPU_X86_AVX512VL"]),
+    ("avx512vnni", &["HW_CPU_X86_AVX512VNNI"]),
+    ("avx512vbmi", &["HW_CPU_X86_AVX512VBMI"]),
+    ("avx512ifma", &["HW_CPU_X86_AVX512IFMA"]),
+    ("avx512vbmi2", &["HW_CPU_X86_AVX512VBMI2"]),
+    ("avx512bitalg", &["HW_CPU_X86_AVX512BITALG"]),
+    ("vaes", &["HW_CPU_X86_AVX512VAES"]),
+    ("gfni", &["HW_CPU_X86_AVX512GFNI"]),
+    ("vpclmulqdq", &["HW_CPU_X86_AVX512VPCLMULQDQ"]),
+    ("avx512-vpopcntdq", &["HW_CPU_X86_AVX512VPOPCNTDQ"]),
+    ("bmi1", &["HW_CPU_X86_BMI"]),
+    ("bmi2", &["HW_CPU_X86_BMI2"]),
+    ("pclmuldq", &["HW_CPU_X86_CLMUL"]),
+    ("f16c", &["HW_CPU_X86_F16C"]),
+    ("fma", &["HW_CPU_X86_FMA3"]),
+    ("fma4", &["HW_CPU_X86_FMA4"]),
+    ("mmx", &["HW_CPU_X86_MMX"]),
+    ("mpx", &["HW_CPU_X86_MPX"]),
+    ("sha-ni", &["HW_CPU_X86_SHA"]),
+    ("sse", &["HW_CPU_X86_SSE"]),
+    ("sse2", &["HW_CPU_X86_SSE2"]),
+    ("sse3", &["HW_CPU_X86_SSE3"]),
+    ("sse4.1", &["HW_CPU_X86_SSE41"]),
+    ("sse4.2", &["HW_CPU_X86_SSE42"]),
+    ("sse4a", &["HW_CPU_X86_SSE4A"]),
+    ("ssse3", &["HW_CPU_X86_SSSE3"]),
+    ("svm", &["HW_CPU_X86_SVM", "HW_CPU_X86_AMD_SVM"]),
+    ("tbm", &["HW_CPU_X86_TBM"]),
+    ("vmx", &["HW_CPU_X86_VMX", "HW_CPU_X86_INTEL_VMX"]),
+    ("xop", &["HW_CPU_X86_XOP"]),
 ];
 
 /// Topology limits and required features read from specs and properties.
@@ -183,10 +184,10 @@ pub fn parse_specs(flavor: &[String], image: &[String]) -> Result<ParsedSpecs, S
                     text: text.clone(),
                 })?;
             if let Some(t) = key.strip_prefix("trait:") {
-                let feature = t
-                    .strip_prefix("HW_CPU_X86_")
-                    .and_then(|n| CPU_TRAITS.iter().find(|(tr, _)| *tr == n))
-                    .map(|(_, f)| *f)
+                let feature = CPU_TRAITS
+                    .iter()
+                    .find(|(_, traits)| traits.contains(&t))
+                    .map(|(f, _)| *f)
                     .ok_or_else(|| SpecError::BadTrait {
                         kind,
                         key: key.to_string(),

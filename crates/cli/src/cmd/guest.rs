@@ -168,7 +168,7 @@ impl GuestArgs {
 
 /// The host of `--host`: a dump is decoded (and keeps its features for
 /// host-model), any other document gives its first CPU.
-fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
+pub(crate) fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
     let name = path.display().to_string();
     match parse_host(db, &name, &crate::error::read_cpu_document(path)?)? {
         HostInput::Dump { features, .. } => {
@@ -192,7 +192,7 @@ fn host_from_file(db: &Database, path: &Path) -> Result<HostCpu, CliError> {
 
 /// This machine as guests see it: KVM's view when /dev/kvm is usable (as
 /// `cpumodel host` shows), the processor's own CPUID otherwise.
-fn live_host(db: &Database) -> Result<HostCpu, CliError> {
+pub(crate) fn live_host(db: &Database) -> Result<HostCpu, CliError> {
     let view = detected_view("guest")?;
     let input = match &view.source {
         ViewSource::Kvm { device } => format!("what KVM at {} offers", device.display()),

@@ -2,11 +2,26 @@
 //! `<cpu>`, from the hypervisor view when KVM is usable, the raw CPUID view
 //! otherwise (the output says which, and why).
 
-use cpumodel_cpudef::{decode, CpuFeatures, CpuKind, DecodeOptions, HostDocument};
+use clap::ValueEnum;
+use cpumodel_cpudef::{
+    decode, CpuFeatures, CpuKind, DecodeOptions, HostDocument, NovaCpuInfo, NovaTopology,
+};
 use cpumodel_kvm::ViewSource;
 
 use crate::error::CliError;
-use crate::shared::{detected_view, json_text, raw_view, MapArgs, Output, XmlFormat};
+use crate::shared::{detected_view, json_text, raw_view, MapArgs, Output};
+
+/// The formats of `host`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The host CPU and the host-model guest CPU as libvirt XML.
+    Xml,
+    /// The same as JSON, with the view.
+    Json,
+    /// The cpu_info JSON OpenStack Nova stores for this compute node: arch,
+    /// model, vendor, topology (from sysfs) and every feature.
+    NovaCpuInfo,
+}
 
 /// Arguments of `cpumodel host`.
 #[derive(Debug, clap::Args)]
@@ -15,8 +30,8 @@ pub struct HostArgs {
     #[arg(long)]
     pub raw: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
-    pub format: XmlFormat,
+    #[arg(long, value_enum, default_value_t = Format::Xml)]
+    pub format: Format,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -88,15 +103,30 @@ impl HostArgs {
         let guest = match host_model {
             Some(cpu) => cpu,
             None => decode(db, &features, &DecodeOptions::new(CpuKind::Guest))
-                .map_err(|source| CliError::Decode { input, source })?
+                .map_err(|source| CliError::Decode {
+                    input: input.clone(),
+                    source,
+                })?
                 .to_cpu_def(db, CpuKind::Guest),
         };
         Ok(Output::ok(match self.format {
-            XmlFormat::Json => json_text(&match device {
+            Format::NovaCpuInfo => {
+                let t = cpumodel_kvm::host_topology();
+                let topology = NovaTopology {
+                    cells: t.cells,
+                    cores: t.cores,
+                    sockets: t.sockets,
+                    threads: t.threads,
+                };
+                let info = NovaCpuInfo::from_host(db, &host, topology)
+                    .map_err(|e| CliError::Usage(format!("{input}: {e}")))?;
+                json_text(&info)
+            }
+            Format::Json => json_text(&match device {
                 Some(device) => HostDocument::hypervisor(device, host, guest),
                 None => HostDocument::raw(kvm_unusable, host, guest),
             }),
-            XmlFormat::Xml => {
+            Format::Xml => {
                 let mut out = format!("<!-- view: {comment} -->\n<!-- host CPU -->\n");
                 out.push_str(&host.to_xml());
                 out.push_str("<!-- host-model guest CPU -->\n");

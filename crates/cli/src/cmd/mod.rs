@@ -20,5 +20,6 @@ pub mod host;
 pub mod man;
 pub mod model;
 pub mod models;
+pub mod nova;
 pub mod probe;
 pub mod verify;
