@@ -30,4 +30,6 @@ pub use plan::{
     HeldBack, HostDrift, HostRow, Limits, ModelCoverage, PlanError, Recommendation,
 };
 pub use profile::{Profile, ProfileCount};
-pub use report::{read_host_report, HostReport, ReportError, View, HOST_NOTE, VIEW_NOTE};
+pub use report::{
+    read_host_report, HostReader, HostReport, ReportError, View, HOST_NOTE, VIEW_NOTE,
+};

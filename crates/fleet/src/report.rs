@@ -9,7 +9,9 @@
 //! domain definitions are refused, since they describe what a guest asks
 //! for, not what a host has.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use cpumodel_cpudef::{parse_cpus, CpuDef, CpuKind, InputError};
 use cpumodel_map::Database;
@@ -123,6 +125,54 @@ pub fn read_host_report(
     source: &str,
     text: &str,
 ) -> Result<HostReport, ReportError> {
+    read_with(db, source, text, None)
+}
+
+/// How many distinct documents a [`HostReader`] remembers before it starts
+/// again (a few KB each: a bounded cache, whatever the input).
+const READER_CACHE: usize = 4096;
+
+/// Reads host documents, deciding each distinct CPU once.
+///
+/// A fleet has many hosts and few distinct CPUs: the dumps of identical
+/// machines differ only in their prologue (`<!-- host: NAME -->`). The
+/// reader remembers the CPU and profile of each document body (everything
+/// from the root element on, with the view its prologue names) it has read,
+/// so the next host with the same body costs a hash lookup instead of a
+/// parse and a decode. The answers are those of [`read_host_report`]; the
+/// digest is always of the whole document. `Sync`: threads share one.
+pub struct HostReader<'d> {
+    db: &'d Database,
+    seen: Seen,
+}
+
+impl<'d> HostReader<'d> {
+    /// A reader that remembers nothing yet.
+    pub fn new(db: &'d Database) -> Self {
+        HostReader {
+            db,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`read_host_report`], from memory when the body was read before.
+    ///
+    /// # Errors
+    /// As [`read_host_report`].
+    pub fn read(&self, source: &str, text: &str) -> Result<HostReport, ReportError> {
+        read_with(self.db, source, text, Some(&self.seen))
+    }
+}
+
+/// The documents a [`HostReader`] remembers, by view and body.
+type Seen = Mutex<HashMap<(View, Box<str>), (CpuDef, Profile)>>;
+
+fn read_with(
+    db: &Database,
+    source: &str,
+    text: &str,
+    seen: Option<&Seen>,
+) -> Result<HostReport, ReportError> {
     let prologue = Prologue::scan(text);
     let not_host = |what: String| ReportError::NotHostCpu {
         document: source.to_string(),
@@ -144,6 +194,25 @@ pub fn read_host_report(
         // Anything else: the reader below names what is wrong with it.
         _ => View::HostCpu,
     };
+    let body = &text[prologue.body_start..];
+    let host = prologue.note(HOST_NOTE).map(str::to_string);
+    let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+    if let Some(seen) = seen {
+        let known = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(view, Box::<str>::from(body)))
+            .cloned();
+        if let Some((cpu, profile)) = known {
+            return Ok(HostReport {
+                host,
+                view,
+                cpu,
+                profile,
+                digest,
+            });
+        }
+    }
     let mut cpus = parse_cpus(db, source, text)?;
     if cpus.len() != 1 {
         return Err(not_host(format!(
@@ -160,11 +229,20 @@ pub fn read_host_report(
         document: source.to_string(),
         reason: e.to_string(),
     })?;
+    if let Some(seen) = seen {
+        let mut seen = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= READER_CACHE {
+            seen.clear();
+        }
+        seen.insert((view, body.into()), (cpu.clone(), profile));
+    }
     Ok(HostReport {
-        host: prologue.note(HOST_NOTE).map(str::to_string),
+        host,
         view,
         cpu,
         profile,
-        digest: Sha256::digest(text.as_bytes()).into(),
+        digest,
     })
 }

@@ -72,3 +72,32 @@ fn guest_cpus_are_refused() {
         err("<cpudata arch='x86'>")
     );
 }
+
+/// A `HostReader` answers exactly as `read_host_report`, for documents it
+/// has seen (other prologue, same body) and not, and keeps views apart.
+#[test]
+fn the_reader_remembers_bodies_and_answers_the_same() {
+    let db = Database::embedded();
+    let reader = cpumodel_fleet::HostReader::new(&db);
+    let docs = [
+        dump("<!-- host: a -->\n"),
+        dump("<!-- host: b -->\n"),
+        dump("<!-- host: c -->\n<!-- view: kvm (/dev/kvm) -->\n"),
+        dump(""),
+        "<cpu><arch>x86_64</arch><model>Westmere</model><vendor>Intel</vendor></cpu>".to_string(),
+    ];
+    for _ in 0..2 {
+        for d in &docs {
+            assert_eq!(
+                reader.read("d.xml", d),
+                read_host_report(&db, "d.xml", d),
+                "{d}"
+            );
+        }
+    }
+    let bad = "<cpu mode='custom'><model>Westmere</model></cpu>";
+    assert_eq!(
+        reader.read("g.xml", bad),
+        read_host_report(&db, "g.xml", bad)
+    );
+}

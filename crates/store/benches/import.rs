@@ -120,6 +120,7 @@ impl Fleet {
             view: View::RawCpuid,
             digest: Sha256::digest(document.as_bytes()).into(),
             document,
+            compressed: None,
             profile,
         }
     }

@@ -93,6 +93,7 @@
 //!     view: View::HostCpu,
 //!     digest: [1; 32],
 //!     document: "<cpu>…</cpu>".into(),
+//!     compressed: None,
 //!     profile: Profile {
 //!         vendor: db.find_vendor("Intel"),
 //!         model: Some(westmere),
@@ -119,7 +120,7 @@ pub use cpumodel_map::{Database, FeatureSet};
 pub use error::StoreError;
 pub use location::{Location, DB_ENV_VAR};
 pub use schema::SCHEMA_VERSION;
-pub use store::Store;
+pub use store::{compress_document, Store};
 
 /// Whether opening may create a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +151,10 @@ pub struct NewReport {
     pub digest: [u8; 32],
     /// The document, verbatim.
     pub document: String,
+    /// `document` compressed by [`compress_document`], when the caller has
+    /// done it already (on its own threads, beside other work); `None`
+    /// lets the store compress it, only when the document is new.
+    pub compressed: Option<Vec<u8>>,
     /// The CPU decoded from it, numbered by the [`Database`] given to
     /// [`Store::import`]. The store keeps it by name: the vendor's and the
     /// model's names in that database, and a `None` model as the name `-`

@@ -12,6 +12,10 @@ pub struct Prologue<'a> {
     pub comments: Vec<&'a str>,
     /// The root element's name (empty when the text has no element).
     pub root: &'a str,
+    /// The byte offset of the root element's `<` (the text's length when
+    /// it has no element): what follows is the document without its
+    /// prologue.
+    pub body_start: usize,
 }
 
 impl<'a> Prologue<'a> {
@@ -19,7 +23,10 @@ impl<'a> Prologue<'a> {
     /// declaration, comment, processing instruction, DOCTYPE or white space
     /// ends the scan; the document's own parse reports what is wrong with it.
     pub fn scan(text: &'a str) -> Prologue<'a> {
-        let mut out = Prologue::default();
+        let mut out = Prologue {
+            body_start: text.len(),
+            ..Prologue::default()
+        };
         let mut rest = text.trim_start_matches('\u{feff}');
         loop {
             rest = rest.trim_start();
@@ -35,6 +42,7 @@ impl<'a> Prologue<'a> {
                 };
                 rest = &rest[end + 1..];
             } else if let Some(body) = rest.strip_prefix('<') {
+                out.body_start = text.len() - rest.len();
                 let end = body
                     .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
                     .unwrap_or(body.len());

@@ -10,7 +10,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
-use cpumodel_fleet::{CanRunAnswer, GroupProfiles, Limits, ProfileCount};
+use cpumodel_fleet::{CanRunAnswer, GroupProfiles, HostReader, Limits, ProfileCount};
 use cpumodel_map::Database;
 use cpumodel_store::{Filter, Location, NewReport, OpenMode, Store};
 
@@ -188,7 +188,7 @@ pub struct ImportArgs {
 }
 
 /// Reports per transaction.
-const BATCH: usize = 2000;
+const BATCH: usize = 5000;
 
 /// One input: its name and where to read it.
 enum Input {
@@ -232,10 +232,15 @@ fn now_us() -> i64 {
 
 impl ImportArgs {
     /// Reads one input into a report for the store.
-    fn report(&self, db: &Database, input: &Input, time_us: i64) -> Result<NewReport, CliError> {
+    fn report(
+        &self,
+        reader: &HostReader<'_>,
+        input: &Input,
+        time_us: i64,
+    ) -> Result<NewReport, CliError> {
         let name = input.name();
         let text = input.read()?;
-        let r = cpumodel_fleet::read_host_report(db, &name, &text)?;
+        let r = reader.read(&name, &text)?;
         let host = self
             .host
             .clone()
@@ -246,6 +251,14 @@ impl ImportArgs {
                     "{name}: the document names no host; give --host NAME"
                 ))
             })?;
+        // Compressed here, on the reader threads, beside the parsing; the
+        // store's writer then only writes.
+        let compressed =
+            cpumodel_store::compress_document(&text).map_err(|source| CliError::File {
+                path: PathBuf::from(&name),
+                action: "cannot compress",
+                source,
+            })?;
         Ok(NewReport {
             host,
             groups: self.groups.clone(),
@@ -253,6 +266,7 @@ impl ImportArgs {
             source: name,
             view: r.view,
             digest: r.digest,
+            compressed: Some(compressed),
             document: text,
             profile: r.profile,
         })
@@ -261,7 +275,7 @@ impl ImportArgs {
     /// Reads a batch of inputs on every core, in order.
     fn read_batch(
         &self,
-        db: &Database,
+        reader: &HostReader<'_>,
         inputs: &[Input],
         time_us: i64,
     ) -> Vec<Result<NewReport, CliError>> {
@@ -275,7 +289,7 @@ impl ImportArgs {
                 .map(|part| {
                     s.spawn(move || {
                         part.iter()
-                            .map(|i| self.report(db, i, time_us))
+                            .map(|i| self.report(reader, i, time_us))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -320,16 +334,20 @@ impl ImportArgs {
             indicatif::ProgressBar::hidden()
         };
         let time_us = self.time.unwrap_or_else(now_us);
+        // Identical machines' documents differ only in their prologue:
+        // each distinct CPU is parsed and decoded once.
+        let reader = HostReader::new(db);
         let (mut added, mut unchanged, mut skipped) = (0u64, 0u64, 0u64);
         // Reading (parsing, decoding, hashing) the next batch goes on while
         // this thread writes the current one.
         std::thread::scope(|s| -> Result<(), CliError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(0);
             let inputs = &inputs;
+            let reader = &reader;
             s.spawn(move || {
                 for batch in inputs.chunks(BATCH) {
                     if tx
-                        .send((batch.len(), self.read_batch(db, batch, time_us)))
+                        .send((batch.len(), self.read_batch(reader, batch, time_us)))
                         .is_err()
                     {
                         break;

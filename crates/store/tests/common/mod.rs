@@ -199,6 +199,7 @@ pub fn report(
         view: View::HostCpu,
         digest: sha256(&document),
         document,
+        compressed: None,
         profile: Profile {
             vendor: m.vendor,
             model: Some(id),
