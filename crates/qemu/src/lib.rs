@@ -234,7 +234,11 @@ fn parse_expansion(
             .filter_map(|(k, v)| {
                 let value = match v {
                     Value::Bool(b) => PropValue::Bool(*b),
-                    Value::Number(n) => PropValue::Number(n.as_i64()?),
+                    // A number no i64 holds (above 2^63, or a fraction) is
+                    // out of every range the signature accepts: kept as
+                    // i64::MAX, so a family or model of it is refused
+                    // rather than read as 0.
+                    Value::Number(n) => PropValue::Number(n.as_i64().unwrap_or(i64::MAX)),
                     Value::String(s) => PropValue::String(s.clone()),
                     _ => return None,
                 };
