@@ -119,8 +119,7 @@ impl Fleet {
             source: "bench.xml".into(),
             view: View::RawCpuid,
             digest: Sha256::digest(document.as_bytes()).into(),
-            document,
-            compressed: None,
+            document: cpumodel_store::Document::Text(document),
             profile,
         }
     }

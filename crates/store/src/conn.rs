@@ -605,14 +605,16 @@ pub(crate) fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Conn, StoreErro
 
 /// WAL (readers never wait for the writer; a commit is one append),
 /// `synchronous = NORMAL` (durable across process crashes; the WAL is
-/// synced at checkpoints), foreign keys checked, a 64 MiB page cache.
+/// synced at checkpoints), foreign keys checked, a 16 MiB page cache (a
+/// larger one made no query faster and held an import of 1,000,000 hosts
+/// above 256 MiB).
 fn sqlite_setup(lite: &rusqlite::Connection) -> rusqlite::Result<()> {
     let mode: String = lite.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         lite.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     }
     lite.execute_batch(
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;",
     )?;
     lite.set_prepared_statement_cache_capacity(64);
     Ok(())

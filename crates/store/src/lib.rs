@@ -78,7 +78,7 @@
 //!
 //! ```
 //! use cpumodel_map::Database;
-//! use cpumodel_store::{Filter, Location, NewReport, OpenMode, Profile, Store, View};
+//! use cpumodel_store::{Document, Filter, Location, NewReport, OpenMode, Profile, Store, View};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let location = Location::parse(dir.path().join("fleet.sqlite").to_str().unwrap());
@@ -92,8 +92,7 @@
 //!     source: "node1.xml".into(),
 //!     view: View::HostCpu,
 //!     digest: [1; 32],
-//!     document: "<cpu>…</cpu>".into(),
-//!     compressed: None,
+//!     document: Document::Text("<cpu>…</cpu>".into()),
 //!     profile: Profile {
 //!         vendor: db.find_vendor("Intel"),
 //!         model: Some(westmere),
@@ -149,17 +148,38 @@ pub struct NewReport {
     /// SHA-256 of `document`, computed by the caller: with the host, the
     /// identity of a report.
     pub digest: [u8; 32],
-    /// The document, verbatim.
-    pub document: String,
-    /// `document` compressed by [`compress_document`], when the caller has
-    /// done it already (on its own threads, beside other work); `None`
-    /// lets the store compress it, only when the document is new.
-    pub compressed: Option<Vec<u8>>,
+    /// The document: its text, or the text already compressed.
+    pub document: Document,
     /// The CPU decoded from it, numbered by the [`Database`] given to
     /// [`Store::import`]. The store keeps it by name: the vendor's and the
     /// model's names in that database, and a `None` model as the name `-`
     /// (what [`Profile::model_name`] shows), which reads back as `None`.
     pub profile: Profile,
+}
+
+/// A report's document, as the caller hands it to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Document {
+    /// The text, verbatim: the store compresses it when it is new.
+    Text(String),
+    /// The text compressed by [`compress_document`], on the caller's own
+    /// threads beside other work; the text itself need not be kept.
+    Compressed {
+        /// The compressed text.
+        bytes: Vec<u8>,
+        /// The text's length in bytes.
+        size: usize,
+    },
+}
+
+impl Document {
+    /// The text's length in bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            Document::Text(t) => t.len(),
+            Document::Compressed { size, .. } => *size,
+        }
+    }
 }
 
 /// What an import did.

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::conn::{open_postgres, open_sqlite, Conn, Row, Value};
 use crate::error::one_line;
 use crate::{
-    CurrentDocument, DriftRow, Filter, Guest, HistoryRow, HostRow, ImportOutcome, Location,
-    NewReport, OpenMode, Profile, ProfileCount, StoreError, View,
+    CurrentDocument, Document, DriftRow, Filter, Guest, HistoryRow, HostRow, ImportOutcome,
+    Location, NewReport, OpenMode, Profile, ProfileCount, StoreError, View,
 };
 
 /// A profile as read: the names the store keeps and the [`Profile`] they
@@ -198,35 +198,36 @@ impl Store {
             .filter(|&i| !documents.contains_key(&batch[i].digest))
             .collect();
         // Compressed here only when the caller has not done it.
-        let unpacked: Vec<usize> = missing
+        let texts: Vec<(usize, &str)> = missing
             .iter()
-            .copied()
-            .filter(|&i| batch[i].compressed.is_none())
+            .filter_map(|&i| match &batch[i].document {
+                Document::Text(t) => Some((i, t.as_str())),
+                Document::Compressed { .. } => None,
+            })
             .collect();
-        let fresh = compress_all(
-            &unpacked
-                .iter()
-                .map(|&i| batch[i].document.as_bytes())
-                .collect::<Vec<_>>(),
-        )
-        .map_err(|e| StoreError::Backend {
-            location: self.conn.location.clone(),
-            message: format!("cannot compress a document: {e}"),
-            code: None,
-        })?;
-        let fresh: HashMap<usize, &[u8]> = unpacked
-            .into_iter()
+        let fresh = compress_all(&texts.iter().map(|(_, t)| t.as_bytes()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Backend {
+                location: self.conn.location.clone(),
+                message: format!("cannot compress a document: {e}"),
+                code: None,
+            })?;
+        let fresh: HashMap<usize, &[u8]> = texts
+            .iter()
+            .map(|(i, _)| *i)
             .zip(fresh.iter().map(Vec::as_slice))
             .collect();
         let sizes: Vec<i64> = missing
             .iter()
-            .map(|&i| i64::try_from(batch[i].document.len()).unwrap_or(i64::MAX))
+            .map(|&i| i64::try_from(batch[i].document.size()).unwrap_or(i64::MAX))
             .collect();
         let rows: Vec<[Value<'_>; 4]> = missing
             .iter()
             .zip(&sizes)
             .map(|(&i, &size)| {
-                let body = batch[i].compressed.as_deref().unwrap_or_else(|| fresh[&i]);
+                let body = match &batch[i].document {
+                    Document::Compressed { bytes, .. } => bytes.as_slice(),
+                    Document::Text(_) => fresh[&i],
+                };
                 [
                     Value::Blob(&batch[i].digest),
                     Value::Text("zstd"),
@@ -1272,8 +1273,8 @@ fn read_digest(r: &Row<'_>) -> Result<[u8; 32], StoreError> {
 }
 
 /// `document` compressed as the store keeps documents (zstd), for callers
-/// that fill [`NewReport::compressed`](crate::NewReport::compressed) on
-/// their own threads.
+/// that hand [`Document::Compressed`](crate::Document::Compressed) to the
+/// store, compressed on their own threads.
 ///
 /// # Errors
 /// zstd's, which only a failed allocation causes.

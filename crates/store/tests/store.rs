@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{report, Fixture};
 use cpumodel_map::{Database, FeatureSet};
-use cpumodel_store::{Filter, NewReport, StoreError, View};
+use cpumodel_store::{Document, Filter, NewReport, StoreError, View};
 use cpumodel_testenv::Mutator;
 
 both_backends!(
@@ -391,22 +391,31 @@ fn current_documents_are_verbatim(f: &Fixture) {
     let db = Database::embedded();
     let mut s = f.open();
     let mut big = report(&db, "b", &[], 3, "x", "Haswell", &[], &[]);
-    big.document = format!(
+    let big_text = format!(
         "<cpudata>\n{}</cpudata>\n",
         "  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x0000000d'/>\n".repeat(300)
     );
-    big.digest = common::sha256(&big.document);
+    big.document = Document::Text(big_text.clone());
+    big.digest = common::sha256(&big_text);
     big.view = View::RawCpuid;
     let old = report(&db, "b", &[], 1, "old", "Haswell", &[], &[]);
-    let a = report(&db, "a", &[], 1, "y", "Haswell", &[], &[]);
+    // One document handed over compressed, as `fleet import` does.
+    let mut a = report(&db, "a", &[], 1, "y", "Haswell", &[], &[]);
+    let Document::Text(a_text) = a.document.clone() else {
+        unreachable!("report() gives text")
+    };
+    a.document = Document::Compressed {
+        bytes: cpumodel_store::compress_document(&a_text).unwrap(),
+        size: a_text.len(),
+    };
     s.import(&db, &[big.clone(), old, a.clone()]).unwrap();
     let docs = s.current_documents(&Filter::all()).unwrap();
     assert_eq!(docs.len(), 2);
     assert_eq!(
         (docs[0].host.as_str(), docs[0].document.as_str()),
-        ("a", a.document.as_str())
+        ("a", a_text.as_str())
     );
-    assert_eq!(docs[1].document, big.document);
+    assert_eq!(docs[1].document, big_text);
     assert_eq!(docs[1].source, big.source);
     assert_eq!(docs[1].view, View::RawCpuid);
     assert_eq!(docs[1].time_us, 3);

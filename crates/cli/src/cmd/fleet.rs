@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Subcommand, ValueEnum};
 use cpumodel_fleet::{CanRunAnswer, GroupProfiles, HostReader, Limits, ProfileCount};
 use cpumodel_map::Database;
-use cpumodel_store::{Filter, Location, NewReport, OpenMode, Store};
+use cpumodel_store::{Document, Filter, Location, NewReport, OpenMode, Store};
 
 use crate::error::{read, CliError};
 use crate::shared::{
@@ -188,7 +188,7 @@ pub struct ImportArgs {
 }
 
 /// Reports per transaction.
-const BATCH: usize = 5000;
+const BATCH: usize = 10000;
 
 /// One input: its name and where to read it.
 enum Input {
@@ -266,8 +266,11 @@ impl ImportArgs {
             source: name,
             view: r.view,
             digest: r.digest,
-            compressed: Some(compressed),
-            document: text,
+            // Only the compressed document stays in memory with the batch.
+            document: Document::Compressed {
+                bytes: compressed,
+                size: text.len(),
+            },
             profile: r.profile,
         })
     }

@@ -198,8 +198,7 @@ pub fn report(
         source: format!("{host}-{tag}.xml"),
         view: View::HostCpu,
         digest: sha256(&document),
-        document,
-        compressed: None,
+        document: cpumodel_store::Document::Text(document),
         profile: Profile {
             vendor: m.vendor,
             model: Some(id),
