@@ -140,7 +140,9 @@ impl ProbeArgs {
             None => default_accel(&kvm_device()),
         };
         let smp = smp(&table)?;
-        let (probe, via) = match &self.libvirt {
+        // Either edge runs the same image and gives back what the guest
+        // wrote and what QEMU said; the comparison is the same.
+        let (plan, output, stderr, via) = match &self.libvirt {
             None => {
                 let plan = Plan::new(&table, DEBUGCON_PORT)?;
                 let run = QemuProbe {
@@ -151,19 +153,8 @@ impl ProbeArgs {
                     timeout,
                 };
                 let outcome = run.run(&plan.image)?;
-                let probe = finish(
-                    &plan,
-                    db,
-                    &spec,
-                    &table,
-                    &outcome.output,
-                    &outcome.stderr,
-                    &cpu_arg,
-                )?;
-                (
-                    probe,
-                    format!("{} (accel {})", self.qemu.display(), accel.name()),
-                )
+                let via = format!("{} (accel {})", self.qemu.display(), accel.name());
+                (plan, outcome.output, outcome.stderr, via)
             }
             Some(uri) => {
                 let plan = Plan::new(&table, SERIAL_PORT)?;
@@ -177,24 +168,14 @@ impl ProbeArgs {
                     expected_bytes: plan.queries.len() * cpumodel_probe::image::RESULT_SIZE,
                 };
                 let outcome = run.run(&plan.image)?;
-                let probe = finish(
-                    &plan,
-                    db,
-                    &spec,
-                    &table,
-                    &outcome.output,
-                    &outcome.stderr,
-                    &cpu_arg,
-                )?;
-                (
-                    probe,
-                    format!(
-                        "libvirt {} (domain type {})",
-                        outcome.uri, outcome.domain_type
-                    ),
-                )
+                let via = format!(
+                    "libvirt {} (domain type {})",
+                    outcome.uri, outcome.domain_type
+                );
+                (plan, outcome.output, outcome.stderr, via)
             }
         };
+        let probe = finish(&plan, db, &spec, &table, &output, &stderr, &cpu_arg)?;
         if let Some(path) = &self.output {
             std::fs::write(path, cpumodel_cpudata::format_cpudata(&probe.seen)).map_err(
                 |source| CliError::File {
