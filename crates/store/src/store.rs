@@ -179,9 +179,21 @@ impl Store {
         for r in batch {
             used.union_with(&r.profile.features);
         }
+        let uncached: Vec<[Value<'_>; 1]> = used
+            .iter()
+            .map(|id| db.feature_name(id))
+            .filter(|name| !self.features.contains_key(*name))
+            .map(|name| [Value::Text(name)])
+            .collect();
+        for (name, (id, _)) in self.insert_ids("features", "name", &uncached, |r| r.text(0))? {
+            if !(1..=i64::from(u32::MAX)).contains(&id) {
+                return Err(self.corrupt(format!("feature {name:?} has the id {id}")));
+            }
+            self.features.insert(name, id);
+        }
         let mut local = vec![0i64; MAX_FEATURES];
         for id in used.iter() {
-            local[id.index()] = self.feature_id(db.feature_name(id))?;
+            local[id.index()] = self.required(&self.features, db.feature_name(id), "feature")?;
         }
 
         // 2. Documents, once per digest; compressed only when new.
@@ -326,23 +338,31 @@ impl Store {
                 None => new_profiles.entry(*digest).or_default().push(i),
             }
         }
-        for (digest, users) in new_profiles {
-            let (vendor, model) = names[users[0]];
-            let blob = &keys[users[0]].1;
-            let params = [
-                Value::Blob(&digest),
-                Value::OptText(vendor),
-                Value::Text(model),
-                Value::Blob(blob),
-            ];
-            let (id, _) = self.insert_or_select(
-                "INSERT INTO profiles (digest, vendor, model, features) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (digest) DO NOTHING RETURNING id",
-                "SELECT id FROM profiles WHERE digest = $1",
-                &params,
-                "profile",
-            )?;
-            self.profiles.insert(digest, id);
+        let rows: Vec<[Value<'_>; 4]> = new_profiles
+            .iter()
+            .map(|(digest, users)| {
+                let (vendor, model) = names[users[0]];
+                [
+                    Value::Blob(digest),
+                    Value::OptText(vendor),
+                    Value::Text(model),
+                    Value::Blob(&keys[users[0]].1),
+                ]
+            })
+            .collect();
+        let ids: HashMap<[u8; 32], i64> = self
+            .insert_ids(
+                "profiles",
+                "digest, vendor, model, features",
+                &rows,
+                read_digest,
+            )?
+            .into_iter()
+            .map(|(digest, (id, _))| (digest, id))
+            .collect();
+        for (digest, users) in &new_profiles {
+            let id = self.required(&ids, digest, "profile")?;
+            self.profiles.insert(*digest, id);
             users.iter().for_each(|&i| profile[i] = id);
         }
 
@@ -485,48 +505,6 @@ impl Store {
             )?;
         }
         Ok(outcome)
-    }
-
-    /// Adds a row unless its key is taken: `insert` (`... ON CONFLICT DO
-    /// NOTHING RETURNING id`) with `params`, whose first is the key. Gives
-    /// the row's id and whether it is new; on a conflict the id is the
-    /// existing row's, read by `select` with the key as `$1`.
-    fn insert_or_select(
-        &mut self,
-        insert: &str,
-        select: &str,
-        params: &[Value<'_>],
-        what: &str,
-    ) -> Result<(i64, bool), StoreError> {
-        if let Some(id) = self.conn.query_one(insert, params, |r| r.i64(0))? {
-            return Ok((id, true));
-        }
-        let id = self
-            .conn
-            .query_one(select, &params[..1], |r| r.i64(0))?
-            .ok_or_else(|| StoreError::Backend {
-                location: self.conn.location.clone(),
-                message: format!("a {what} conflicted on insert but cannot be read"),
-                code: None,
-            })?;
-        Ok((id, false))
-    }
-
-    fn feature_id(&mut self, name: &str) -> Result<i64, StoreError> {
-        if let Some(&id) = self.features.get(name) {
-            return Ok(id);
-        }
-        let (id, _) = self.insert_or_select(
-            "INSERT INTO features (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id",
-            "SELECT id FROM features WHERE name = $1",
-            &[Value::Text(name)],
-            "feature",
-        )?;
-        if !(1..=i64::from(u32::MAX)).contains(&id) {
-            return Err(self.corrupt(format!("feature {name:?} has the id {id}")));
-        }
-        self.features.insert(name.to_owned(), id);
-        Ok(id)
     }
 
     /// The ids of the rows of `table` whose `key` column is one of `keys`,
