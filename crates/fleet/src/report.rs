@@ -164,8 +164,9 @@ impl<'d> HostReader<'d> {
     }
 }
 
-/// The documents a [`HostReader`] remembers, by view and body.
-type Seen = Mutex<HashMap<(View, Box<str>), (CpuDef, Profile)>>;
+/// The documents a [`HostReader`] remembers, by view, then by body (looked
+/// up by `&str`, so a lookup copies nothing).
+type Seen = Mutex<HashMap<View, HashMap<Box<str>, (CpuDef, Profile)>>>;
 
 fn read_with(
     db: &Database,
@@ -201,7 +202,8 @@ fn read_with(
         let known = seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&(view, Box::<str>::from(body)))
+            .get(&view)
+            .and_then(|bodies| bodies.get(body))
             .cloned();
         if let Some((cpu, profile)) = known {
             return Ok(HostReport {
@@ -233,10 +235,12 @@ fn read_with(
         let mut seen = seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.len() >= READER_CACHE {
+        if seen.values().map(HashMap::len).sum::<usize>() >= READER_CACHE {
             seen.clear();
         }
-        seen.insert((view, body.into()), (cpu.clone(), profile));
+        seen.entry(view)
+            .or_default()
+            .insert(body.into(), (cpu.clone(), profile));
     }
     Ok(HostReport {
         host,
