@@ -1,11 +1,19 @@
 //! Maintenance tasks for the cpumodel repository.
 //!
-//! `cargo xtask import-cpu-map DIR` regenerates the embedded CPU model
-//! database (`crates/map/src/embedded/data.rs`) from a libvirt cpu_map
-//! directory, normally `../shared/cpu_map/libvirt-upstream`. The directory
-//! must say which libvirt it came from (a `VERSION` file, or a `SOURCE.md`
-//! listing the commit of `index.xml`): the generated file records it, and
-//! `cpumodel --version` prints it.
+//! `cargo xtask import-cpu-map --release NAME [--origin TEXT] DIR`
+//! regenerates one release's embedded CPU model database
+//! (`crates/map/src/embedded/data_<NAME>.rs`, dots as underscores) from a
+//! libvirt cpu_map directory:
+//!
+//! ```text
+//! cargo xtask import-cpu-map --release upstream ../shared/cpu_map/libvirt-upstream
+//! cargo xtask import-cpu-map --release 10.7 --origin 'libvirt 10.7.0' ../shared/conformance/libvirt-10.7/cpu_map
+//! cargo xtask import-cpu-map --release 9.0 --origin 'libvirt 9.0.0 (Debian 12)' ../shared/cpu_map/libvirt-9.0
+//! ```
+//!
+//! The generated file records which libvirt the map came from: `--origin`,
+//! else what the directory says (a `VERSION` file, or a `SOURCE.md` listing
+//! the commit of `index.xml`); `cpumodel --version` prints it.
 //!
 //! `cargo xtask gen-fleet --hosts N --out DIR [--from DIR] [--racks R]
 //! [--seed S] [--vendor STRING]` writes a synthetic fleet of host dumps for
@@ -26,7 +34,7 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["import-cpu-map", dir] => match import(Path::new(dir)) {
+        ["import-cpu-map", rest @ ..] => match import(rest) {
             Ok(out) => {
                 println!("wrote {}", out.display());
                 ExitCode::SUCCESS
@@ -47,32 +55,47 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask import-cpu-map DIR | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
+            eprintln!("usage: cargo xtask import-cpu-map --release NAME [--origin TEXT] DIR | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
             ExitCode::from(2)
         }
     }
 }
 
-fn import(dir: &Path) -> Result<PathBuf, String> {
+fn import(args: &[&str]) -> Result<PathBuf, String> {
+    let (mut release, mut origin, mut dir) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match *arg {
+            "--release" => release = it.next().copied(),
+            "--origin" => origin = it.next().map(|o| (*o).to_string()),
+            other if dir.is_none() && !other.starts_with("--") => dir = Some(Path::new(other)),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    let (Some(release), Some(dir)) = (release, dir) else {
+        return Err("import-cpu-map needs --release NAME and a cpu_map DIR".into());
+    };
     let db = cpumodel_map::load_cpu_map(dir).map_err(|e| e.to_string())?;
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("cpu_map");
     let source = format!(
-        "cpu_map '{name}' ({} vendors, {} features, {} models)",
+        "cpu_map 'libvirt-{release}' ({} vendors, {} features, {} models)",
         db.vendors().len(),
         db.features().len(),
         db.models().len()
     );
-    let origin = cpumodel_map::read_map_origin(dir).ok_or_else(|| {
-        format!(
-            "{}: no VERSION file or SOURCE.md index.xml commit says which libvirt this map is from",
-            dir.display()
-        )
-    })?;
+    let origin = match origin {
+        Some(o) => o,
+        None => cpumodel_map::read_map_origin(dir).ok_or_else(|| {
+            format!(
+                "{}: no VERSION file or SOURCE.md index.xml commit says which libvirt this map is from; give --origin",
+                dir.display()
+            )
+        })?,
+    };
     let text = cpumodel_map::codegen::generate_rust(&db, &source, &origin);
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/map/src/embedded/data.rs");
+    let file = format!("data_{}.rs", release.replace('.', "_"));
+    let out = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/map/src/embedded")
+        .join(file);
     std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
 }

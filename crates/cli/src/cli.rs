@@ -7,6 +7,7 @@
 //! one-line descriptions of `cpumodel --help`.
 
 use clap::{Parser, Subcommand};
+use cpumodel_map::Release;
 
 use crate::cmd;
 use crate::error::CliError;
@@ -22,19 +23,36 @@ use crate::shared::Output;
 #[derive(Debug, Parser)]
 #[command(name = "cpumodel", version = version(), about, long_about)]
 pub struct Args {
+    /// Answer as this libvirt release: its CPU map and its behaviour
+    /// (9.0, 10.7 or upstream; the default is the newest).
+    #[arg(long, global = true, value_name = "VERSION", value_parser = parse_release)]
+    pub libvirt: Option<&'static Release>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The version line: the crate version and where the embedded cpu_map came
-/// from, so that a report of a wrong answer names the data behind it.
-fn version() -> String {
+/// `--libvirt VERSION` as a release.
+fn parse_release(name: &str) -> Result<&'static Release, String> {
+    Release::find(name).map_err(|e| e.to_string())
+}
+
+/// The version line: the crate version and the libvirt release answered
+/// as with where its cpu_map came from, so that a report of a wrong answer
+/// names the data behind it, then the releases cpumodel embeds.
+pub fn version_of(release: &Release) -> String {
+    let known: Vec<&str> = Release::all().iter().map(|r| r.name).collect();
     format!(
-        "{} (cpu_map: {})",
+        "{} (libvirt {}; embedded: {})",
         env!("CARGO_PKG_VERSION"),
-        cpumodel_map::EMBEDDED_ORIGIN
+        release,
+        known.join(", ")
     )
+}
+
+fn version() -> String {
+    version_of(Release::newest())
 }
 
 /// Subcommands.

@@ -36,10 +36,16 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let args = match cli::Args::try_parse() {
         Ok(args) => args,
-        // --help and --version: clap's text on stdout, exit 0.
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+        // --version names the release `--libvirt` chose, when it is valid.
+        Err(e) if e.kind() == ErrorKind::DisplayVersion => {
+            if let Some(release) = requested_release() {
+                println!("cpumodel {}", cli::version_of(release));
+                return ExitCode::SUCCESS;
+            }
             e.exit()
         }
+        // --help: clap's text on stdout, exit 0.
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => e.exit(),
         Err(e) => {
             eprintln!(
                 "cpumodel: error: {}",
@@ -48,6 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(release) = args.libvirt {
+        shared::select_release(release);
+    }
     match args.command.run() {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
@@ -62,4 +71,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The release named by `--libvirt VERSION` (or `--libvirt=VERSION`) on a
+/// command line clap stopped reading at `--version`.
+fn requested_release() -> Option<&'static cpumodel_map::Release> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().enumerate().find_map(|(i, a)| {
+        let name = match a.strip_prefix("--libvirt") {
+            Some("") => args.get(i + 1)?.as_str(),
+            Some(rest) => rest.strip_prefix('=')?,
+            None => return None,
+        };
+        cpumodel_map::Release::find(name).ok()
+    })
 }

@@ -1,13 +1,15 @@
-//! What several commands share: the output value, the `--cpu-map` flag,
+//! What several commands share: the output value, the libvirt release and
+//! the `--cpu-map` flag,
 //! the JSON rendering, the KVM device and the live machine's views, and
 //! reading CPUs from files.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use clap::ValueEnum;
 use cpumodel_cpudef::{parse_known_cpus, CpuDef};
 use cpumodel_kvm::{MachineView, MachineViewError};
-use cpumodel_map::{load_cpu_map, Database};
+use cpumodel_map::{load_cpu_map, Database, Release};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -28,18 +30,34 @@ impl Output {
     }
 }
 
+/// The release chosen with the global `--libvirt VERSION`, set once by
+/// `main` right after parsing.
+static RELEASE: OnceLock<&'static Release> = OnceLock::new();
+
+/// Records the release every command answers as (`--libvirt`).
+pub fn select_release(release: &'static Release) {
+    let _ = RELEASE.set(release);
+}
+
+/// The libvirt release in use: `--libvirt VERSION`, else the newest.
+pub fn release() -> &'static Release {
+    RELEASE.get().copied().unwrap_or_else(Release::newest)
+}
+
 /// The model database flag, flattened into every command that reads the
 /// database (and only those, so that `dump --cpu-map DIR` is no option).
 #[derive(Debug, clap::Args)]
 pub struct MapArgs {
-    /// Use this libvirt cpu_map directory instead of the embedded database
-    /// (for example /usr/share/libvirt/cpu_map to match the local libvirt).
+    /// Use this libvirt cpu_map directory instead of the embedded map of
+    /// the release (for example /usr/share/libvirt/cpu_map to match the
+    /// local libvirt); `--libvirt` still chooses the behaviour.
     #[arg(long, value_name = "DIR")]
     pub cpu_map: Option<PathBuf>,
 }
 
 impl MapArgs {
-    /// The database: the `--cpu-map` directory, or the embedded one.
+    /// The database: the `--cpu-map` directory, or the embedded map of the
+    /// selected release.
     ///
     /// The process ends right after the command, so the database is never
     /// freed: dropping its few hundred allocations one by one would only
@@ -50,9 +68,23 @@ impl MapArgs {
     pub fn load(&self) -> Result<&'static Database, CliError> {
         let db = match &self.cpu_map {
             Some(dir) => load_cpu_map(dir)?,
-            None => Database::embedded(),
+            None => release().database(),
         };
         Ok(Box::leak(Box::new(db)))
+    }
+
+    /// Which map and behaviour are in use, in words: `libvirt upstream
+    /// (libvirt upstream commit …)`, or with `--cpu-map`, `cpu_map DIR with
+    /// libvirt 9.0 behaviour`.
+    pub fn describe(&self) -> String {
+        match &self.cpu_map {
+            Some(dir) => format!(
+                "cpu_map {} with libvirt {} behaviour",
+                dir.display(),
+                release().name
+            ),
+            None => format!("libvirt {}", release()),
+        }
     }
 }
 

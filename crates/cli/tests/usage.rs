@@ -126,18 +126,24 @@ fn man_page_is_roff_with_every_command() {
 }
 
 #[test]
-fn version_names_the_embedded_cpu_map() {
-    let version = ok_stdout(&["--version"]);
+fn version_names_the_release_and_its_cpu_map() {
+    let newest = cpumodel_map::Release::newest();
     assert_eq!(
-        version.lines().next(),
+        ok_stdout(&["--version"]).lines().next(),
         Some(
             format!(
-                "cpumodel {} (cpu_map: {})",
+                "cpumodel {} (libvirt upstream: cpu_map from {}; embedded: 9.0, 10.7, upstream)",
                 env!("CARGO_PKG_VERSION"),
-                cpumodel_map::EMBEDDED_ORIGIN
+                newest.origin()
             )
             .as_str()
         )
     );
-    assert!(cpumodel_map::EMBEDDED_ORIGIN.starts_with("libvirt "));
+    assert_eq!(
+        ok_stdout(&["--libvirt", "9.0", "--version"]),
+        format!(
+            "cpumodel {} (libvirt 9.0: cpu_map from libvirt 9.0.0 (Debian 12); embedded: 9.0, 10.7, upstream)\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
 }

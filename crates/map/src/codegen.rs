@@ -11,11 +11,11 @@ use cpumodel_cpudata::{CpuidKey, ItemKey};
 
 use crate::db::Database;
 
-/// Renders the generated `data.rs`. `source` describes the map (its
-/// directory name and size) and ends up in the header and in
-/// [`EMBEDDED_SOURCE`](crate::EMBEDDED_SOURCE); `origin` names the libvirt
+/// Renders one release's generated `data_*.rs`. `source` describes the map
+/// (its release and size) and ends up in the header and in
+/// [`Release::source`](crate::Release::source); `origin` names the libvirt
 /// it was taken from ([`read_map_origin`](crate::read_map_origin)) and ends
-/// up in the header and in [`EMBEDDED_ORIGIN`](crate::EMBEDDED_ORIGIN).
+/// up in the header and in [`Release::origin`](crate::Release::origin).
 pub fn generate_rust(db: &Database, source: &str, origin: &str) -> String {
     let mut out = String::new();
     let w = &mut out;
@@ -36,13 +36,20 @@ pub fn generate_rust(db: &Database, source: &str, origin: &str) -> String {
     let _ = writeln!(w, "// Origin: {origin}");
     let _ = writeln!(w);
     let _ = writeln!(w, "use super::ItemDef::{{Cpuid, Msr}};");
-    let _ = writeln!(w, "use super::{{FeatureDef, ModelDef, VendorDef}};");
+    let _ = writeln!(
+        w,
+        "use super::{{FeatureDef, MapData, ModelDef, VendorDef}};"
+    );
     let _ = writeln!(w);
-    let _ = writeln!(w, "pub(super) const SOURCE: &str = {source:?};");
+    let _ = writeln!(w, "pub(super) const MAP: MapData = MapData {{");
+    let _ = writeln!(w, "    source: {source:?},");
+    let _ = writeln!(w, "    origin: {origin:?},");
+    let _ = writeln!(w, "    vendors: VENDORS,");
+    let _ = writeln!(w, "    features: FEATURES,");
+    let _ = writeln!(w, "    models: MODELS,");
+    let _ = writeln!(w, "}};");
     let _ = writeln!(w);
-    let _ = writeln!(w, "pub(super) const ORIGIN: &str = {origin:?};");
-    let _ = writeln!(w);
-    let _ = writeln!(w, "pub(super) const VENDORS: &[VendorDef] = &[");
+    let _ = writeln!(w, "const VENDORS: &[VendorDef] = &[");
     for v in db.vendors() {
         let _ = writeln!(
             w,
@@ -59,7 +66,7 @@ pub fn generate_rust(db: &Database, source: &str, origin: &str) -> String {
         let _ = writeln!(w, "const {c}: u16 = {i};");
     }
     let _ = writeln!(w);
-    let _ = writeln!(w, "pub(super) const FEATURES: &[FeatureDef] = &[");
+    let _ = writeln!(w, "const FEATURES: &[FeatureDef] = &[");
     for f in db.features() {
         let aliases: Vec<String> = f
             .aliases
@@ -90,7 +97,7 @@ pub fn generate_rust(db: &Database, source: &str, origin: &str) -> String {
     }
     let _ = writeln!(w, "];");
     let _ = writeln!(w);
-    let _ = writeln!(w, "pub(super) const MODELS: &[ModelDef] = &[");
+    let _ = writeln!(w, "const MODELS: &[ModelDef] = &[");
     for m in db.models() {
         let list = |ids: &mut dyn Iterator<Item = crate::FeatureId>| -> String {
             let v: Vec<String> = ids
@@ -117,16 +124,19 @@ pub fn generate_rust(db: &Database, source: &str, origin: &str) -> String {
             .collect();
         let _ = writeln!(w, "    ModelDef {{");
         let _ = writeln!(w, "        name: {:?},", m.name);
-        let _ = writeln!(
-            w,
-            "        ancestor: {:?},",
-            m.ancestor.map(|a| db.model(a).name.to_string())
-        );
-        let _ = writeln!(
-            w,
-            "        vendor: {:?},",
-            m.vendor.map(|v| db.vendor(v).name.to_string())
-        );
+        let _ = match m.ancestor {
+            Some(a) => writeln!(
+                w,
+                "        ancestor: Some({}), // {}",
+                a.0,
+                db.model(a).name
+            ),
+            None => writeln!(w, "        ancestor: None,"),
+        };
+        let _ = match m.vendor {
+            Some(v) => writeln!(w, "        vendor: Some({}), // {}", v.0, db.vendor(v).name),
+            None => writeln!(w, "        vendor: None,"),
+        };
         let _ = writeln!(
             w,
             "        decode: ({}, {}),",

@@ -1,9 +1,12 @@
-//! The database compiled into cpumodel, generated from libvirt's cpu_map.
+//! The databases compiled into cpumodel, one per libvirt release, generated
+//! from each release's cpu_map.
 //!
-//! `data.rs` is written by `cargo xtask import-cpu-map DIR` (see
-//! [`crate::codegen`]) and committed. It holds plain Rust constants, one
-//! feature per line, so a change to the upstream map shows up as a readable
-//! diff, and turning it into a [`Database`] involves no parsing at run time.
+//! Each `data_*.rs` is written by `cargo xtask import-cpu-map --release
+//! NAME DIR` (see [`crate::codegen`]) and committed. It holds plain Rust
+//! constants, one feature per line, so a change to a map shows up as a
+//! readable diff, and turning it into a [`Database`] involves no parsing at
+//! run time. Names are string literals, which the compiler stores once for
+//! every table that repeats them.
 
 use std::borrow::Cow;
 
@@ -14,7 +17,24 @@ use crate::featureset::{FeatureId, FeatureSet};
 
 #[allow(dead_code, clippy::unreadable_literal)]
 #[rustfmt::skip]
-mod data;
+mod data_10_7;
+#[allow(dead_code, clippy::unreadable_literal)]
+#[rustfmt::skip]
+mod data_9_0;
+#[allow(dead_code, clippy::unreadable_literal)]
+#[rustfmt::skip]
+mod data_upstream;
+
+/// The generated tables of one release's map.
+pub(crate) struct MapData {
+    /// The map directory and its size, as the importer described it.
+    pub source: &'static str,
+    /// The libvirt the map was taken from.
+    pub origin: &'static str,
+    pub vendors: &'static [VendorDef],
+    pub features: &'static [FeatureDef],
+    pub models: &'static [ModelDef],
+}
 
 /// A vendor as written in the generated table.
 pub(crate) struct VendorDef {
@@ -36,12 +56,13 @@ pub(crate) struct FeatureDef {
     pub bits: &'static [ItemDef],
 }
 
-/// A model as written in the generated table: features already resolved
-/// through its ancestors, as ids into the feature table.
+/// A model as written in the generated table: ancestor and vendor as
+/// indices, features already resolved through its ancestors, as indices
+/// into the feature table.
 pub(crate) struct ModelDef {
     pub name: &'static str,
-    pub ancestor: Option<&'static str>,
-    pub vendor: Option<&'static str>,
+    pub ancestor: Option<u16>,
+    pub vendor: Option<u8>,
     pub decode: (bool, bool),
     pub signatures: &'static [(u32, u32, Option<u16>)],
     pub features: &'static [u16],
@@ -49,100 +70,26 @@ pub(crate) struct ModelDef {
     pub added: &'static [u16],
 }
 
-/// Where the embedded database came from (the generator's header line).
-pub const EMBEDDED_SOURCE: &str = data::SOURCE;
+/// The generated maps, oldest release first.
+pub(crate) const MAPS: [(&str, &MapData); 3] = [
+    ("9.0", &data_9_0::MAP),
+    ("10.7", &data_10_7::MAP),
+    ("upstream", &data_upstream::MAP),
+];
 
-/// The libvirt the embedded database was taken from (`libvirt upstream
-/// commit <hash>` or `libvirt <version>`), as the importer read it from the
-/// map directory; `cpumodel --version` prints it.
-pub const EMBEDDED_ORIGIN: &str = data::ORIGIN;
-
-/// The number of embedded models.
-const MODEL_COUNT: usize = data::MODELS.len();
-
-/// Each model's features as a set, computed by the compiler.
-static MODEL_FEATURES: [FeatureSet; MODEL_COUNT] = {
-    let mut sets = [FeatureSet::EMPTY; MODEL_COUNT];
-    let mut i = 0;
-    while i < MODEL_COUNT {
-        sets[i] = FeatureSet::from_indices(data::MODELS[i].features);
-        i += 1;
-    }
-    sets
-};
-
-/// Each model's ancestor, by index, computed by the compiler.
-static ANCESTORS: [Option<u16>; MODEL_COUNT] = {
-    let mut ancestors = [None; MODEL_COUNT];
-    let mut i = 0;
-    while i < MODEL_COUNT {
-        if let Some(name) = data::MODELS[i].ancestor {
-            let mut j = 0;
-            while j < MODEL_COUNT {
-                if const_str_eq(data::MODELS[j].name, name) {
-                    // cast: j < MODEL_COUNT, which a test keeps below u16::MAX.
-                    #[allow(clippy::cast_possible_truncation)]
-                    let j = j as u16;
-                    ancestors[i] = Some(j);
-                    break;
-                }
-                j += 1;
-            }
-        }
-        i += 1;
-    }
-    ancestors
-};
-
-/// Each model's vendor, by index, computed by the compiler.
-static MODEL_VENDORS: [Option<u8>; MODEL_COUNT] = {
-    let mut vendors = [None; MODEL_COUNT];
-    let mut i = 0;
-    while i < MODEL_COUNT {
-        if let Some(name) = data::MODELS[i].vendor {
-            let mut j = 0;
-            while j < data::VENDORS.len() {
-                if const_str_eq(data::VENDORS[j].name, name) {
-                    // cast: j < VENDORS.len(), a handful.
-                    #[allow(clippy::cast_possible_truncation)]
-                    let j = j as u8;
-                    vendors[i] = Some(j);
-                    break;
-                }
-                j += 1;
-            }
-        }
-        i += 1;
-    }
-    vendors
-};
-
-const fn const_str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-impl Database {
-    /// The database compiled into cpumodel (libvirt's upstream cpu_map).
-    pub fn embedded() -> Database {
-        let vendors = data::VENDORS
+impl MapData {
+    /// The tables as a [`Database`].
+    pub(crate) fn database(&self) -> Database {
+        let vendors = self
+            .vendors
             .iter()
             .map(|v| Vendor {
                 name: Cow::Borrowed(v.name),
                 string: *v.string,
             })
             .collect();
-        let features = data::FEATURES
+        let features = self
+            .features
             .iter()
             .map(|f| Feature {
                 name: Cow::Borrowed(f.name),
@@ -168,13 +115,13 @@ impl Database {
             })
             .collect();
         let ids = |v: &[u16]| v.iter().map(|i| FeatureId(*i)).collect::<Vec<_>>();
-        let models = data::MODELS
+        let models = self
+            .models
             .iter()
-            .enumerate()
-            .map(|(i, m)| Model {
+            .map(|m| Model {
                 name: Cow::Borrowed(m.name),
-                vendor: MODEL_VENDORS[i].map(VendorId),
-                ancestor: ANCESTORS[i].map(ModelId),
+                vendor: m.vendor.map(VendorId),
+                ancestor: m.ancestor.map(ModelId),
                 signatures: m
                     .signatures
                     .iter()
@@ -184,7 +131,7 @@ impl Database {
                         steppings,
                     })
                     .collect(),
-                features: MODEL_FEATURES[i],
+                features: FeatureSet::from_indices(m.features),
                 removed: ids(m.removed),
                 added: ids(m.added),
                 decode_host: m.decode.0,
@@ -192,5 +139,13 @@ impl Database {
             })
             .collect();
         Database::from_parts(vendors, features, models)
+    }
+}
+
+impl Database {
+    /// The database of the newest embedded libvirt release (libvirt's
+    /// upstream cpu_map); [`crate::Release`] gives the others.
+    pub fn embedded() -> Database {
+        crate::Release::newest().database()
     }
 }

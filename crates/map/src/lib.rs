@@ -34,13 +34,14 @@ mod error;
 mod featureset;
 mod load;
 mod origin;
+mod release;
 mod suggest;
 
 pub use db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
 pub use document::{DecodeUse, ModelInfo, ModelSummary, SignatureInfo};
-pub use embedded::{EMBEDDED_ORIGIN, EMBEDDED_SOURCE};
 pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
 pub use load::{load_cpu_map, MAX_MAP_FILE_BYTES};
 pub use origin::read_map_origin;
+pub use release::{Behaviour, Release, UnknownRelease};
 pub use suggest::{closest, MAX_SUGGEST_LEN};

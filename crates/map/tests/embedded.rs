@@ -1,43 +1,76 @@
-//! The committed embedded database must be exactly what the importer writes
-//! for the upstream cpu_map, and must round-trip through `Database::embedded`.
+//! Each committed embedded database must be exactly what the importer
+//! writes for its release's cpu_map, and must round-trip through
+//! [`Release::database`].
 
 use std::path::Path;
 
-use cpumodel_map::{
-    codegen::generate_rust, load_cpu_map, read_map_origin, Database, EMBEDDED_ORIGIN,
-    EMBEDDED_SOURCE,
-};
+use cpumodel_map::{codegen::generate_rust, load_cpu_map, Release};
 
-const COMMITTED: &str = include_str!("../src/embedded/data.rs");
+/// Each release's committed file and the shared map it was generated from.
+const COMMITTED: [(&str, &str, &str); 3] = [
+    (
+        "9.0",
+        include_str!("../src/embedded/data_9_0.rs"),
+        "cpu_map/libvirt-9.0",
+    ),
+    (
+        "10.7",
+        include_str!("../src/embedded/data_10_7.rs"),
+        "conformance/libvirt-10.7/cpu_map",
+    ),
+    (
+        "upstream",
+        include_str!("../src/embedded/data_upstream.rs"),
+        "cpu_map/libvirt-upstream",
+    ),
+];
 
 #[test]
-fn embedded_tables_round_trip_through_the_generator() {
-    assert_eq!(
-        generate_rust(&Database::embedded(), EMBEDDED_SOURCE, EMBEDDED_ORIGIN),
-        COMMITTED
-    );
+fn the_releases_are_the_committed_files_oldest_first() {
+    let names: Vec<&str> = Release::all().iter().map(|r| r.name).collect();
+    let committed: Vec<&str> = COMMITTED.iter().map(|c| c.0).collect();
+    assert_eq!(names, committed);
+    assert_eq!(Release::newest().name, "upstream");
 }
 
 #[test]
-fn embedded_tables_match_the_upstream_cpu_map() {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cpu_map/libvirt-upstream");
-    if !dir.join("index.xml").exists() {
-        cpumodel_testenv::unavailable(
-            cpumodel_testenv::Need::Shared,
-            format!(
-                "{} not found (the shared upstream cpu_map is not present)",
-                dir.display()
-            ),
+fn embedded_tables_round_trip_through_the_generator() {
+    for (release, (name, text, _)) in Release::all().iter().zip(COMMITTED) {
+        assert_eq!(release.name, name);
+        assert_eq!(
+            generate_rust(&release.database(), release.source(), release.origin()),
+            text,
+            "release {name}"
         );
-        return;
     }
-    let db = load_cpu_map(&dir).unwrap();
-    let origin = read_map_origin(&dir).expect("the upstream copy records its origin");
-    assert_eq!(
-        generate_rust(&db, EMBEDDED_SOURCE, &origin),
-        COMMITTED,
-        "run `cargo xtask import-cpu-map {}`",
-        dir.display()
-    );
+}
+
+#[test]
+fn embedded_tables_match_the_shared_cpu_maps() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    for (release, (name, text, dir)) in Release::all().iter().zip(COMMITTED) {
+        let dir = shared.join(dir);
+        if !dir.join("index.xml").exists() {
+            cpumodel_testenv::unavailable(
+                cpumodel_testenv::Need::Shared,
+                format!("{} not found (the shared cpu_maps are not present)", dir.display()),
+            );
+            return;
+        }
+        let db = load_cpu_map(&dir).unwrap();
+        assert_eq!(
+            generate_rust(&db, release.source(), release.origin()),
+            text,
+            "run `cargo xtask import-cpu-map --release {name} {}`",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn the_upstream_origin_is_the_one_its_directory_records() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cpu_map/libvirt-upstream");
+    if let Some(origin) = cpumodel_map::read_map_origin(&dir) {
+        assert_eq!(Release::newest().origin(), origin);
+    }
 }

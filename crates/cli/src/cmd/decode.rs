@@ -31,8 +31,9 @@ pub struct DecodeArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["qemu_models", "cpudata"])]
     pub qemu_replies: Option<PathBuf>,
 
-    /// Also match QEMU feature names through the CPU map's qemu aliases
-    /// (libvirt does not).
+    /// Also match QEMU feature names through the CPU map's qemu aliases,
+    /// whatever the release does (libvirt 10.8 and later always do; 10.7
+    /// and older do not).
     #[arg(long)]
     pub qemu_aliases: bool,
 
@@ -69,7 +70,7 @@ impl DecodeArgs {
     /// Unreadable or invalid inputs, and data no model fits.
     pub fn run(&self) -> Result<Output, CliError> {
         let db = self.map.load()?;
-        let names = if self.qemu_aliases {
+        let names = if self.qemu_aliases || crate::shared::release().behaviour.qemu_aliases {
             QemuNames::WithAliases
         } else {
             QemuNames::Libvirt

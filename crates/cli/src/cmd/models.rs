@@ -23,12 +23,15 @@ impl ModelsArgs {
     ///
     /// # Errors
     /// A `--cpu-map` that cannot be loaded.
+    ///
+    /// The text form starts with a `#` line naming the release and map in
+    /// use.
     pub fn run(&self) -> Result<Output, CliError> {
         let db = self.map.load()?;
         let models = ModelSummary::all(db);
         Ok(Output::ok(match self.format {
             TextFormat::Json => json_text(&models),
-            TextFormat::Text => table(&models),
+            TextFormat::Text => format!("# {}\n{}", self.map.describe(), table(&models)),
         }))
     }
 }

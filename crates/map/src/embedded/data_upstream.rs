@@ -6,13 +6,17 @@
 // Origin: libvirt upstream commit 5d5bb2059d4fe7d16da57e2d47e88ad37687beed
 
 use super::ItemDef::{Cpuid, Msr};
-use super::{FeatureDef, ModelDef, VendorDef};
+use super::{FeatureDef, MapData, ModelDef, VendorDef};
 
-pub(super) const SOURCE: &str = "cpu_map 'libvirt-upstream' (4 vendors, 396 features, 174 models)";
+pub(super) const MAP: MapData = MapData {
+    source: "cpu_map 'libvirt-upstream' (4 vendors, 396 features, 174 models)",
+    origin: "libvirt upstream commit 5d5bb2059d4fe7d16da57e2d47e88ad37687beed",
+    vendors: VENDORS,
+    features: FEATURES,
+    models: MODELS,
+};
 
-pub(super) const ORIGIN: &str = "libvirt upstream commit 5d5bb2059d4fe7d16da57e2d47e88ad37687beed";
-
-pub(super) const VENDORS: &[VendorDef] = &[
+const VENDORS: &[VendorDef] = &[
     VendorDef { name: "Intel", string: b"GenuineIntel" },
     VendorDef { name: "AMD", string: b"AuthenticAMD" },
     VendorDef { name: "Hygon", string: b"HygonGenuine" },
@@ -416,7 +420,7 @@ const F_VMX_ENTRY_LOAD_PKRS: u16 = 393;
 const F_VMX_ENTRY_LOAD_FRED: u16 = 394;
 const F_VMX_EPTP_SWITCHING: u16 = 395;
 
-pub(super) const FEATURES: &[FeatureDef] = &[
+const FEATURES: &[FeatureDef] = &[
     FeatureDef { name: "pni", migratable: true, aliases: &[("sse3", "qemu")], bits: &[Cpuid(0x1, 0x0, [0x0, 0x0, 0x1, 0x0])] },
     FeatureDef { name: "pclmuldq", migratable: true, aliases: &[("pclmulqdq", "qemu")], bits: &[Cpuid(0x1, 0x0, [0x0, 0x0, 0x2, 0x0])] },
     FeatureDef { name: "dtes64", migratable: true, aliases: &[], bits: &[Cpuid(0x1, 0x0, [0x0, 0x0, 0x4, 0x0])] },
@@ -815,7 +819,7 @@ pub(super) const FEATURES: &[FeatureDef] = &[
     FeatureDef { name: "vmx-eptp-switching", migratable: true, aliases: &[], bits: &[Msr(0x491, [0x1, 0x0])] },
 ];
 
-pub(super) const MODELS: &[ModelDef] = &[
+const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "486",
         ancestor: None,
@@ -832,7 +836,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "486-v1",
-        ancestor: Some("486"),
+        ancestor: Some(0), // 486
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -866,7 +870,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "pentium-v1",
-        ancestor: Some("pentium"),
+        ancestor: Some(2), // pentium
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -915,7 +919,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "pentium2-v1",
-        ancestor: Some("pentium2"),
+        ancestor: Some(4), // pentium2
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -974,7 +978,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "pentium3-v1",
-        ancestor: Some("pentium3"),
+        ancestor: Some(6), // pentium3
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -1033,7 +1037,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "coreduo",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[],
         features: &[
@@ -1086,8 +1090,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "coreduo-v1",
-        ancestor: Some("coreduo"),
-        vendor: Some("Intel"),
+        ancestor: Some(9), // coreduo
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[],
         features: &[
@@ -1122,7 +1126,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "n270",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[],
         features: &[
@@ -1157,8 +1161,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "n270-v1",
-        ancestor: Some("n270"),
-        vendor: Some("Intel"),
+        ancestor: Some(11), // n270
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[],
         features: &[
@@ -1194,7 +1198,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "core2duo",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[],
         features: &[
@@ -1259,8 +1263,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "core2duo-v1",
-        ancestor: Some("core2duo"),
-        vendor: Some("Intel"),
+        ancestor: Some(13), // core2duo
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[],
         features: &[
@@ -1327,7 +1331,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "qemu32-v1",
-        ancestor: Some("qemu32"),
+        ancestor: Some(15), // qemu32
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -1408,7 +1412,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "kvm32-v1",
-        ancestor: Some("kvm32"),
+        ancestor: Some(17), // kvm32
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -1553,7 +1557,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "qemu64-v1",
-        ancestor: Some("qemu64"),
+        ancestor: Some(21), // qemu64
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -1649,7 +1653,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "kvm64-v1",
-        ancestor: Some("kvm64"),
+        ancestor: Some(23), // kvm64
         vendor: None,
         decode: (true, false),
         signatures: &[],
@@ -1687,7 +1691,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Conroe",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 15, None), (6, 22, None)],
         features: &[
@@ -1751,8 +1755,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Conroe-v1",
-        ancestor: Some("Conroe"),
-        vendor: Some("Intel"),
+        ancestor: Some(25), // Conroe
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 15, None), (6, 22, None)],
         features: &[
@@ -1790,7 +1794,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Penryn",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 23, None), (6, 29, None)],
         features: &[
@@ -1859,8 +1863,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Penryn-v1",
-        ancestor: Some("Penryn"),
-        vendor: Some("Intel"),
+        ancestor: Some(27), // Penryn
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 23, None), (6, 29, None)],
         features: &[
@@ -1900,7 +1904,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Nehalem",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 26, None), (6, 30, None), (6, 31, None), (6, 46, None)],
         features: &[
@@ -2002,7 +2006,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Nehalem-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 26, None), (6, 30, None), (6, 31, None), (6, 46, None)],
         features: &[
@@ -2104,8 +2108,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Nehalem-v1",
-        ancestor: Some("Nehalem"),
-        vendor: Some("Intel"),
+        ancestor: Some(29), // Nehalem
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 26, None), (6, 30, None), (6, 31, None), (6, 46, None)],
         features: &[
@@ -2146,8 +2150,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Nehalem-v2",
-        ancestor: Some("Nehalem-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(30), // Nehalem-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 26, None), (6, 30, None), (6, 31, None), (6, 46, None)],
         features: &[
@@ -2190,7 +2194,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Westmere",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 44, None), (6, 47, None), (6, 37, None)],
         features: &[
@@ -2295,7 +2299,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Westmere-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 44, None)],
         features: &[
@@ -2400,8 +2404,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Westmere-v1",
-        ancestor: Some("Westmere"),
-        vendor: Some("Intel"),
+        ancestor: Some(33), // Westmere
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 44, None), (6, 47, None), (6, 37, None)],
         features: &[
@@ -2443,8 +2447,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Westmere-v2",
-        ancestor: Some("Westmere-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(34), // Westmere-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 44, None)],
         features: &[
@@ -2488,7 +2492,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SandyBridge",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 42, None), (6, 45, None)],
         features: &[
@@ -2599,7 +2603,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SandyBridge-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 42, None), (6, 45, None)],
         features: &[
@@ -2710,8 +2714,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "SandyBridge-v1",
-        ancestor: Some("SandyBridge"),
-        vendor: Some("Intel"),
+        ancestor: Some(37), // SandyBridge
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 42, None), (6, 45, None)],
         features: &[
@@ -2759,8 +2763,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "SandyBridge-v2",
-        ancestor: Some("SandyBridge-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(38), // SandyBridge-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 42, None), (6, 45, None)],
         features: &[
@@ -2810,7 +2814,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "IvyBridge",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 58, None), (6, 62, None)],
         features: &[
@@ -2931,7 +2935,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "IvyBridge-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 58, None), (6, 62, None)],
         features: &[
@@ -3052,8 +3056,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "IvyBridge-v1",
-        ancestor: Some("IvyBridge"),
-        vendor: Some("Intel"),
+        ancestor: Some(41), // IvyBridge
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 58, None), (6, 62, None)],
         features: &[
@@ -3107,8 +3111,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "IvyBridge-v2",
-        ancestor: Some("IvyBridge-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(42), // IvyBridge-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 58, None), (6, 62, None)],
         features: &[
@@ -3164,7 +3168,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Haswell-noTSX",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3295,7 +3299,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Haswell-noTSX-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3427,7 +3431,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Haswell",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3560,7 +3564,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Haswell-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3693,8 +3697,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Haswell-v1",
-        ancestor: Some("Haswell"),
-        vendor: Some("Intel"),
+        ancestor: Some(47), // Haswell
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3754,8 +3758,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Haswell-v2",
-        ancestor: Some("Haswell-noTSX"),
-        vendor: Some("Intel"),
+        ancestor: Some(45), // Haswell-noTSX
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3813,8 +3817,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Haswell-v3",
-        ancestor: Some("Haswell-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(48), // Haswell-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3875,8 +3879,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Haswell-v4",
-        ancestor: Some("Haswell-noTSX-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(46), // Haswell-noTSX-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 60, None), (6, 63, None), (6, 69, None), (6, 70, None)],
         features: &[
@@ -3936,7 +3940,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Broadwell-noTSX",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4073,7 +4077,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Broadwell-noTSX-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4211,7 +4215,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Broadwell",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4350,7 +4354,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Broadwell-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4489,8 +4493,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Broadwell-v1",
-        ancestor: Some("Broadwell"),
-        vendor: Some("Intel"),
+        ancestor: Some(55), // Broadwell
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4554,8 +4558,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Broadwell-v2",
-        ancestor: Some("Broadwell-noTSX"),
-        vendor: Some("Intel"),
+        ancestor: Some(53), // Broadwell-noTSX
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4617,8 +4621,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Broadwell-v3",
-        ancestor: Some("Broadwell-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(56), // Broadwell-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4683,8 +4687,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Broadwell-v4",
-        ancestor: Some("Broadwell-noTSX-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(54), // Broadwell-noTSX-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 61, None), (6, 71, None), (6, 79, None), (6, 86, None)],
         features: &[
@@ -4748,7 +4752,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Client",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -4893,7 +4897,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Client-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -5039,7 +5043,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Client-noTSX-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -5183,8 +5187,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Skylake-Client-v1",
-        ancestor: Some("Skylake-Client"),
-        vendor: Some("Intel"),
+        ancestor: Some(61), // Skylake-Client
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -5256,8 +5260,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Skylake-Client-v2",
-        ancestor: Some("Skylake-Client-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(62), // Skylake-Client-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -5330,8 +5334,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Skylake-Client-v3",
-        ancestor: Some("Skylake-Client-noTSX-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(63), // Skylake-Client-noTSX-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -5403,7 +5407,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Client-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 94, None), (6, 78, None), (6, 142, None), (6, 158, None)],
         features: &[
@@ -5545,7 +5549,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Server",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -5700,7 +5704,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Server-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -5856,7 +5860,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Server-noTSX-IBRS",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -6011,8 +6015,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Skylake-Server-v1",
-        ancestor: Some("Skylake-Server"),
-        vendor: Some("Intel"),
+        ancestor: Some(68), // Skylake-Server
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -6091,8 +6095,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Skylake-Server-v2",
-        ancestor: Some("Skylake-Server-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(69), // Skylake-Server-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -6172,8 +6176,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Skylake-Server-v3",
-        ancestor: Some("Skylake-Server-noTSX-IBRS"),
-        vendor: Some("Intel"),
+        ancestor: Some(70), // Skylake-Server-noTSX-IBRS
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -6252,7 +6256,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Server-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -6404,7 +6408,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Skylake-Server-v5",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x001f))],
         features: &[
@@ -6558,7 +6562,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cascadelake-Server",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -6717,7 +6721,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cascadelake-Server-noTSX",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -6875,8 +6879,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Cascadelake-Server-v1",
-        ancestor: Some("Cascadelake-Server"),
-        vendor: Some("Intel"),
+        ancestor: Some(76), // Cascadelake-Server
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -6960,7 +6964,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cascadelake-Server-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -7120,8 +7124,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Cascadelake-Server-v3",
-        ancestor: Some("Cascadelake-Server-noTSX"),
-        vendor: Some("Intel"),
+        ancestor: Some(77), // Cascadelake-Server-noTSX
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -7203,7 +7207,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cascadelake-Server-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -7363,7 +7367,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cascadelake-Server-v5",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x00e0))],
         features: &[
@@ -7525,7 +7529,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Client",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 126, None)],
         features: &[
@@ -7614,7 +7618,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Client-noTSX",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 126, None)],
         features: &[
@@ -7701,7 +7705,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 106, None)],
         features: &[
@@ -7870,7 +7874,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server-noTSX",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8041,8 +8045,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Icelake-Server-v1",
-        ancestor: Some("Icelake-Server"),
-        vendor: Some("Intel"),
+        ancestor: Some(85), // Icelake-Server
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8136,8 +8140,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Icelake-Server-v2",
-        ancestor: Some("Icelake-Server-noTSX"),
-        vendor: Some("Intel"),
+        ancestor: Some(86), // Icelake-Server-noTSX
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8230,7 +8234,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8399,7 +8403,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8575,7 +8579,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server-v5",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8753,7 +8757,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server-v6",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -8932,7 +8936,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Icelake-Server-v7",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 106, None)],
         features: &[
@@ -9113,7 +9117,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cooperlake",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 85, Some(0x0c00))],
         features: &[
@@ -9281,8 +9285,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Cooperlake-v1",
-        ancestor: Some("Cooperlake"),
-        vendor: Some("Intel"),
+        ancestor: Some(94), // Cooperlake
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x0c00))],
         features: &[
@@ -9376,7 +9380,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Cooperlake-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 85, Some(0x0c00))],
         features: &[
@@ -9544,7 +9548,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Snowridge",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 134, None)],
         features: &[
@@ -9693,8 +9697,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Snowridge-v1",
-        ancestor: Some("Snowridge"),
-        vendor: Some("Intel"),
+        ancestor: Some(97), // Snowridge
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 134, None)],
         features: &[
@@ -9769,7 +9773,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Snowridge-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 134, None)],
         features: &[
@@ -9916,7 +9920,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Snowridge-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 134, None)],
         features: &[
@@ -10065,7 +10069,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Snowridge-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 134, None)],
         features: &[
@@ -10212,7 +10216,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SapphireRapids",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 143, None)],
         features: &[
@@ -10407,8 +10411,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "SapphireRapids-v1",
-        ancestor: Some("SapphireRapids"),
-        vendor: Some("Intel"),
+        ancestor: Some(102), // SapphireRapids
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 143, None)],
         features: &[
@@ -10528,7 +10532,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SapphireRapids-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 143, None)],
         features: &[
@@ -10725,7 +10729,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SapphireRapids-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 143, None)],
         features: &[
@@ -10927,7 +10931,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SapphireRapids-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 143, None)],
         features: &[
@@ -11129,7 +11133,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SapphireRapids-v5",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 143, None)],
         features: &[
@@ -11335,7 +11339,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SapphireRapids-v6",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 143, None)],
         features: &[
@@ -11542,7 +11546,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "GraniteRapids",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 173, None)],
         features: &[
@@ -11743,8 +11747,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "GraniteRapids-v1",
-        ancestor: Some("GraniteRapids"),
-        vendor: Some("Intel"),
+        ancestor: Some(109), // GraniteRapids
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 173, None)],
         features: &[
@@ -11946,7 +11950,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "GraniteRapids-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 173, None)],
         features: &[
@@ -12156,7 +12160,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "GraniteRapids-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 173, None)],
         features: &[
@@ -12366,7 +12370,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "GraniteRapids-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 173, None)],
         features: &[
@@ -12580,7 +12584,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "GraniteRapids-v5",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 173, None)],
         features: &[
@@ -12795,7 +12799,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SierraForest-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 175, None)],
         features: &[
@@ -12985,7 +12989,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SierraForest",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 175, None)],
         features: &[
@@ -13163,8 +13167,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "SierraForest-v1",
-        ancestor: Some("SierraForest"),
-        vendor: Some("Intel"),
+        ancestor: Some(116), // SierraForest
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 175, None)],
         features: &[
@@ -13343,7 +13347,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SierraForest-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 175, None)],
         features: &[
@@ -13533,7 +13537,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SierraForest-v4",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 175, None)],
         features: &[
@@ -13727,7 +13731,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "SierraForest-v5",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 175, None)],
         features: &[
@@ -13922,7 +13926,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "ClearwaterForest",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 221, None)],
         features: &[
@@ -14118,8 +14122,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "ClearwaterForest-v1",
-        ancestor: Some("ClearwaterForest"),
-        vendor: Some("Intel"),
+        ancestor: Some(121), // ClearwaterForest
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 221, None)],
         features: &[
@@ -14316,7 +14320,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "ClearwaterForest-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 221, None)],
         features: &[
@@ -14517,7 +14521,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "ClearwaterForest-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 221, None)],
         features: &[
@@ -14719,7 +14723,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Denverton",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 95, None)],
         features: &[
@@ -14860,8 +14864,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Denverton-v1",
-        ancestor: Some("Denverton"),
-        vendor: Some("Intel"),
+        ancestor: Some(125), // Denverton
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 95, None)],
         features: &[
@@ -15003,7 +15007,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Denverton-v2",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 95, None)],
         features: &[
@@ -15144,7 +15148,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Denverton-v3",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 95, None)],
         features: &[
@@ -15287,7 +15291,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "KnightsMill",
         ancestor: None,
-        vendor: Some("Intel"),
+        vendor: Some(0), // Intel
         decode: (true, true),
         signatures: &[(6, 133, None)],
         features: &[
@@ -15361,8 +15365,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "KnightsMill-v1",
-        ancestor: Some("KnightsMill"),
-        vendor: Some("Intel"),
+        ancestor: Some(129), // KnightsMill
+        vendor: Some(0), // Intel
         decode: (true, false),
         signatures: &[(6, 133, None)],
         features: &[
@@ -15437,7 +15441,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "athlon",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[],
         features: &[
@@ -15470,8 +15474,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "athlon-v1",
-        ancestor: Some("athlon"),
-        vendor: Some("AMD"),
+        ancestor: Some(131), // athlon
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[],
         features: &[
@@ -15505,7 +15509,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "phenom",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[],
         features: &[
@@ -15546,8 +15550,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "phenom-v1",
-        ancestor: Some("phenom"),
-        vendor: Some("AMD"),
+        ancestor: Some(133), // phenom
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[],
         features: &[
@@ -15589,7 +15593,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Opteron_G1",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(15, 6, None)],
         features: &[
@@ -15624,8 +15628,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Opteron_G1-v1",
-        ancestor: Some("Opteron_G1"),
-        vendor: Some("AMD"),
+        ancestor: Some(135), // Opteron_G1
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(15, 6, None)],
         features: &[
@@ -15661,7 +15665,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Opteron_G2",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(15, 6, None)],
         features: &[
@@ -15700,8 +15704,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Opteron_G2-v1",
-        ancestor: Some("Opteron_G2"),
-        vendor: Some("AMD"),
+        ancestor: Some(137), // Opteron_G2
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(15, 6, None)],
         features: &[
@@ -15741,7 +15745,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Opteron_G3",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(15, 6, None)],
         features: &[
@@ -15786,8 +15790,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Opteron_G3-v1",
-        ancestor: Some("Opteron_G3"),
-        vendor: Some("AMD"),
+        ancestor: Some(139), // Opteron_G3
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(15, 6, None)],
         features: &[
@@ -15831,7 +15835,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Opteron_G4",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(21, 1, None)],
         features: &[
@@ -15885,8 +15889,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Opteron_G4-v1",
-        ancestor: Some("Opteron_G4"),
-        vendor: Some("AMD"),
+        ancestor: Some(141), // Opteron_G4
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(21, 1, None)],
         features: &[
@@ -15941,7 +15945,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Opteron_G5",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(21, 2, None)],
         features: &[
@@ -15998,8 +16002,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Opteron_G5-v1",
-        ancestor: Some("Opteron_G5"),
-        vendor: Some("AMD"),
+        ancestor: Some(143), // Opteron_G5
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(21, 2, None)],
         features: &[
@@ -16057,7 +16061,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16135,7 +16139,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-IBPB",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16213,8 +16217,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "EPYC-v1",
-        ancestor: Some("EPYC"),
-        vendor: Some("AMD"),
+        ancestor: Some(145), // EPYC
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16289,8 +16293,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "EPYC-v2",
-        ancestor: Some("EPYC-IBPB"),
-        vendor: Some("AMD"),
+        ancestor: Some(146), // EPYC-IBPB
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16367,7 +16371,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-v3",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16450,7 +16454,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-v4",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16533,7 +16537,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-v5",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 1, None)],
         features: &[
@@ -16626,7 +16630,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Rome",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(23, 49, None)],
         features: &[
@@ -16712,8 +16716,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "EPYC-Rome-v1",
-        ancestor: Some("EPYC-Rome"),
-        vendor: Some("AMD"),
+        ancestor: Some(152), // EPYC-Rome
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 49, None)],
         features: &[
@@ -16800,7 +16804,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Rome-v2",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 49, None)],
         features: &[
@@ -16890,7 +16894,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Rome-v3",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 49, None)],
         features: &[
@@ -16980,7 +16984,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Rome-v4",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 49, None)],
         features: &[
@@ -17069,7 +17073,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Rome-v5",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(23, 49, None)],
         features: &[
@@ -17168,7 +17172,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Milan",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(25, 1, None)],
         features: &[
@@ -17263,8 +17267,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "EPYC-Milan-v1",
-        ancestor: Some("EPYC-Milan"),
-        vendor: Some("AMD"),
+        ancestor: Some(158), // EPYC-Milan
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(25, 1, None)],
         features: &[
@@ -17360,7 +17364,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Milan-v2",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(25, 1, None)],
         features: &[
@@ -17463,7 +17467,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Milan-v3",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(25, 1, None)],
         features: &[
@@ -17576,7 +17580,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Genoa",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(25, 17, None)],
         features: &[
@@ -17694,8 +17698,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "EPYC-Genoa-v1",
-        ancestor: Some("EPYC-Genoa"),
-        vendor: Some("AMD"),
+        ancestor: Some(162), // EPYC-Genoa
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(25, 17, None)],
         features: &[
@@ -17814,7 +17818,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Genoa-v2",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(25, 17, None)],
         features: &[
@@ -17945,7 +17949,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "EPYC-Turin",
         ancestor: None,
-        vendor: Some("AMD"),
+        vendor: Some(1), // AMD
         decode: (true, true),
         signatures: &[(26, 0, None)],
         features: &[
@@ -18083,8 +18087,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "EPYC-Turin-v1",
-        ancestor: Some("EPYC-Turin"),
-        vendor: Some("AMD"),
+        ancestor: Some(165), // EPYC-Turin
+        vendor: Some(1), // AMD
         decode: (true, false),
         signatures: &[(26, 0, None)],
         features: &[
@@ -18223,7 +18227,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Dhyana",
         ancestor: None,
-        vendor: Some("Hygon"),
+        vendor: Some(2), // Hygon
         decode: (true, true),
         signatures: &[(24, 0, None)],
         features: &[
@@ -18298,8 +18302,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "Dhyana-v1",
-        ancestor: Some("Dhyana"),
-        vendor: Some("Hygon"),
+        ancestor: Some(167), // Dhyana
+        vendor: Some(2), // Hygon
         decode: (true, false),
         signatures: &[(24, 0, None)],
         features: &[
@@ -18373,7 +18377,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "Dhyana-v2",
         ancestor: None,
-        vendor: Some("Hygon"),
+        vendor: Some(2), // Hygon
         decode: (true, false),
         signatures: &[(24, 0, None)],
         features: &[
@@ -18450,7 +18454,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "YongFeng",
         ancestor: None,
-        vendor: Some("Zhaoxin CentaurHauls"),
+        vendor: Some(3), // Zhaoxin CentaurHauls
         decode: (true, true),
         signatures: &[(7, 11, None)],
         features: &[
@@ -18611,8 +18615,8 @@ pub(super) const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "YongFeng-v1",
-        ancestor: Some("YongFeng"),
-        vendor: Some("Zhaoxin CentaurHauls"),
+        ancestor: Some(170), // YongFeng
+        vendor: Some(3), // Zhaoxin CentaurHauls
         decode: (true, false),
         signatures: &[(7, 11, None)],
         features: &[
@@ -18774,7 +18778,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "YongFeng-v2",
         ancestor: None,
-        vendor: Some("Zhaoxin CentaurHauls"),
+        vendor: Some(3), // Zhaoxin CentaurHauls
         decode: (true, false),
         signatures: &[(7, 11, None)],
         features: &[
@@ -18936,7 +18940,7 @@ pub(super) const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "YongFeng-v3",
         ancestor: None,
-        vendor: Some("Zhaoxin CentaurHauls"),
+        vendor: Some(3), // Zhaoxin CentaurHauls
         decode: (true, false),
         signatures: &[(7, 11, None)],
         features: &[
