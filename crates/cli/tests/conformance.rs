@@ -1,5 +1,8 @@
 //! libvirt conformance: every case of `../shared/conformance/libvirt-10.7`
-//! run through the library, compared with libvirt's own answers.
+//! run through the library as libvirt 10.7 (its embedded map and its
+//! behaviour, and again with the corpus's own cpu_map directory), compared
+//! with libvirt's own answers; the decode cases also through the CLI with
+//! `--libvirt 10.7`.
 //!
 //! The corpus is not part of the repository; without it the test prints one
 //! line and passes.
@@ -10,9 +13,23 @@ use cpumodel_cpudef::{
     baseline, compare, decode, host_features_from_cpudata, parse_cpus, BaselineOptions, Comparison,
     CpuDef, CpuFeatures, CpuKind, DecodeOptions,
 };
-use cpumodel_map::{load_cpu_map, Database};
+use cpumodel_map::{load_cpu_map, Database, Release};
 use cpumodel_qemu::QemuNames;
 use serde_json::Value;
+
+/// The release the corpus comes from.
+fn release() -> &'static Release {
+    Release::find("10.7").unwrap()
+}
+
+/// How that release reads QEMU's feature names.
+fn qemu_names() -> QemuNames {
+    if release().behaviour.qemu_aliases {
+        QemuNames::WithAliases
+    } else {
+        QemuNames::Libvirt
+    }
+}
 
 fn corpus() -> Option<PathBuf> {
     let dir =
@@ -86,7 +103,7 @@ fn qemu_models(db: &Database, file: &Path) -> Result<cpumodel_cpudef::Hypervisor
     Ok(cpumodel_qemu::hypervisor_models(
         db,
         &defs,
-        QemuNames::Libvirt,
+        qemu_names(),
     ))
 }
 
@@ -99,7 +116,7 @@ fn run_qemu_host_model(db: &Database, dir: &Path, case: &Value) -> Result<(), St
         .expansion
         .as_ref()
         .ok_or("no model-expansion reply")?;
-    let data = cpumodel_qemu::expansion_to_data(db, &name, exp, QemuNames::Libvirt)
+    let data = cpumodel_qemu::expansion_to_data(db, &name, exp, qemu_names())
         .map_err(|e| e.to_string())?;
     let features = CpuFeatures::from_data(db, &data).map_err(|e| e.to_string())?;
     let hv = if case["qemu_models"] == true {
@@ -109,7 +126,7 @@ fn run_qemu_host_model(db: &Database, dir: &Path, case: &Value) -> Result<(), St
                 .definitions
                 .as_deref()
                 .ok_or("no definitions reply")?,
-            QemuNames::Libvirt,
+            qemu_names(),
         ))
     } else {
         None
@@ -207,7 +224,6 @@ fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>
     };
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let db = load_cpu_map(&dir.join(manifest["cpu_map"].as_str().unwrap())).unwrap();
     let cases: Vec<&Value> = manifest["cases"]
         .as_array()
         .unwrap()
@@ -215,18 +231,29 @@ fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>
         .filter(|c| c["op"] == op)
         .collect();
     assert!(!cases.is_empty(), "{op}: the manifest has no cases");
+    let maps = [
+        ("embedded", release().database()),
+        (
+            "corpus cpu_map",
+            load_cpu_map(&dir.join(manifest["cpu_map"].as_str().unwrap())).unwrap(),
+        ),
+    ];
     let mut failed = Vec::new();
-    for case in &cases {
-        if let Err(e) = run(&db, &dir, case) {
-            eprintln!("FAIL {}: {e}", case["id"].as_str().unwrap());
-            failed.push(case["id"].as_str().unwrap().to_string());
+    for (map, db) in &maps {
+        let before = failed.len();
+        for case in &cases {
+            if let Err(e) = run(db, &dir, case) {
+                eprintln!("FAIL {} ({map}): {e}", case["id"].as_str().unwrap());
+                failed.push(format!("{} ({map})", case["id"].as_str().unwrap()));
+            }
         }
+        println!(
+            "{op}: {}/{} passed (libvirt {}, {map})",
+            cases.len() - (failed.len() - before),
+            cases.len(),
+            release().name
+        );
     }
-    println!(
-        "{op}: {}/{} passed",
-        cases.len() - failed.len(),
-        cases.len()
-    );
     assert!(
         failed.is_empty(),
         "{op}: failing cases: {}",
@@ -252,4 +279,51 @@ fn conformance_baseline() {
 #[test]
 fn conformance_compare() {
     run_op("compare", run_compare);
+}
+
+#[test]
+fn conformance_decode_through_the_cli_as_libvirt_10_7() {
+    let Some(dir) = corpus() else {
+        cpumodel_testenv::unavailable(
+            cpumodel_testenv::Need::Shared,
+            "decode (CLI): ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)",
+        );
+        return;
+    };
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let cases: Vec<&Value> = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["op"] == "decode" && c.get("qemu_models").is_none())
+        .collect();
+    let mut failed = Vec::new();
+    for case in &cases {
+        let input = dir.join(case["input"].as_str().unwrap());
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cpumodel"));
+        cmd.args(["--libvirt", "10.7", "decode"]);
+        if case["type"] == "guest" {
+            cmd.arg("--guest");
+        }
+        let out = cmd.arg(&input).output().unwrap();
+        let verdict = if out.status.success() {
+            xml_matches(
+                &String::from_utf8_lossy(&out.stdout),
+                &dir.join(case["expect"].as_str().unwrap()),
+            )
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        if let Err(e) = verdict {
+            eprintln!("FAIL {}: {e}", case["id"].as_str().unwrap());
+            failed.push(case["id"].as_str().unwrap());
+        }
+    }
+    println!(
+        "decode (cpumodel --libvirt 10.7 decode): {}/{} passed",
+        cases.len() - failed.len(),
+        cases.len()
+    );
+    assert!(failed.is_empty(), "failing cases: {}", failed.join(", "));
 }
