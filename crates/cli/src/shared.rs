@@ -256,6 +256,11 @@ pub struct BaselineFlags {
     /// Drop features that block live migration.
     #[arg(long)]
     pub migratable: bool,
+    /// Give the CPU driver's own answer (what libvirt's CPU tests check),
+    /// without the QEMU driver's feature filter that `virsh cpu-baseline`
+    /// applies (it drops cmt, mbm_local, mbm_total, osxsave and ospke).
+    #[arg(long)]
+    pub no_hypervisor_filter: bool,
 }
 
 impl BaselineFlags {
@@ -264,6 +269,11 @@ impl BaselineFlags {
         cpumodel_cpudef::BaselineOptions {
             expand_features: self.expand_features,
             migratable: self.migratable,
+            hypervisor_filter: if self.no_hypervisor_filter {
+                &[]
+            } else {
+                release().behaviour.hypervisor_filter
+            },
         }
     }
 }

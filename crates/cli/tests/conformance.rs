@@ -100,11 +100,7 @@ fn qemu_models(db: &Database, file: &Path) -> Result<cpumodel_cpudef::Hypervisor
     let replies = cpumodel_qemu::parse_replies(&file.display().to_string(), &text)
         .map_err(|e| e.to_string())?;
     let defs = replies.definitions.ok_or("no definitions reply")?;
-    Ok(cpumodel_qemu::hypervisor_models(
-        db,
-        &defs,
-        qemu_names(),
-    ))
+    Ok(cpumodel_qemu::hypervisor_models(db, &defs, qemu_names()))
 }
 
 fn run_qemu_host_model(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
@@ -166,6 +162,7 @@ fn run_baseline(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
     let opts = BaselineOptions {
         expand_features: flags.contains(&"expand-features"),
         migratable: flags.contains(&"migratable"),
+        hypervisor_filter: &[],
     };
     let names: Vec<String> = (0..cpus.len()).map(|i| format!("cpu #{i}")).collect();
     let result = baseline(db, names.iter().map(String::as_str).zip(cpus.iter()), opts);

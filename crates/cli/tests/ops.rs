@@ -529,3 +529,41 @@ fn expand_lists_every_model_feature() {
     );
     assert_ok(&dir, &["expand", "cpu.xml"], &want);
 }
+
+const HOST_MONITORED: &str = "<cpu>
+  <arch>x86_64</arch>
+  <model>Westmere</model>
+  <vendor>Intel</vendor>
+  <feature name='cmt'/>
+  <feature name='mbm_total'/>
+  <feature name='osxsave'/>
+  <feature name='vmx'/>
+</cpu>
+";
+
+#[test]
+fn baseline_drops_what_the_qemu_driver_filters_unless_asked_not_to() {
+    let dir = TempDir::new();
+    dir.write("host.xml", HOST_MONITORED);
+    let filtered = "<cpu mode='custom' match='exact'>
+  <model fallback='forbid'>Westmere</model>
+  <vendor>Intel</vendor>
+  <feature policy='require' name='vmx'/>
+</cpu>
+";
+    assert_ok(&dir, &["baseline", "host.xml"], filtered);
+    assert_ok(&dir, &["--libvirt", "9.0", "baseline", "host.xml"], filtered);
+    assert_ok(
+        &dir,
+        &["baseline", "--no-hypervisor-filter", "host.xml"],
+        "<cpu mode='custom' match='exact'>
+  <model fallback='forbid'>Westmere</model>
+  <vendor>Intel</vendor>
+  <feature policy='require' name='vmx'/>
+  <feature policy='require' name='osxsave'/>
+  <feature policy='require' name='cmt'/>
+  <feature policy='require' name='mbm_total'/>
+</cpu>
+",
+    );
+}

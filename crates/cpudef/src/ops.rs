@@ -238,6 +238,11 @@ pub struct BaselineOptions {
     pub expand_features: bool,
     /// Drop features that block migration.
     pub migratable: bool,
+    /// Features the hypervisor driver removes from the result before it is
+    /// expanded, as `virsh cpu-baseline` on a QEMU connection does
+    /// ([`Behaviour::hypervisor_filter`](cpumodel_map::Behaviour)); empty
+    /// for the CPU driver's own answer, which libvirt's CPU tests check.
+    pub hypervisor_filter: &'static [&'static str],
 }
 
 /// Baseline failed.
@@ -440,6 +445,8 @@ impl BaselineAccumulator {
         if !self.output_vendor {
             cpu.vendor = None;
         }
+        cpu.features
+            .retain(|f| !opts.hypervisor_filter.contains(&f.name.as_str()));
         if opts.expand_features {
             cpu = expand(db, &cpu).map_err(|e| match e {
                 OpError::Decode(d) => BaselineError::Decode(d),

@@ -96,7 +96,7 @@ proptest! {
     ) {
         let db = db();
         let hosts: Vec<CpuDef> = hosts.iter().map(host_cpu).collect();
-        let opts = BaselineOptions { expand_features: false, migratable: false };
+        let opts = BaselineOptions { expand_features: false, migratable: false , hypervisor_filter: &[] };
         let base = baseline(db, hosts.iter().map(|h| ("h.xml", h)), opts)
             .expect("hosts of one vendor have a baseline");
         for h in &hosts {

@@ -108,6 +108,7 @@ fn baseline_matches_the_one_shot_baseline() {
             BaselineOptions {
                 expand_features: true,
                 migratable: true,
+                hypervisor_filter: &[],
             },
         ] {
             let expected = baseline(&db, cpus.iter().map(|(n, c)| (n.as_str(), c)), opts).unwrap();

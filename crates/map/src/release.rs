@@ -90,7 +90,11 @@ pub struct UnknownRelease {
 }
 
 fn known_names() -> String {
-    RELEASES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+    RELEASES
+        .iter()
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Release {
@@ -116,7 +120,10 @@ impl Release {
             return Ok(Self::newest());
         }
         let bare = wanted.strip_prefix('v').unwrap_or(wanted);
-        let bare = bare.strip_suffix(".0").filter(|b| b.contains('.')).unwrap_or(bare);
+        let bare = bare
+            .strip_suffix(".0")
+            .filter(|b| b.contains('.'))
+            .unwrap_or(bare);
         RELEASES
             .iter()
             .find(|r| r.name.eq_ignore_ascii_case(bare))

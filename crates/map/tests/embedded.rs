@@ -53,7 +53,10 @@ fn embedded_tables_match_the_shared_cpu_maps() {
         if !dir.join("index.xml").exists() {
             cpumodel_testenv::unavailable(
                 cpumodel_testenv::Need::Shared,
-                format!("{} not found (the shared cpu_maps are not present)", dir.display()),
+                format!(
+                    "{} not found (the shared cpu_maps are not present)",
+                    dir.display()
+                ),
             );
             return;
         }
@@ -69,7 +72,8 @@ fn embedded_tables_match_the_shared_cpu_maps() {
 
 #[test]
 fn the_upstream_origin_is_the_one_its_directory_records() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cpu_map/libvirt-upstream");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cpu_map/libvirt-upstream");
     if let Some(origin) = cpumodel_map::read_map_origin(&dir) {
         assert_eq!(Release::newest().origin(), origin);
     }
