@@ -552,7 +552,11 @@ fn baseline_drops_what_the_qemu_driver_filters_unless_asked_not_to() {
 </cpu>
 ";
     assert_ok(&dir, &["baseline", "host.xml"], filtered);
-    assert_ok(&dir, &["--libvirt", "9.0", "baseline", "host.xml"], filtered);
+    assert_ok(
+        &dir,
+        &["--libvirt", "9.0", "baseline", "host.xml"],
+        filtered,
+    );
     assert_ok(
         &dir,
         &["baseline", "--no-hypervisor-filter", "host.xml"],

@@ -354,7 +354,7 @@ pub fn parse_cpu_info(
     let model_raw = take(&r, &mut top, "model", root, "")?;
     let model = r.string(model_raw, "model")?;
     if let Some(db) = db {
-        db.find_model(&model)
+        db.resolve_model(&model)
             .map_err(|e| r.error(model_raw, "model", e.to_string()))?;
     }
     cpu.model = Some(model);
@@ -410,7 +410,7 @@ pub fn parse_cpu_info(
             ));
         }
         if let Some(db) = db {
-            db.find_feature(&name)
+            db.resolve_feature(&name)
                 .map_err(|e| r.error(raw, &path, e.to_string()))?;
         }
         cpu.features.push(FeatureRef { name, policy: None });

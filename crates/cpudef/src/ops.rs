@@ -106,20 +106,21 @@ pub struct ResolvedCpu {
 }
 
 impl ResolvedCpu {
-    /// Resolves every model and feature name of `cpu` (ignoring case).
+    /// Resolves every model and feature name of `cpu`, exactly as spelled,
+    /// as libvirt resolves the names inside a document.
     ///
     /// # Errors
     /// [`OpError::UnknownName`] for the first unknown model or feature.
     pub fn new(db: &Database, cpu: &CpuDef) -> Result<Self, OpError> {
         let mut r = ResolvedCpu::default();
         if let Some(name) = &cpu.model {
-            let id = db.find_model(name)?;
+            let id = db.resolve_model(name)?;
             r.model = Some(id);
             r.all = db.model(id).features;
             r.require = r.all;
         }
         for f in &cpu.features {
-            let id = db.find_feature(&f.name)?;
+            let id = db.resolve_feature(&f.name)?;
             let policy = match cpu.kind {
                 CpuKind::Host => Policy::Require,
                 CpuKind::Guest => f.policy.unwrap_or(Policy::Require),
@@ -466,10 +467,12 @@ impl BaselineAccumulator {
 /// model's removed features as `disable`, sorted by name.
 ///
 /// # Errors
-/// No model, or an unknown model or feature name.
+/// Another architecture than x86, no model, or an unknown model or feature
+/// name.
 pub fn expand(db: &Database, cpu: &CpuDef) -> Result<CpuDef, OpError> {
+    check_x86(cpu)?;
     let name = cpu.model.as_deref().ok_or(OpError::NoModel)?;
-    let model_id = db.find_model(name)?;
+    let model_id = db.resolve_model(name)?;
     let model = db.model(model_id);
     let host = cpu.kind == CpuKind::Host;
     let mut out = cpu.clone();
@@ -483,7 +486,7 @@ pub fn expand(db: &Database, cpu: &CpuDef) -> Result<CpuDef, OpError> {
         });
     }
     for f in &cpu.features {
-        let id = db.find_feature(&f.name)?;
+        let id = db.resolve_feature(&f.name)?;
         if !host && !matches!(f.policy, Some(Policy::Require | Policy::Disable) | None) {
             continue;
         }
@@ -528,7 +531,7 @@ mod tests {
         );
         let same = cpu(
             &db,
-            "<cpu match='exact'><model>westmere</model><feature name='VMX'/></cpu>",
+            "<cpu match='exact'><model>Westmere</model><feature name='vmx'/></cpu>",
         );
         assert_eq!(
             compare(&db, &host, &same).unwrap().result,

@@ -262,13 +262,13 @@ fn check_names(
         return Ok(());
     }
     if let Some(name) = &cpu.model {
-        if let Err(e) = db.find_model(name) {
+        if let Err(e) = db.resolve_model(name) {
             return Err(src.error(child(n, "model").unwrap_or(n), e.to_string()));
         }
     }
     for f in elements(n).filter(|f| f.has_tag_name("feature")) {
         if let Some(name) = f.attribute("name") {
-            db.find_feature(name)
+            db.resolve_feature(name)
                 .map_err(|e| src.error(f, e.to_string()))?;
         }
     }
@@ -761,7 +761,15 @@ mod tests {
             check("<cpu>\n  <model>NoSuchModel</model></cpu>").unwrap_err(),
             "c.xml:2:3: <model>: unknown CPU model 'NoSuchModel'"
         );
-        assert!(check("<cpu><model>westmere</model><feature name='VMX'/></cpu>").is_ok());
+        // Inside documents names are matched as libvirt matches them: exactly.
+        assert_eq!(
+            check("<cpu>\n<model>westmere</model></cpu>").unwrap_err(),
+            "c.xml:2:1: <model>: unknown CPU model 'westmere'; did you mean 'Westmere'?"
+        );
+        assert_eq!(
+            check("<cpu><model>Westmere</model>\n <feature name='VMX'/></cpu>").unwrap_err(),
+            "c.xml:2:2: <feature>: unknown CPU feature 'VMX'; did you mean 'vmx'?"
+        );
     }
 
     /// The whole-document roxmltree parse, without the fast path.

@@ -397,6 +397,48 @@ impl Database {
             .ok_or_else(|| self.unknown(NameKind::Feature, name))
     }
 
+    /// Looks a feature up as libvirt does inside documents: exactly as
+    /// spelled. A name that differs from a feature's only in case is
+    /// refused like any unknown name, suggesting the map's spelling.
+    ///
+    /// # Errors
+    /// [`UnknownName`] with the closest known names.
+    pub fn resolve_feature(&self, name: &str) -> Result<FeatureId, UnknownName> {
+        self.find_feature_exact(name)
+            .ok_or_else(|| self.unknown_exact(NameKind::Feature, name))
+    }
+
+    /// Looks a model up as libvirt does inside documents: exactly as
+    /// spelled (see [`resolve_feature`](Self::resolve_feature)).
+    ///
+    /// # Errors
+    /// [`UnknownName`] with the closest known names.
+    pub fn resolve_model(&self, name: &str) -> Result<ModelId, UnknownName> {
+        self.find_model_exact(name)
+            .ok_or_else(|| self.unknown_exact(NameKind::Model, name))
+    }
+
+    /// The error for a name not spelled exactly: when it is known but
+    /// spelled in another case, the one suggestion is the map's spelling.
+    fn unknown_exact(&self, kind: NameKind, name: &str) -> UnknownName {
+        let canonical = match kind {
+            NameKind::Feature => self
+                .feature_index(name)
+                .map(|i| self.features[i as usize].name.to_string()),
+            NameKind::Model => self
+                .model_index(name)
+                .map(|i| self.models[i as usize].name.to_string()),
+        };
+        match canonical {
+            Some(spelling) => UnknownName {
+                kind,
+                name: name.to_string(),
+                suggestions: vec![spelling],
+            },
+            None => self.unknown(kind, name),
+        }
+    }
+
     /// Looks a feature up by its exact canonical name.
     pub fn find_feature_exact(&self, name: &str) -> Option<FeatureId> {
         match self.feature_index(name) {
