@@ -32,6 +32,12 @@ pub enum CliError {
     /// A name is unknown.
     #[error(transparent)]
     Name(#[from] cpumodel_map::UnknownName),
+    /// A definition could not be resolved.
+    #[error(transparent)]
+    Op(#[from] cpumodel_cpudef::OpError),
+    /// An x86-64 level name is unknown.
+    #[error(transparent)]
+    Level(#[from] cpumodel_map::UnknownLevel),
     /// An XML input is malformed or invalid.
     #[error(transparent)]
     Input(#[from] cpumodel_cpudef::InputError),

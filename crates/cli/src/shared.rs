@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clap::ValueEnum;
-use cpumodel_cpudef::{parse_known_cpus, CpuDef};
+use cpumodel_cpudef::{parse_known_cpus, CpuDef, CpuDocument};
 use cpumodel_kvm::{MachineView, MachineViewError};
-use cpumodel_map::{load_cpu_map, Database, Release};
+use cpumodel_map::{load_cpu_map, Database, PsabiTable, Release};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -108,12 +108,16 @@ pub enum XmlFormat {
     Json,
 }
 
-/// Renders one CPU definition in `format`.
-pub fn render_cpu(cpu: &CpuDef, format: XmlFormat) -> Output {
-    Output::ok(match format {
+/// Renders one CPU definition in `format`; its JSON carries the CPU's
+/// x86-64 level ([`CpuDocument`]).
+///
+/// # Errors
+/// A model or feature name `db` does not define.
+pub fn render_cpu(db: &Database, cpu: &CpuDef, format: XmlFormat) -> Result<Output, CliError> {
+    Ok(Output::ok(match format {
         XmlFormat::Xml => cpu.to_xml(),
-        XmlFormat::Json => json_text(cpu),
-    })
+        XmlFormat::Json => json_text(&CpuDocument::new(db, &PsabiTable::new(db), cpu.clone())?),
+    }))
 }
 
 /// A document as pretty-printed JSON with a final newline.

@@ -334,6 +334,16 @@ fn decode_host_json_with_tiny_map() {
   "migratable": null,
   "mode": "custom",
   "model": "Base",
+  "psabi_level": null,
+  "psabi_missing": [
+    "CMOV",
+    "CX8",
+    "FXSR",
+    "MMX",
+    "SCE",
+    "SSE2",
+    "LM"
+  ],
   "signature": {
     "family": 6,
     "model": 58,
@@ -378,6 +388,16 @@ fn decode_guest_json_with_tiny_map() {
   "migratable": null,
   "mode": "custom",
   "model": "Base",
+  "psabi_level": null,
+  "psabi_missing": [
+    "CMOV",
+    "CX8",
+    "FXSR",
+    "MMX",
+    "SCE",
+    "SSE2",
+    "LM"
+  ],
   "signature": null,
   "topology": null,
   "vendor": "Intel",
@@ -395,8 +415,8 @@ fn models_table_with_tiny_map() {
         &dir,
         &["models", "--cpu-map", "map", "--libvirt", "9.0"],
         "# cpu_map map with libvirt 9.0 behaviour
-NAME  VENDOR                ANCESTOR  FEATURES
-Base  Intel                 -         1
+NAME  VENDOR                ANCESTOR  FEATURES  X86-64
+Base  Intel                 -         1         -
 ",
     );
 }
@@ -423,9 +443,9 @@ fn models_table_columns_stay_aligned_with_ancestors() {
         &dir,
         &["models", "--cpu-map", "map"],
         "# cpu_map map with libvirt upstream behaviour
-NAME   VENDOR                ANCESTOR  FEATURES
-Base   Intel                 -         1
-Child  Intel                 Base      2
+NAME   VENDOR                ANCESTOR  FEATURES  X86-64
+Base   Intel                 -         1         -
+Child  Intel                 Base      2         -
 ",
     );
     assert_ok(
@@ -436,12 +456,33 @@ Child  Intel                 Base      2
     "ancestor": null,
     "features": 1,
     "name": "Base",
+    "psabi_level": null,
+    "psabi_missing": [
+      "sse",
+      "CMOV",
+      "CX8",
+      "FXSR",
+      "MMX",
+      "SCE",
+      "SSE2",
+      "LM"
+    ],
     "vendor": "Intel"
   },
   {
     "ancestor": "Base",
     "features": 2,
     "name": "Child",
+    "psabi_level": null,
+    "psabi_missing": [
+      "CMOV",
+      "CX8",
+      "FXSR",
+      "MMX",
+      "SCE",
+      "SSE2",
+      "LM"
+    ],
     "vendor": "Intel"
   }
 ]
@@ -458,6 +499,7 @@ vendor:     Intel
 ancestor:   -
 decode:     host, guest
 signatures: -
+x86-64:     - (v1 needs sse CMOV CX8 FXSR MMX SCE SSE2 LM)
 removed:    -
 added:      -
 features (1):

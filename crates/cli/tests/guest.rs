@@ -598,6 +598,18 @@ fn three_formats_of_one_policy() {
     "migratable": null,
     "mode": "custom",
     "model": "Westmere",
+    "psabi_level": "v2",
+    "psabi_missing": [
+      "fma",
+      "movbe",
+      "xsave",
+      "avx",
+      "f16c",
+      "bmi1",
+      "avx2",
+      "bmi2",
+      "abm"
+    ],
     "signature": null,
     "topology": {
       "clusters": 1,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::def::CpuDef;
 use crate::domcaps::DomainCpuCaps;
+use crate::level::CpuDocument;
 use crate::ops::{CompareResult, Comparison};
 
 /// The CPU part of domain capabilities as JSON: libvirt's
@@ -170,10 +171,10 @@ impl CompareDocument {
 /// which view of the machine they were decoded from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HostDocument {
-    /// The host CPU.
-    pub host: CpuDef,
-    /// The host-model guest CPU.
-    pub host_model: CpuDef,
+    /// The host CPU, with its x86-64 level.
+    pub host: CpuDocument,
+    /// The host-model guest CPU, with its x86-64 level.
+    pub host_model: CpuDocument,
     /// The KVM device of the hypervisor view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kvm_device: Option<String>,
@@ -186,7 +187,7 @@ pub struct HostDocument {
 
 impl HostDocument {
     /// The hypervisor view: what the KVM device `device` can give a guest.
-    pub fn hypervisor(device: String, host: CpuDef, host_model: CpuDef) -> Self {
+    pub fn hypervisor(device: String, host: CpuDocument, host_model: CpuDocument) -> Self {
         HostDocument {
             host,
             host_model,
@@ -198,7 +199,7 @@ impl HostDocument {
 
     /// The raw CPUID view, with the reason KVM was not used when it was
     /// tried.
-    pub fn raw(kvm_unusable: Option<String>, host: CpuDef, host_model: CpuDef) -> Self {
+    pub fn raw(kvm_unusable: Option<String>, host: CpuDocument, host_model: CpuDocument) -> Self {
         HostDocument {
             host,
             host_model,

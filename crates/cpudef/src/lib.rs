@@ -27,6 +27,7 @@ mod document;
 mod domcaps;
 mod error;
 mod input;
+mod level;
 pub mod ops;
 mod parse;
 pub mod topology;
@@ -41,6 +42,7 @@ pub use document::{
 pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, parse_host, HostInput, InputError};
+pub use level::{cpu_psabi, CpuDocument};
 pub use ops::{
     baseline, check_x86, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,

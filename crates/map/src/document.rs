@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use crate::db::{Database, ModelId};
 use crate::featureset::FeatureId;
+use crate::psabi::{PsabiFields, PsabiTable};
 
-/// One line of the model list: `{"ancestor", "features", "name", "vendor"}`.
+/// One line of the model list: `{"ancestor", "features", "name",
+/// "psabi_level", "psabi_missing", "vendor"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ModelSummary {
     /// The model this one was defined relative to.
@@ -20,6 +22,9 @@ pub struct ModelSummary {
     pub features: usize,
     /// The model name.
     pub name: String,
+    /// The model's x86-64 level and what the next level needs.
+    #[serde(flatten)]
+    pub psabi: PsabiFields,
     /// The vendor's name, when the model is vendor specific.
     pub vendor: Option<String>,
 }
@@ -27,18 +32,24 @@ pub struct ModelSummary {
 impl ModelSummary {
     /// The summary of every model, in map order.
     pub fn all(db: &Database) -> Vec<ModelSummary> {
+        let table = PsabiTable::new(db);
         (0..db.models().len())
-            .map(|i| ModelSummary::new(db, ModelId::from_index(i)))
+            .map(|i| ModelSummary::with_table(db, &table, ModelId::from_index(i)))
             .collect()
     }
 
     /// The summary of one model.
     pub fn new(db: &Database, id: ModelId) -> Self {
+        ModelSummary::with_table(db, &PsabiTable::new(db), id)
+    }
+
+    fn with_table(db: &Database, table: &PsabiTable, id: ModelId) -> Self {
         let m = db.model(id);
         ModelSummary {
             ancestor: m.ancestor.map(|a| db.model(a).name.to_string()),
             features: m.features.len(),
             name: m.name.to_string(),
+            psabi: table.fields(db, &m.features),
             vendor: m.vendor.map(|v| db.vendor(v).name.to_string()),
         }
     }
@@ -58,6 +69,9 @@ pub struct ModelInfo {
     pub features: Vec<String>,
     /// The model name.
     pub name: String,
+    /// The model's x86-64 level and what the next level needs.
+    #[serde(flatten)]
+    pub psabi: PsabiFields,
     /// Features the model dropped relative to its first definition.
     pub removed: Vec<String>,
     /// The processor signatures the model corresponds to.
@@ -104,6 +118,7 @@ impl ModelInfo {
             },
             features: db.feature_names(&m.features).map(str::to_string).collect(),
             name: m.name.to_string(),
+            psabi: PsabiTable::new(db).fields(db, &m.features),
             removed: names(&m.removed),
             signatures: m
                 .signatures

@@ -34,6 +34,7 @@ mod error;
 mod featureset;
 mod load;
 mod origin;
+pub mod psabi;
 mod release;
 mod suggest;
 
@@ -43,5 +44,6 @@ pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
 pub use load::{load_cpu_map, MAX_MAP_FILE_BYTES};
 pub use origin::read_map_origin;
+pub use psabi::{PsabiAssessment, PsabiFields, PsabiLevel, PsabiMissing, PsabiTable, UnknownLevel};
 pub use release::{Behaviour, Release, UnknownRelease};
 pub use suggest::{closest, MAX_SUGGEST_LEN};

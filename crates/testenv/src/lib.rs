@@ -44,6 +44,10 @@ pub enum Need {
     /// A Python with OpenStack Nova installed, named by
     /// `CPUMODEL_NOVA_PYTHON`, for the differential test against Nova's code.
     Nova,
+    /// QEMU's rendered x86 CPU model documentation (Debian's
+    /// `qemu-system-common` installs it), whose table of x86-64 levels per
+    /// model the level computation is checked against.
+    QemuDoc,
 }
 
 impl Need {
@@ -56,6 +60,7 @@ impl Need {
             Need::Chromium => "chromium",
             Need::Postgres => "postgres",
             Need::Nova => "nova",
+            Need::QemuDoc => "qemu-doc",
         }
     }
 
@@ -167,6 +172,8 @@ mod tests {
         assert!(!requires("", Need::Shared));
         assert!(requires("shared,postgres", Need::Postgres));
         assert!(!requires("postgresql", Need::Postgres));
+        assert!(requires("qemu,qemu-doc", Need::QemuDoc));
+        assert!(!requires("qemu", Need::QemuDoc));
     }
 
     #[test]

@@ -59,6 +59,6 @@ impl BaselineArgs {
         let cpu = acc
             .finish(db, opts)
             .map_err(|e| CliError::Usage(format!("baseline of {} CPUs: {e}", acc.len())))?;
-        Ok(render_cpu(&cpu, self.format))
+        render_cpu(db, &cpu, self.format)
     }
 }

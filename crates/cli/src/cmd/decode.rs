@@ -95,7 +95,7 @@ impl DecodeArgs {
                 ))
             }
         };
-        Ok(render_cpu(&cpu, self.format))
+        render_cpu(db, &cpu, self.format)
     }
 }
 

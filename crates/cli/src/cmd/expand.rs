@@ -30,6 +30,6 @@ impl ExpandArgs {
         let cpu = first_cpu(db, &self.file)?;
         let expanded = cpumodel_cpudef::expand(db, &cpu)
             .map_err(|e| CliError::Usage(format!("{}: {e}", self.file.display())))?;
-        Ok(render_cpu(&expanded, self.format))
+        render_cpu(db, &expanded, self.format)
     }
 }

@@ -518,7 +518,7 @@ impl BaselineArgs {
         let (db, counts) = self.query.profile_counts(1)?;
         let opts = self.flags.options();
         let cpu = cpumodel_fleet::baseline(db, &counts, opts)?;
-        Ok(render_cpu(&cpu, self.format))
+        render_cpu(db, &cpu, self.format)
     }
 }
 

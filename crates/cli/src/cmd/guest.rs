@@ -161,7 +161,7 @@ impl GuestArgs {
         Ok(Output::ok(match self.format {
             Format::Xml => cpu.to_cpu_def(db).to_xml(),
             Format::Qemu => format!("{}\n", cpu.qemu_arg(db)),
-            Format::Json => json_text(&GuestDocument::new(db, &cpu)),
+            Format::Json => json_text(&GuestDocument::new(db, &cpu)?),
         }))
     }
 }

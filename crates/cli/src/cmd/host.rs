@@ -4,9 +4,11 @@
 
 use clap::ValueEnum;
 use cpumodel_cpudef::{
-    decode, CpuFeatures, CpuKind, DecodeOptions, HostDocument, NovaCpuInfo, NovaTopology,
+    cpu_psabi, decode, CpuDocument, CpuFeatures, CpuKind, DecodeOptions, HostDocument, NovaCpuInfo,
+    NovaTopology,
 };
 use cpumodel_kvm::ViewSource;
+use cpumodel_map::PsabiTable;
 
 use crate::error::CliError;
 use crate::shared::{detected_view, json_text, raw_view, MapArgs, Output};
@@ -109,6 +111,7 @@ impl HostArgs {
                 })?
                 .to_cpu_def(db, CpuKind::Guest),
         };
+        let table = PsabiTable::new(db);
         Ok(Output::ok(match self.format {
             Format::NovaCpuInfo => {
                 let t = cpumodel_kvm::host_topology();
@@ -122,14 +125,29 @@ impl HostArgs {
                     .map_err(|e| CliError::Usage(format!("{input}: {e}")))?;
                 json_text(&info)
             }
-            Format::Json => json_text(&match device {
-                Some(device) => HostDocument::hypervisor(device, host, guest),
-                None => HostDocument::raw(kvm_unusable, host, guest),
-            }),
+            Format::Json => {
+                let host = CpuDocument::new(db, &table, host)?;
+                let guest = CpuDocument::new(db, &table, guest)?;
+                json_text(&match device {
+                    Some(device) => HostDocument::hypervisor(device, host, guest),
+                    None => HostDocument::raw(kvm_unusable, host, guest),
+                })
+            }
             Format::Xml => {
-                let mut out = format!("<!-- view: {comment} -->\n<!-- host CPU -->\n");
+                let level = |cpu| -> Result<String, CliError> {
+                    Ok(cpu_psabi(db, &table, cpu)?.map_or(String::new(), |p| {
+                        format!(" (x86-64 level: {})", p.level_text())
+                    }))
+                };
+                let mut out = format!(
+                    "<!-- view: {comment} -->\n<!-- host CPU{} -->\n",
+                    level(&host)?
+                );
                 out.push_str(&host.to_xml());
-                out.push_str("<!-- host-model guest CPU -->\n");
+                out.push_str(&format!(
+                    "<!-- host-model guest CPU{} -->\n",
+                    level(&guest)?
+                ));
                 out.push_str(&guest.to_xml());
                 out
             }

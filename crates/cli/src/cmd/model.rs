@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use clap::ValueEnum;
 use cpumodel_cpudef::{CpuDef, CpuKind, Policy};
-use cpumodel_map::ModelInfo;
+use cpumodel_map::{ModelInfo, PsabiFields, PsabiLevel};
 
 use crate::error::CliError;
 use crate::shared::{json_text, MapArgs, Output};
@@ -95,6 +95,7 @@ fn text(m: &ModelInfo) -> String {
             sigs.join("; ")
         }
     );
+    let _ = writeln!(out, "x86-64:     {}", psabi_text(&m.psabi));
     let _ = writeln!(out, "removed:    {}", list_or_dash(&m.removed));
     let _ = writeln!(out, "added:      {}", list_or_dash(&m.added));
     let _ = writeln!(out, "features ({}):", m.features.len());
@@ -102,6 +103,18 @@ fn text(m: &ModelInfo) -> String {
         let _ = writeln!(out, "  {f}");
     }
     out
+}
+
+/// `v3 (v4 needs avx512f avx512dq ...)`, `v4`, or `- (v1 needs ...)`.
+pub(crate) fn psabi_text(p: &PsabiFields) -> String {
+    match p.psabi_level.map_or(Some(PsabiLevel::V1), PsabiLevel::next) {
+        Some(next) => format!(
+            "{} ({next} needs {})",
+            p.level_text(),
+            p.psabi_missing.join(" ")
+        ),
+        None => p.level_text().to_string(),
+    }
 }
 
 fn list_or_dash(v: &[String]) -> String {

@@ -46,17 +46,18 @@ fn table(models: &[ModelSummary]) -> String {
     // Ancestors are model names, but the column is at least as wide as its header.
     let awidth = width.max("ANCESTOR".len());
     let mut out = format!(
-        "{:<width$}  {:<20}  {:<awidth$}  FEATURES\n",
+        "{:<width$}  {:<20}  {:<awidth$}  FEATURES  X86-64\n",
         "NAME", "VENDOR", "ANCESTOR"
     );
     for m in models {
         let _ = writeln!(
             out,
-            "{:<width$}  {:<20}  {:<awidth$}  {}",
+            "{:<width$}  {:<20}  {:<awidth$}  {:<8}  {}",
             m.name,
             m.vendor.as_deref().unwrap_or("-"),
             m.ancestor.as_deref().unwrap_or("-"),
-            m.features
+            m.features,
+            m.psabi.level_text()
         );
     }
     out
