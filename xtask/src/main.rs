@@ -15,6 +15,11 @@
 //! else what the directory says (a `VERSION` file, or a `SOURCE.md` listing
 //! the commit of `index.xml`); `cpumodel --version` prints it.
 //!
+//! `cargo xtask import-linux-flags PATH/arch/x86/include/asm/cpufeatures.h`
+//! regenerates the Linux feature flag table (`crates/map/src/linux/flags.rs`)
+//! from a kernel tree or a `linux-headers-*-common` package (see
+//! [`linuxflags`]).
+//!
 //! `cargo xtask gen-fleet --hosts N --out DIR [--from DIR] [--racks R]
 //! [--seed S] [--vendor STRING]` writes a synthetic fleet of host dumps for
 //! the fleet benchmarks (see BENCHMARKS.md).
@@ -22,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod genfleet;
+mod linuxflags;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,16 +40,8 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["import-cpu-map", rest @ ..] => match import(rest) {
-            Ok(out) => {
-                println!("wrote {}", out.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        ["import-cpu-map", rest @ ..] => wrote(import(rest)),
+        ["import-linux-flags", header] => wrote(linuxflags::import(Path::new(header))),
         ["gen-fleet", rest @ ..] => match gen_fleet(rest) {
             Ok(n) => {
                 println!("wrote {n} hosts");
@@ -55,7 +53,21 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask import-cpu-map --release NAME [--origin TEXT] DIR | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
+            eprintln!("usage: cargo xtask import-cpu-map --release NAME [--origin TEXT] DIR | import-linux-flags PATH/cpufeatures.h | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reports an importer's result: the file it wrote, or its error.
+fn wrote(result: Result<PathBuf, String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("wrote {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }

@@ -1101,3 +1101,58 @@ fn required_features_are_checked_in_every_mode() {
         "the required features are not provided: mode 'none' leaves the CPU to the hypervisor and cannot promise avx",
     );
 }
+
+// ---------------------------------------------------------------------------
+// Linux /proc/cpuinfo flag names.
+
+#[test]
+fn linux_flag_names_are_feature_names() {
+    ok(
+        &[
+            "--mode",
+            "custom",
+            "--model",
+            "Westmere",
+            "--flag",
+            "tsc_deadline_timer",
+            "--flag",
+            "+sha_ni",
+            "--flag=-avx512_vnni",
+        ],
+        "<cpu mode='custom' match='exact'>
+  <model fallback='forbid'>Westmere</model>
+  <feature policy='require' name='tsc-deadline'/>
+  <feature policy='require' name='sha-ni'/>
+  <feature policy='disable' name='avx512vnni'/>
+</cpu>
+",
+    );
+    ok(
+        &[
+            "--mode",
+            "custom",
+            "--model",
+            "Westmere",
+            "--flag",
+            "tsc_deadline_timer",
+            "--format",
+            "qemu",
+        ],
+        "Westmere,tsc-deadline=on\n",
+    );
+    error(
+        &[
+            "--mode",
+            "custom",
+            "--model",
+            "Westmere",
+            "--flag",
+            "avx512_vnn",
+        ],
+        "unknown CPU feature 'avx512_vnn'; did you mean 'avx512_vnni', 'avx512vnni', 'avx'?",
+    );
+    error(
+        &["--mode", "custom", "--model", "Westmere", "--flag", "constant_tsc"],
+        "unknown CPU feature 'constant_tsc' (Linux flag X86_FEATURE_CONSTANT_TSC is a bit Linux defines itself, not a CPUID bit); did you mean 'tsc'?",
+    );
+}

@@ -387,13 +387,18 @@ impl Database {
             .map(VendorId::from_index)
     }
 
-    /// Looks a feature up by name, ignoring case.
+    /// Looks a feature up by name, ignoring case: a libvirt name, or else a
+    /// Linux `/proc/cpuinfo` flag name, which stands for the feature whose
+    /// CPUID bit it is ([`Database::find_linux_feature`]). A name libvirt
+    /// defines always means libvirt's feature.
     ///
     /// # Errors
-    /// [`UnknownName`] with the closest known names.
+    /// [`UnknownName`] with the closest known names of both vocabularies.
     pub fn find_feature(&self, name: &str) -> Result<FeatureId, UnknownName> {
-        self.feature_index(name)
-            .map(FeatureId)
+        if let Some(i) = self.feature_index(name) {
+            return Ok(FeatureId(i));
+        }
+        self.find_linux_feature(name)
             .ok_or_else(|| self.unknown(NameKind::Feature, name))
     }
 
@@ -506,13 +511,27 @@ impl Database {
 
     fn unknown(&self, kind: NameKind, name: &str) -> UnknownName {
         let suggestions = match kind {
-            NameKind::Feature => closest(name, self.features.iter().map(|f| f.name.as_ref())),
+            NameKind::Feature => {
+                let linux = self.linux_names();
+                closest(
+                    name,
+                    self.features
+                        .iter()
+                        .map(|f| f.name.as_ref())
+                        .chain(linux.iter().copied()),
+                )
+            }
             NameKind::Model => closest(name, self.models.iter().map(|m| m.name.as_ref())),
+        };
+        let note = match kind {
+            NameKind::Feature => crate::linux::unmapped_flag_note(name),
+            NameKind::Model => None,
         };
         UnknownName {
             kind,
             name: name.to_string(),
             suggestions,
+            note,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct UnknownName {
     pub name: String,
     /// The closest known names, best first.
     pub suggestions: Vec<String>,
+    /// Why a name that means something elsewhere is not a feature here (a
+    /// Linux flag that is no CPUID bit of the map).
+    pub note: Option<String>,
 }
 
 impl fmt::Display for UnknownName {
@@ -52,6 +55,9 @@ impl fmt::Display for UnknownName {
             );
         }
         write!(f, "unknown {} '{}'", self.kind, self.name)?;
+        if let Some(note) = &self.note {
+            write!(f, " ({note})")?;
+        }
         if !self.suggestions.is_empty() {
             let list: Vec<String> = self.suggestions.iter().map(|s| format!("'{s}'")).collect();
             write!(f, "; did you mean {}?", list.join(", "))?;

@@ -32,6 +32,7 @@ mod document;
 mod embedded;
 mod error;
 mod featureset;
+mod linux;
 mod load;
 mod origin;
 pub mod psabi;
@@ -42,6 +43,10 @@ pub use db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, V
 pub use document::{DecodeUse, ModelInfo, ModelSummary, SignatureInfo};
 pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
+pub use linux::{
+    bit_item, find_linux_flag, linux_flag_of_bit, linux_flags, CapabilityWord, LinuxFlag,
+    LINUX_KERNEL,
+};
 pub use load::{load_cpu_map, MAX_MAP_FILE_BYTES};
 pub use origin::read_map_origin;
 pub use psabi::{PsabiAssessment, PsabiFields, PsabiLevel, PsabiMissing, PsabiTable, UnknownLevel};
