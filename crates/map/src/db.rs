@@ -439,8 +439,9 @@ impl Database {
                 kind,
                 name: name.to_string(),
                 suggestions: vec![spelling],
+                note: None,
             },
-            None => self.unknown(kind, name),
+            None => self.unknown_libvirt(kind, name),
         }
     }
 
@@ -509,29 +510,37 @@ impl Database {
             .get(name, |i| self.models[i].name.as_ref())
     }
 
+    /// The error for an unknown command-line name: the closest names of
+    /// both vocabularies (libvirt's and, for features, Linux's), and why a
+    /// Linux flag is no feature.
     fn unknown(&self, kind: NameKind, name: &str) -> UnknownName {
+        let mut error = self.unknown_libvirt(kind, name);
+        if kind == NameKind::Feature {
+            let linux = self.linux_names();
+            error.suggestions = closest(
+                name,
+                self.features
+                    .iter()
+                    .map(|f| f.name.as_ref())
+                    .chain(linux.iter().copied()),
+            );
+            error.note = crate::linux::unmapped_flag_note(name);
+        }
+        error
+    }
+
+    /// The error for a name unknown to libvirt, inside a document (where
+    /// only libvirt's names count): the closest libvirt names.
+    fn unknown_libvirt(&self, kind: NameKind, name: &str) -> UnknownName {
         let suggestions = match kind {
-            NameKind::Feature => {
-                let linux = self.linux_names();
-                closest(
-                    name,
-                    self.features
-                        .iter()
-                        .map(|f| f.name.as_ref())
-                        .chain(linux.iter().copied()),
-                )
-            }
+            NameKind::Feature => closest(name, self.features.iter().map(|f| f.name.as_ref())),
             NameKind::Model => closest(name, self.models.iter().map(|m| m.name.as_ref())),
-        };
-        let note = match kind {
-            NameKind::Feature => crate::linux::unmapped_flag_note(name),
-            NameKind::Model => None,
         };
         UnknownName {
             kind,
             name: name.to_string(),
             suggestions,
-            note,
+            note: None,
         }
     }
 
