@@ -124,6 +124,10 @@ pub enum Command {
     /// whole fleet (or a group) can run, what holds it back, and what drifted.
     Fleet(cmd::fleet::FleetArgs),
 
+    /// Compare CPU maps: what changed from one libvirt release (or cpu_map
+    /// directory) to another.
+    Map(cmd::map::MapCommandArgs),
+
     /// Print a shell completion script (bash, zsh or fish).
     Completions(cmd::completions::CompletionsArgs),
 
@@ -153,6 +157,7 @@ impl Command {
             Command::Probe(a) => a.run(),
             Command::Expand(a) => a.run(),
             Command::Fleet(a) => a.run(),
+            Command::Map(a) => a.run(),
             Command::Completions(a) => a.run(),
             Command::Man(a) => a.run(),
         }

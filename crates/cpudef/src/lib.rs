@@ -28,6 +28,7 @@ mod domcaps;
 mod error;
 mod input;
 mod level;
+mod mapdiff;
 pub mod ops;
 mod parse;
 pub mod topology;
@@ -43,6 +44,7 @@ pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, parse_host, HostInput, InputError};
 pub use level::{cpu_psabi, CpuDocument};
+pub use mapdiff::{map_changes, translate_features, DecodeShift, MapChanges};
 pub use ops::{
     baseline, check_x86, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,

@@ -28,6 +28,7 @@
 
 pub mod codegen;
 mod db;
+mod diff;
 mod document;
 mod embedded;
 mod error;
@@ -40,6 +41,7 @@ mod release;
 mod suggest;
 
 pub use db::{Alias, Database, Feature, Model, ModelId, ModelSignature, Vendor, VendorId};
+pub use diff::{MapDiff, ModelChange, Rename};
 pub use document::{DecodeUse, ModelInfo, ModelSummary, SignatureInfo};
 pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};

@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod guest;
 pub mod host;
 pub mod man;
+pub mod map;
 pub mod model;
 pub mod models;
 pub mod nova;
