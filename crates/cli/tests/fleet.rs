@@ -135,6 +135,7 @@ fn questions(dir: &TempDir, db: &Db) {
         fleet(dir, db, "recommend", &[]),
         Run::ok(
             "model: Haswell-noTSX-IBRS\n\
+             x86-64: v2\n\
              hosts: 3/3 (100.0%)\n\
              held back: Skylake-Client-IBRS runs on 2/3 hosts, blocked by f16c (1), rdrand (1), vme (1), arat (1), hle (1)\n\
             \x20 f16c missing on 1 host: compute-2\n\
@@ -160,6 +161,48 @@ fn questions(dir: &TempDir, db: &Db) {
              cpu_models = Haswell-noTSX-IBRS\n"
         )
     );
+    // x86-64-v3 for every host: compute-2 lacks two of its features.
+    assert_eq!(
+        fleet(dir, db, "recommend", &["--min-level", "v3"]),
+        Run {
+            code: Some(1),
+            stdout: "no model of x86-64 v3 runs on enough hosts\n\
+                     hosts below v3: 1/3\n\
+                    \x20 f16c missing on 1 host: compute-2\n\
+                    \x20 abm missing on 1 host: compute-2\n\
+                     best model of v3 or above: Skylake-Client-IBRS runs on 2/3 hosts, blocked by f16c (1), rdrand (1), vme (1), arat (1), hle (1)\n"
+                .into(),
+            stderr: String::new()
+        }
+    );
+    let below = fleet(
+        dir,
+        db,
+        "recommend",
+        &["--min-level", "x86-64-v3", "--format", "json"],
+    );
+    assert_eq!(below.code, Some(1));
+    let below: serde_json::Value = serde_json::from_str(&below.stdout).unwrap();
+    assert_eq!(below["level_reached"], false);
+    assert_eq!(below["hosts_below"], 1);
+    assert_eq!(below["missing"][0]["feature"], "f16c");
+    assert_eq!(below["missing"][0]["sample_hosts"][0], "compute-2");
+    // With two thirds of the hosts, a model of the level is recommended.
+    let v3 = json(&fleet(
+        dir,
+        db,
+        "recommend",
+        &[
+            "--min-level",
+            "v3",
+            "--min-coverage",
+            "60",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(v3["model"], "Skylake-Client-IBRS");
+    assert_eq!(v3["psabi_level"], "v3");
     // Narrowed to one zone, the newer model fits.
     let az1 = json(&fleet(
         dir,

@@ -27,7 +27,8 @@ pub use html::{report_page, GroupProfiles};
 pub use plan::{
     baseline, can_run, coverage, drift, format_time, hosts_text, models_newest_first, parse_time,
     recommend, Blocker, CanRunAnswer, CanRunDocument, CoverageDocument, DriftDocument, DriftRow,
-    HeldBack, HostDrift, HostRow, Limits, ModelCoverage, PlanError, Recommendation,
+    HeldBack, HostDrift, HostRow, LevelShortfall, Limits, ModelCoverage, PlanError,
+    RecommendAnswer, Recommendation,
 };
 pub use profile::{Profile, ProfileCount};
 pub use report::{

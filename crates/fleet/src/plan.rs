@@ -16,7 +16,9 @@ use cpumodel_cpudef::{
     compare_resolved, BaselineAccumulator, BaselineError, BaselineOptions, Comparison, CpuDef,
     CpuKind, OpError,
 };
-use cpumodel_map::{Database, FeatureId, FeatureSet, ModelId, MAX_FEATURES};
+use cpumodel_map::{
+    Database, FeatureId, FeatureSet, ModelId, PsabiLevel, PsabiTable, MAX_FEATURES,
+};
 use serde::Serialize;
 
 use crate::profile::{Profile, ProfileCount};
@@ -71,6 +73,8 @@ pub struct ModelCoverage {
     pub vendor: Option<String>,
     /// How many features it has.
     pub features: usize,
+    /// Its x86-64 level (`None` below v1).
+    pub psabi_level: Option<PsabiLevel>,
     /// How many hosts can run it.
     pub hosts: u64,
     /// How many cannot.
@@ -125,6 +129,7 @@ fn keep_first<'a>(names: &mut Vec<&'a str>, name: &'a str, limit: usize) {
 /// first `limits.sample_hosts`, and the first of all of those are kept).
 fn model_coverage(
     db: &Database,
+    table: &PsabiTable,
     counts: &[ProfileCount],
     model: ModelId,
     limits: Limits,
@@ -158,24 +163,35 @@ fn model_coverage(
         model: m.name.to_string(),
         vendor: m.vendor.map(|v| db.vendor(v).name.to_string()),
         features: m.features.len(),
+        psabi_level: table.assess(&m.features).level,
         hosts,
         blocked_hosts,
         blockers: blockers
             .into_iter()
-            .map(|(f, n)| {
-                let mut sample_hosts: Vec<&str> = Vec::new();
-                for c in counts.iter().filter(|c| !c.profile.features.contains(f)) {
-                    for h in c.sample_hosts.iter().take(limits.sample_hosts) {
-                        keep_first(&mut sample_hosts, h, limits.sample_hosts);
-                    }
-                }
-                Blocker {
-                    feature: db.feature_name(f).to_string(),
-                    hosts: n,
-                    sample_hosts: sample_hosts.into_iter().map(str::to_string).collect(),
-                }
-            })
+            .map(|(f, n)| blocker(db, counts, f, n, limits))
             .collect(),
+    }
+}
+
+/// The feature `f` as a blocker of `hosts` hosts, with the first of the
+/// hosts that lack it (each profile gives its first `limits.sample_hosts`).
+fn blocker(
+    db: &Database,
+    counts: &[ProfileCount],
+    f: FeatureId,
+    hosts: u64,
+    limits: Limits,
+) -> Blocker {
+    let mut sample_hosts: Vec<&str> = Vec::new();
+    for c in counts.iter().filter(|c| !c.profile.features.contains(f)) {
+        for h in c.sample_hosts.iter().take(limits.sample_hosts) {
+            keep_first(&mut sample_hosts, h, limits.sample_hosts);
+        }
+    }
+    Blocker {
+        feature: db.feature_name(f).to_string(),
+        hosts,
+        sample_hosts: sample_hosts.into_iter().map(str::to_string).collect(),
     }
 }
 
@@ -186,11 +202,12 @@ fn total_hosts(counts: &[ProfileCount]) -> u64 {
 /// `fleet models`: for every model of `db`, newest first, how many hosts
 /// can run it and the features that block it most often.
 pub fn coverage(db: &Database, counts: &[ProfileCount], limits: Limits) -> CoverageDocument {
+    let table = PsabiTable::new(db);
     CoverageDocument {
         hosts: total_hosts(counts),
         models: models_newest_first(db)
             .into_iter()
-            .map(|m| model_coverage(db, counts, m, limits))
+            .map(|m| model_coverage(db, &table, counts, m, limits))
             .collect(),
     }
 }
@@ -235,13 +252,17 @@ impl CoverageDocument {
                 vec![
                     m.model.clone(),
                     m.vendor.clone().unwrap_or_else(|| "-".into()),
+                    level_text(m.psabi_level).into(),
                     format!("{}/{}", m.hosts, self.hosts),
                     format!("{}%", percent(m.hosts, self.hosts)),
                     blockers_text(&m.blockers),
                 ]
             })
             .collect();
-        table::render(&["MODEL", "VENDOR", "HOSTS", "SHARE", "BLOCKED BY"], &rows)
+        table::render(
+            &["MODEL", "VENDOR", "X86-64", "HOSTS", "SHARE", "BLOCKED BY"],
+            &rows,
+        )
     }
 }
 
@@ -258,6 +279,11 @@ pub struct HeldBack {
     pub blockers: Vec<Blocker>,
 }
 
+/// `v3`, or `-` below v1.
+fn level_text(level: Option<PsabiLevel>) -> &'static str {
+    level.map_or("-", PsabiLevel::as_str)
+}
+
 /// `fleet recommend`: the newest model the fleet can run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
@@ -265,6 +291,8 @@ pub struct Recommendation {
     pub model: String,
     /// Its vendor, when it has one.
     pub vendor: Option<String>,
+    /// Its x86-64 level (`None` below v1).
+    pub psabi_level: Option<PsabiLevel>,
     /// How many hosts can run it.
     pub hosts: u64,
     /// How many hosts the fleet has.
@@ -281,29 +309,66 @@ pub struct Recommendation {
 /// How many newer models [`recommend`] explains.
 const HELD_BACK: usize = 3;
 
+/// What [`recommend`] answers: a model, or why none reaches the asked
+/// x86-64 level.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RecommendAnswer {
+    /// The newest model with the coverage (and the level, when asked).
+    Model(Recommendation),
+    /// No model of the asked level has the coverage.
+    BelowLevel(LevelShortfall),
+}
+
+/// Why no model of an x86-64 level runs on enough of the fleet: the hosts
+/// below the level and what they lack, and the model of the level that
+/// the most hosts can run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LevelShortfall {
+    /// The level asked for.
+    pub min_level: PsabiLevel,
+    /// Always `false`: scripts tell this answer from a recommendation by it.
+    pub level_reached: bool,
+    /// How many hosts the fleet has.
+    pub total_hosts: u64,
+    /// How many hosts' CPUs are below the level.
+    pub hosts_below: u64,
+    /// The level's requirements those hosts lack, most hosts first.
+    pub missing: Vec<Blocker>,
+    /// The model of the level (or above) that the most hosts can run, and
+    /// what blocks it; `None` when the database has no such model.
+    pub best_model: Option<HeldBack>,
+}
+
 /// `fleet recommend`: the newest model that at least `min_percent` of the
-/// hosts can run (every host at 100).
+/// hosts can run (every host at 100), of `min_level` or above when given.
 ///
 /// # Errors
 /// [`PlanError::NoHosts`] for an empty fleet, [`PlanError::NoModel`] when
-/// no model reaches the coverage.
+/// no model reaches the coverage (without a level; with one, the answer
+/// is a [`LevelShortfall`]).
 pub fn recommend(
     db: &Database,
     counts: &[ProfileCount],
     min_percent: f64,
+    min_level: Option<PsabiLevel>,
     limits: Limits,
-) -> Result<Recommendation, PlanError> {
+) -> Result<RecommendAnswer, PlanError> {
     let total = total_hosts(counts);
     if total == 0 {
         return Err(PlanError::NoHosts);
     }
+    let table = PsabiTable::new(db);
     // cast: host counts are far below 2^52, where f64 stays exact.
     #[allow(clippy::cast_precision_loss)]
     let enough = |hosts: u64| hosts as f64 * 100.0 >= min_percent * total as f64;
-    let order = models_newest_first(db);
+    let order: Vec<ModelId> = models_newest_first(db)
+        .into_iter()
+        .filter(|m| min_level <= table.assess(&db.model(*m).features).level)
+        .collect();
     let mut newer = Vec::new();
     for (rank, &m) in order.iter().enumerate() {
-        let cov = model_coverage(db, counts, m, limits);
+        let cov = model_coverage(db, &table, counts, m, limits);
         if !enough(cov.hosts) {
             newer.push((rank, m, cov));
             continue;
@@ -316,9 +381,10 @@ pub fn recommend(
             "[libvirt]\ncpu_mode = custom\ncpu_models = {}\n",
             chosen.name
         );
-        return Ok(Recommendation {
+        return Ok(RecommendAnswer::Model(Recommendation {
             model: cov.model,
             vendor: cov.vendor,
+            psabi_level: cov.psabi_level,
             hosts: cov.hosts,
             total_hosts: total,
             percent: percent(cov.hosts, total),
@@ -328,20 +394,128 @@ pub fn recommend(
                 // A versioned alias with the same features says nothing new.
                 .filter(|(_, id, _)| seen.insert(db.model(*id).features))
                 .take(HELD_BACK)
-                .map(|(_, _, c)| HeldBack {
-                    model: c.model,
-                    hosts: c.hosts,
-                    blocked_hosts: c.blocked_hosts,
-                    blockers: c.blockers,
-                })
+                .map(|(_, _, c)| c.into())
                 .collect(),
             nova_conf,
-        });
+        }));
     }
-    Err(PlanError::NoModel {
-        percent: format!("{min_percent}"),
-        hosts: total,
-    })
+    match min_level {
+        Some(level) => Ok(RecommendAnswer::BelowLevel(shortfall(
+            db, &table, counts, level, newer, limits,
+        ))),
+        None => Err(PlanError::NoModel {
+            percent: format!("{min_percent}"),
+            hosts: total,
+        }),
+    }
+}
+
+impl From<ModelCoverage> for HeldBack {
+    fn from(c: ModelCoverage) -> Self {
+        HeldBack {
+            model: c.model,
+            hosts: c.hosts,
+            blocked_hosts: c.blocked_hosts,
+            blockers: c.blockers,
+        }
+    }
+}
+
+/// The hosts below `level` and what they lack, and the best of the
+/// `candidates` (every model of the level, with its coverage).
+fn shortfall(
+    db: &Database,
+    table: &PsabiTable,
+    counts: &[ProfileCount],
+    level: PsabiLevel,
+    candidates: Vec<(usize, ModelId, ModelCoverage)>,
+    limits: Limits,
+) -> LevelShortfall {
+    let mut hosts_below = 0;
+    let mut lacking: BTreeMap<cpumodel_map::PsabiMissing, u64> = BTreeMap::new();
+    for c in counts {
+        let missing = table.missing(level, &c.profile.features);
+        if !missing.is_empty() {
+            hosts_below += c.hosts;
+        }
+        for m in missing {
+            *lacking.entry(m).or_default() += c.hosts;
+        }
+    }
+    let mut missing: Vec<_> = lacking.into_iter().collect();
+    // Most hosts first; map order (then psABI names) among equals.
+    missing.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    let best_model = candidates
+        .into_iter()
+        .min_by_key(|(rank, _, c)| (std::cmp::Reverse(c.hosts), *rank))
+        .map(|(_, _, c)| c.into());
+    LevelShortfall {
+        min_level: level,
+        level_reached: false,
+        total_hosts: total_hosts(counts),
+        hosts_below,
+        missing: missing
+            .into_iter()
+            .map(|(m, n)| match m {
+                cpumodel_map::PsabiMissing::Feature(f) => blocker(db, counts, f, n, limits),
+                // No host has a bit the map has no feature for.
+                cpumodel_map::PsabiMissing::Undefined(name) => Blocker {
+                    feature: name.to_string(),
+                    hosts: n,
+                    sample_hosts: counts
+                        .iter()
+                        .flat_map(|c| c.sample_hosts.iter().take(limits.sample_hosts))
+                        .take(limits.sample_hosts)
+                        .cloned()
+                        .collect(),
+                },
+            })
+            .collect(),
+        best_model,
+    }
+}
+
+impl RecommendAnswer {
+    /// The answer as text ([`Recommendation::to_text`] or
+    /// [`LevelShortfall::to_text`]).
+    pub fn to_text(&self) -> String {
+        match self {
+            RecommendAnswer::Model(r) => r.to_text(),
+            RecommendAnswer::BelowLevel(s) => s.to_text(),
+        }
+    }
+}
+
+impl LevelShortfall {
+    /// What keeps the fleet below the level, host by host feature, and the
+    /// best model of the level.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "no model of x86-64 {} runs on enough hosts\nhosts below {}: {}/{}\n",
+            self.min_level, self.min_level, self.hosts_below, self.total_hosts
+        );
+        for b in &self.missing {
+            let _ = writeln!(
+                out,
+                "  {} missing on {}: {}",
+                b.feature,
+                count_hosts(b.hosts),
+                table::list(&b.sample_hosts)
+            );
+        }
+        if let Some(h) = &self.best_model {
+            let _ = writeln!(
+                out,
+                "best model of {} or above: {} runs on {}/{} hosts, blocked by {}",
+                self.min_level,
+                h.model,
+                h.hosts,
+                self.total_hosts,
+                blockers_text(&h.blockers)
+            );
+        }
+        out
+    }
 }
 
 impl Recommendation {
@@ -349,8 +523,12 @@ impl Recommendation {
     /// nova.conf section.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "model: {}\nhosts: {}/{} ({}%)\n",
-            self.model, self.hosts, self.total_hosts, self.percent
+            "model: {}\nx86-64: {}\nhosts: {}/{} ({}%)\n",
+            self.model,
+            level_text(self.psabi_level),
+            self.hosts,
+            self.total_hosts,
+            self.percent
         );
         for h in &self.held_back {
             let _ = writeln!(

@@ -3,8 +3,9 @@
 use cpumodel_cpudef::parse_known_cpus;
 use cpumodel_fleet::{
     can_run, coverage, drift, recommend, CanRunAnswer, DriftRow, Limits, PlanError,
+    RecommendAnswer, Recommendation,
 };
-use cpumodel_map::Database;
+use cpumodel_map::{Database, PsabiLevel};
 
 mod common;
 use common::{fleet, profile};
@@ -14,13 +15,22 @@ const TWO: Limits = Limits {
     sample_hosts: 3,
 };
 
+/// The recommendation of an answer that has one.
+fn model(answer: RecommendAnswer) -> Recommendation {
+    match answer {
+        RecommendAnswer::Model(r) => r,
+        RecommendAnswer::BelowLevel(s) => panic!("no model: {s:?}"),
+    }
+}
+
 #[test]
 fn recommends_the_newest_model_every_host_runs() {
     let db = Database::embedded();
-    let r = recommend(&db, &fleet(&db), 100.0, TWO).unwrap();
+    let r = model(recommend(&db, &fleet(&db), 100.0, None, TWO).unwrap());
     assert_eq!(
         r.to_text(),
         "model: Westmere
+x86-64: v2
 hosts: 4/4 (100.0%)
 held back: Skylake-Client-noTSX-IBRS runs on 3/4 hosts, blocked by pclmuldq (1), fma (1)
   pclmuldq missing on 1 host: old-1
@@ -42,7 +52,7 @@ cpu_models = Westmere
 #[test]
 fn a_lower_coverage_leaves_hosts_out() {
     let db = Database::embedded();
-    let r = recommend(&db, &fleet(&db), 75.0, TWO).unwrap();
+    let r = model(recommend(&db, &fleet(&db), 75.0, None, TWO).unwrap());
     assert_eq!(r.model, "Skylake-Client-noTSX-IBRS");
     assert_eq!((r.hosts, r.total_hosts, r.percent.as_str()), (3, 4, "75.0"));
     let first = &r.held_back[0];
@@ -52,7 +62,7 @@ fn a_lower_coverage_leaves_hosts_out() {
         r#"[{"feature":"hle","hosts":2,"sample_hosts":["old-1","sky-3"]},{"feature":"rtm","hosts":2,"sample_hosts":["old-1","sky-3"]}]"#
     );
     assert_eq!(
-        recommend(&db, &fleet(&db), 75.1, TWO).unwrap().model,
+        model(recommend(&db, &fleet(&db), 75.1, None, TWO).unwrap()).model,
         "Westmere"
     );
 }
@@ -70,13 +80,13 @@ fn models_count_hosts_and_blockers() {
     };
     assert_eq!(
         line("Skylake-Client-IBRS"),
-        "Skylake-Client-IBRS Intel 2/4 50.0% hle (2), rtm (2)"
+        "Skylake-Client-IBRS Intel v3 2/4 50.0% hle (2), rtm (2)"
     );
-    assert_eq!(line("Westmere"), "Westmere Intel 4/4 100.0% -");
-    assert_eq!(line("Nehalem"), "Nehalem Intel 4/4 100.0% -");
+    assert_eq!(line("Westmere"), "Westmere Intel v2 4/4 100.0% -");
+    assert_eq!(line("Nehalem"), "Nehalem Intel v2 4/4 100.0% -");
     assert_eq!(
         line("EPYC-Rome"),
-        "EPYC-Rome AMD 0/4 0.0% clflushopt (4), clwb (4)"
+        "EPYC-Rome AMD v3 0/4 0.0% clflushopt (4), clwb (4)"
     );
 }
 
@@ -114,11 +124,61 @@ fn drift_names_what_changed() {
 #[test]
 fn an_empty_fleet_has_no_recommendation() {
     let db = Database::embedded();
-    assert_eq!(recommend(&db, &[], 100.0, TWO), Err(PlanError::NoHosts));
     assert_eq!(
-        recommend(&db, &fleet(&db)[..1], 100.0, TWO).unwrap().model,
+        recommend(&db, &[], 100.0, None, TWO),
+        Err(PlanError::NoHosts)
+    );
+    assert_eq!(
+        model(recommend(&db, &fleet(&db)[..1], 100.0, None, TWO).unwrap()).model,
         "Skylake-Client-IBRS"
     );
+}
+
+#[test]
+fn a_level_the_fleet_reaches_picks_a_model_of_it() {
+    let db = Database::embedded();
+    let r = model(recommend(&db, &fleet(&db), 75.0, Some(PsabiLevel::V3), TWO).unwrap());
+    assert_eq!(r.model, "Skylake-Client-noTSX-IBRS");
+    assert_eq!(r.psabi_level, Some(PsabiLevel::V3));
+    let r = model(recommend(&db, &fleet(&db), 100.0, Some(PsabiLevel::V2), TWO).unwrap());
+    assert_eq!(r.model, "Westmere");
+}
+
+#[test]
+fn a_level_the_fleet_misses_names_the_hosts_and_features() {
+    let db = Database::embedded();
+    let answer = recommend(&db, &fleet(&db), 100.0, Some(PsabiLevel::V3), TWO).unwrap();
+    assert_eq!(
+        answer.to_text(),
+        "no model of x86-64 v3 runs on enough hosts
+hosts below v3: 1/4
+  fma missing on 1 host: old-1
+  movbe missing on 1 host: old-1
+  xsave missing on 1 host: old-1
+  avx missing on 1 host: old-1
+  f16c missing on 1 host: old-1
+  bmi1 missing on 1 host: old-1
+  avx2 missing on 1 host: old-1
+  bmi2 missing on 1 host: old-1
+  abm missing on 1 host: old-1
+best model of v3 or above: Skylake-Client-noTSX-IBRS runs on 3/4 hosts, blocked by pclmuldq (1), fma (1)
+"
+    );
+    let RecommendAnswer::BelowLevel(s) = answer else {
+        panic!("a recommendation")
+    };
+    assert_eq!(
+        serde_json::to_value(&s).unwrap()["missing"][0],
+        serde_json::json!({"feature": "fma", "hosts": 1, "sample_hosts": ["old-1"]})
+    );
+    // Every host of v4 or above: none, and no v4 model runs anywhere.
+    let answer = recommend(&db, &fleet(&db), 50.0, Some(PsabiLevel::V4), TWO).unwrap();
+    let RecommendAnswer::BelowLevel(s) = answer else {
+        panic!("a recommendation")
+    };
+    assert_eq!((s.hosts_below, s.total_hosts), (4, 4));
+    assert_eq!(s.missing[0].feature, "avx512f");
+    assert_eq!(s.missing[0].sample_hosts, ["old-1", "sky-1", "sky-2"]);
 }
 
 #[test]

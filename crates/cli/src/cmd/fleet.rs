@@ -10,8 +10,10 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
-use cpumodel_fleet::{CanRunAnswer, GroupProfiles, HostReader, Limits, ProfileCount};
-use cpumodel_map::Database;
+use cpumodel_fleet::{
+    CanRunAnswer, GroupProfiles, HostReader, Limits, ProfileCount, RecommendAnswer,
+};
+use cpumodel_map::{Database, PsabiLevel};
 use cpumodel_store::{Document, Filter, Location, NewReport, OpenMode, Store};
 
 use crate::error::{read, CliError};
@@ -585,25 +587,30 @@ pub struct RecommendArgs {
     /// The share of hosts the model must run on.
     #[arg(long, value_name = "PERCENT", default_value = "100", value_parser = percent)]
     pub min_coverage: f64,
+    /// Only models of this x86-64 level or above (v1, v2, v3, v4); when
+    /// none has the coverage, say which hosts and features keep the fleet
+    /// below it, and exit 1.
+    #[arg(long, value_name = "LEVEL")]
+    pub min_level: Option<PsabiLevel>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
 }
 
 impl RecommendArgs {
-    /// Runs `fleet recommend`.
+    /// Runs `fleet recommend`; exit 1 when no model of `--min-level` has
+    /// the coverage.
     ///
     /// # Errors
-    /// An empty fleet, no model with the coverage, the store's.
+    /// An empty fleet, no model with the coverage (without `--min-level`),
+    /// the store's.
     pub fn run(&self) -> Result<Output, CliError> {
         let limits = Limits::default();
         let (db, counts) = self.query.profile_counts(limits.sample_hosts)?;
-        let r = cpumodel_fleet::recommend(db, &counts, self.min_coverage, limits)?;
-        Ok(render(
-            self.format,
-            &r,
-            cpumodel_fleet::Recommendation::to_text,
-        ))
+        let r = cpumodel_fleet::recommend(db, &counts, self.min_coverage, self.min_level, limits)?;
+        let mut out = render(self.format, &r, RecommendAnswer::to_text);
+        out.code = u8::from(matches!(r, RecommendAnswer::BelowLevel(_)));
+        Ok(out)
     }
 }
 
