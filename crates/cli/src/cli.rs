@@ -124,6 +124,12 @@ pub enum Command {
     /// whole fleet (or a group) can run, what holds it back, and what drifted.
     Fleet(cmd::fleet::FleetArgs),
 
+    /// Rewrite a guest <cpu> for another libvirt release (or cpu_map) so
+    /// that it accepts it and the guest gets the same features; features it
+    /// cannot express are reported on stderr. Exit 0 when the features are
+    /// the same, 1 when not.
+    Convert(cmd::convert::ConvertArgs),
+
     /// Compare CPU maps: what changed from one libvirt release (or cpu_map
     /// directory) to another.
     Map(cmd::map::MapCommandArgs),
@@ -157,6 +163,7 @@ impl Command {
             Command::Probe(a) => a.run(),
             Command::Expand(a) => a.run(),
             Command::Fleet(a) => a.run(),
+            Command::Convert(a) => a.run(),
             Command::Map(a) => a.run(),
             Command::Completions(a) => a.run(),
             Command::Man(a) => a.run(),

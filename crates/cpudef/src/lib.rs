@@ -44,7 +44,9 @@ pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use input::{host_features_from_cpudata, parse_host, HostInput, InputError};
 pub use level::{cpu_psabi, CpuDocument};
-pub use mapdiff::{map_changes, translate_features, DecodeShift, MapChanges};
+pub use mapdiff::{
+    convert, map_changes, translate_features, ConvertError, Converted, DecodeShift, MapChanges,
+};
 pub use ops::{
     baseline, check_x86, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
     BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,

@@ -1,5 +1,6 @@
-//! What an upgrade from one CPU map to another does to decode results, and
-//! the translation of feature sets between maps that it and `convert` use.
+//! Between two CPU maps: what an upgrade does to decode results, and a CPU
+//! definition rewritten for another release (`cpumodel convert`), both on
+//! one translation of feature sets by their CPUID and MSR bits.
 //!
 //! [`cpumodel_map::MapDiff`] lists what changed in the maps themselves.
 //! Whether a change matters to a host depends on decode: a new model only
@@ -15,7 +16,9 @@ use cpumodel_map::{Database, FeatureSet, MapDiff, Model};
 use serde::Serialize;
 
 use crate::decode::{decode, CpuFeatures, DecodeOptions};
-use crate::def::CpuKind;
+use crate::def::{CpuDef, CpuKind};
+use crate::error::DecodeError;
+use crate::ops::{check_x86, OpError, ResolvedCpu};
 
 /// The map differences and their effect on decode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -134,4 +137,91 @@ fn host_model(from: &Database, model: &Model, to: &Database) -> Option<String> {
     )
     .ok()?;
     Some(to.model(decoded.model).name.to_string())
+}
+
+/// A CPU definition rewritten for another map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Converted {
+    /// The definition for the target map: the same model name when the
+    /// target's model of that name has the same features, else the closest
+    /// model the target has, plus explicit features.
+    pub cpu: CpuDef,
+    /// Features the guest had that the target map cannot express (no model
+    /// or feature of it has their bits): the converted guest lacks them.
+    pub lost: Vec<String>,
+    /// Disabled features the target map does not know: no model of it can
+    /// enable them, so dropping them changes nothing.
+    pub dropped_disabled: Vec<String>,
+}
+
+/// A CPU that cannot be written for the target map at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// The CPU itself is invalid in its own map.
+    #[error(transparent)]
+    Cpu(#[from] OpError),
+    /// The target map has no such vendor.
+    #[error("the target map cannot express CPU vendor '{0}'")]
+    Vendor(String),
+    /// No model of the target map fits the features.
+    #[error("no model of the target map fits: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// Rewrites `cpu` (valid in `from`) for the map `to`, so that the release
+/// with that map accepts it and the guest gets the same features: the
+/// features are carried over by their CPUID and MSR bits and decoded
+/// again with `to`'s models, preferring the model of the same name.
+///
+/// # Errors
+/// An invalid `cpu`, a vendor `to` does not have, or features no model of
+/// `to` fits.
+pub fn convert(from: &Database, cpu: &CpuDef, to: &Database) -> Result<Converted, ConvertError> {
+    check_x86(cpu)?;
+    let resolved = ResolvedCpu::new(from, cpu)?;
+    let vendor_name = match (&cpu.vendor, resolved.model) {
+        (Some(v), _) => Some(v.clone()),
+        (None, Some(m)) => from
+            .model(m)
+            .vendor
+            .map(|v| from.vendor(v).name.to_string()),
+        (None, None) => None,
+    };
+    let vendor = match &vendor_name {
+        Some(name) => Some(
+            to.find_vendor(name)
+                .ok_or_else(|| ConvertError::Vendor(name.clone()))?,
+        ),
+        None => None,
+    };
+    let (enabled, lost) = translate_features(from, &resolved.all, to);
+    let disabled = resolved.disable.union(&resolved.forbid);
+    let (_, dropped_disabled) = translate_features(from, &disabled, to);
+    let same_name: Vec<_> = cpu
+        .model
+        .as_deref()
+        .and_then(|m| to.find_model_exact(m))
+        .into_iter()
+        .collect();
+    let mut opts = DecodeOptions::new(cpu.kind);
+    opts.preferred = &same_name;
+    let decoded = decode(to, &CpuFeatures::from_set(vendor, enabled), &opts)?;
+    let mut out = decoded.to_cpu_def(to, cpu.kind);
+    out.mode = cpu.mode;
+    out.match_ = cpu.match_.or(out.match_);
+    out.check = cpu.check;
+    out.arch.clone_from(&cpu.arch);
+    out.vendor = cpu.vendor.clone();
+    out.vendor_id.clone_from(&cpu.vendor_id);
+    out.topology = cpu.topology;
+    if cpu.kind == CpuKind::Guest {
+        out.fallback = cpu.fallback.or(out.fallback);
+    } else {
+        out.signature.clone_from(&cpu.signature);
+    }
+    Ok(Converted {
+        cpu: out,
+        lost,
+        dropped_disabled,
+    })
 }

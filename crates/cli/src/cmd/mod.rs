@@ -9,6 +9,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod completions;
+pub mod convert;
 pub mod cpuid;
 pub mod decode;
 pub mod domcaps;
