@@ -61,9 +61,10 @@ pub struct ProbeArgs {
     pub qemu: PathBuf,
     /// Run the guest through libvirt (a transient domain created with
     /// virsh) instead of starting QEMU directly; the URI defaults to
-    /// virsh's.
+    /// virsh's. Give that libvirt's release with the global `--libvirt`
+    /// (e.g. `--libvirt 9.0` for Debian 12), so the <cpu> uses its map.
     #[arg(long, value_name = "URI", num_args = 0..=1, default_missing_value = "")]
-    pub libvirt: Option<String>,
+    pub via_libvirt: Option<String>,
     /// Pass the CPU as `cpumodel guest` writes it, without stating every
     /// feature QEMU knows on or off as the table has it (QEMU's own model
     /// definition then fills in the rest).
@@ -142,7 +143,7 @@ impl ProbeArgs {
         let smp = smp(&table)?;
         // Either edge runs the same image and gives back what the guest
         // wrote and what QEMU said; the comparison is the same.
-        let (plan, output, stderr, via) = match &self.libvirt {
+        let (plan, output, stderr, via) = match &self.via_libvirt {
             None => {
                 let plan = Plan::new(&table, DEBUGCON_PORT)?;
                 let run = QemuProbe {
