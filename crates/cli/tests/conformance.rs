@@ -211,23 +211,33 @@ fn run_compare(db: &Database, dir: &Path, case: &Value) -> Result<(), String> {
     }
 }
 
-fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>) {
+/// The corpus directory, its manifest and the cases of `op` that `keep`
+/// accepts; `None` (after printing one line) when the corpus is absent.
+fn cases_of(op: &str, keep: impl Fn(&Value) -> bool) -> Option<(PathBuf, Value, Vec<Value>)> {
     let Some(dir) = corpus() else {
         cpumodel_testenv::unavailable(
             cpumodel_testenv::Need::Shared,
             format!("{op}: ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)"),
         );
-        return;
+        return None;
     };
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let cases: Vec<&Value> = manifest["cases"]
+    let cases: Vec<Value> = manifest["cases"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["op"] == op)
+        .filter(|c| c["op"] == op && keep(c))
+        .cloned()
         .collect();
     assert!(!cases.is_empty(), "{op}: the manifest has no cases");
+    Some((dir, manifest, cases))
+}
+
+fn run_op(op: &str, run: impl Fn(&Database, &Path, &Value) -> Result<(), String>) {
+    let Some((dir, manifest, cases)) = cases_of(op, |_| true) else {
+        return;
+    };
     let maps = [
         ("embedded", release().database()),
         (
@@ -280,21 +290,9 @@ fn conformance_compare() {
 
 #[test]
 fn conformance_decode_through_the_cli_as_libvirt_10_7() {
-    let Some(dir) = corpus() else {
-        cpumodel_testenv::unavailable(
-            cpumodel_testenv::Need::Shared,
-            "decode (CLI): ../shared/conformance/libvirt-10.7 not found (the conformance corpus is not present)",
-        );
+    let Some((dir, _, cases)) = cases_of("decode", |c| c.get("qemu_models").is_none()) else {
         return;
     };
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let cases: Vec<&Value> = manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["op"] == "decode" && c.get("qemu_models").is_none())
-        .collect();
     let mut failed = Vec::new();
     for case in &cases {
         let input = dir.join(case["input"].as_str().unwrap());

@@ -53,33 +53,20 @@ impl fmt::Debug for MapData {
     }
 }
 
+/// The release of generated map `index` in [`MAPS`].
+const fn release(index: usize, qemu_aliases: bool) -> Release {
+    Release {
+        name: MAPS[index].0,
+        behaviour: Behaviour {
+            qemu_aliases,
+            hypervisor_filter: QEMU_DRIVER_FILTER,
+        },
+        map: MAPS[index].1,
+    }
+}
+
 /// Every embedded release, oldest first; the last is the default.
-static RELEASES: [Release; 3] = [
-    Release {
-        name: MAPS[0].0,
-        behaviour: Behaviour {
-            qemu_aliases: false,
-            hypervisor_filter: QEMU_DRIVER_FILTER,
-        },
-        map: MAPS[0].1,
-    },
-    Release {
-        name: MAPS[1].0,
-        behaviour: Behaviour {
-            qemu_aliases: false,
-            hypervisor_filter: QEMU_DRIVER_FILTER,
-        },
-        map: MAPS[1].1,
-    },
-    Release {
-        name: MAPS[2].0,
-        behaviour: Behaviour {
-            qemu_aliases: true,
-            hypervisor_filter: QEMU_DRIVER_FILTER,
-        },
-        map: MAPS[2].1,
-    },
-];
+static RELEASES: [Release; 3] = [release(0, false), release(1, false), release(2, true)];
 
 /// A release name cpumodel does not embed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
