@@ -147,3 +147,30 @@ fn version_names_the_release_and_its_cpu_map() {
         )
     );
 }
+
+#[test]
+fn every_command_takes_the_release_before_or_after_its_name() {
+    let dir = TempDir::new();
+    dir.write("cpu.xml", "<cpu><model>Westmere</model></cpu>\n");
+    let unknown = "invalid value '9.1' for '--libvirt <VERSION>': unknown libvirt release '9.1'; known: 9.0, 10.7, upstream";
+    for args in [
+        &["decode", "cpu.xml"][..],
+        &["compare", "cpu.xml", "cpu.xml"],
+        &["baseline", "cpu.xml"],
+        &["expand", "cpu.xml"],
+        &["guest", "--mode", "custom", "--model", "Westmere"],
+        &["models"],
+        &["domcaps"],
+        &["model", "Westmere"],
+        &["convert", "--to-libvirt", "9.0", "cpu.xml"],
+        &["map", "diff", "9.0", "10.7"],
+    ] {
+        let after: Vec<&str> = args.iter().copied().chain(["--libvirt", "9.1"]).collect();
+        assert_eq!(run(&dir, &after), Run::error(unknown), "{after:?}");
+        let before: Vec<&str> = ["--libvirt", "9.1"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        assert_eq!(run(&dir, &before), Run::error(unknown), "{before:?}");
+    }
+}
