@@ -337,6 +337,64 @@ fn compare_incompatible_lists_blocking_features_in_map_order() {
 }
 
 #[test]
+fn compare_decides_vendor_and_arch_before_looking_up_names() {
+    // libvirt's x86 driver compares the arch and the vendor first, so a
+    // guest of another vendor is incompatible even when it names a feature
+    // or model the map does not know; with the host's vendor the unknown
+    // name is the answer.
+    let dir = TempDir::new();
+    dir.write("host.xml", HOST_WESTMERE);
+    let guest = |vendor: &str| {
+        format!(
+            "<cpu match='exact'>
+  <model>Westmere</model>
+  <vendor>{vendor}</vendor>
+  <feature policy='require' name='nosuch'/>
+</cpu>
+"
+        )
+    };
+    dir.write("amd.xml", &guest("AMD"));
+    dir.write("intel.xml", &guest("Intel"));
+    dir.write(
+        "arm.xml",
+        "<cpu>
+  <arch>aarch64</arch>
+  <model>nosuch</model>
+</cpu>
+",
+    );
+    assert_out(
+        &dir,
+        &["compare", "host.xml", "amd.xml"],
+        1,
+        "incompatible\n",
+    );
+    assert_out(
+        &dir,
+        &["compare", "--format", "json", "host.xml", "amd.xml"],
+        1,
+        "{
+  \"blockers\": [],
+  \"reason\": \"host CPU vendor does not match required CPU vendor AMD\",
+  \"result\": \"incompatible\"
+}
+",
+    );
+    assert_out(
+        &dir,
+        &["compare", "host.xml", "arm.xml"],
+        1,
+        "incompatible\n",
+    );
+    assert_error(
+        &dir,
+        &["compare", "host.xml", "intel.xml"],
+        "intel.xml:4:3: <feature>: unknown CPU feature 'nosuch'",
+    );
+}
+
+#[test]
 fn compare_rejects_xml_format() {
     let dir = TempDir::new();
     dir.write("host.xml", HOST_WESTMERE);

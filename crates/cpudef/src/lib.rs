@@ -48,8 +48,8 @@ pub use mapdiff::{
     convert, map_changes, translate_features, ConvertError, Converted, DecodeShift, MapChanges,
 };
 pub use ops::{
-    baseline, check_x86, compare, compare_resolved, expand, BaselineAccumulator, BaselineError,
-    BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,
+    baseline, check_x86, compare, compare_identity, compare_resolved, expand, BaselineAccumulator,
+    BaselineError, BaselineOptions, CompareResult, Comparison, OpError, ResolvedCpu,
 };
 pub use parse::{
     add_cpus_to_baseline, parse_cpu_node, parse_cpus, parse_known_cpus, AddCpusError, SourcedCpu,

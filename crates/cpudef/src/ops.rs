@@ -146,9 +146,43 @@ impl ResolvedCpu {
 /// Unknown model or feature names in either definition.
 pub fn compare(db: &Database, host: &CpuDef, cpu: &CpuDef) -> Result<CompareResult, OpError> {
     check_x86(host)?;
+    if let Some(r) = compare_identity(host, cpu) {
+        return Ok(r);
+    }
     let h = ResolvedCpu::new(db, host)?;
     let c = ResolvedCpu::new(db, cpu)?;
     Ok(compare_resolved(host, &h, cpu, &c))
+}
+
+/// The verdicts of a comparison that need no model or feature name: no
+/// host model, a guest `<arch>` that is not x86, or a guest vendor the host
+/// does not have. libvirt's x86 driver decides these before it looks up any
+/// name, so a guest CPU of another vendor is incompatible even when it names
+/// a model or feature the map does not know; [`compare`] and
+/// [`compare_resolved`] give these verdicts first, and a caller holding
+/// unresolved definitions asks this before resolving them.
+pub fn compare_identity(host: &CpuDef, cpu: &CpuDef) -> Option<CompareResult> {
+    let incompatible = |reason: String| CompareResult {
+        result: Comparison::Incompatible,
+        reason: Some(reason),
+        blockers: Vec::new(),
+    };
+    if host.model.is_none() {
+        return Some(incompatible("unknown host CPU".into()));
+    }
+    if let Some(arch) = &cpu.arch {
+        if arch != "x86_64" && arch != "i686" {
+            return Some(incompatible(format!(
+                "CPU arch {arch} does not match host arch"
+            )));
+        }
+    }
+    match &cpu.vendor {
+        Some(v) if host.vendor.as_deref() != Some(v.as_str()) => Some(incompatible(format!(
+            "host CPU vendor does not match required CPU vendor {v}"
+        ))),
+        _ => None,
+    }
 }
 
 /// [`compare`] on already resolved definitions (the fast path for fleets).
@@ -158,30 +192,14 @@ pub fn compare_resolved(
     cpu: &CpuDef,
     c: &ResolvedCpu,
 ) -> CompareResult {
+    if let Some(r) = compare_identity(host, cpu) {
+        return r;
+    }
     let incompatible = |reason: String, blockers: FeatureSet| CompareResult {
         result: Comparison::Incompatible,
         reason: Some(reason),
         blockers: blockers.iter().collect(),
     };
-    if host.model.is_none() {
-        return incompatible("unknown host CPU".into(), FeatureSet::EMPTY);
-    }
-    if let Some(arch) = &cpu.arch {
-        if arch != "x86_64" && arch != "i686" {
-            return incompatible(
-                format!("CPU arch {arch} does not match host arch"),
-                FeatureSet::EMPTY,
-            );
-        }
-    }
-    if let Some(v) = &cpu.vendor {
-        if host.vendor.as_deref() != Some(v.as_str()) {
-            return incompatible(
-                format!("host CPU vendor does not match required CPU vendor {v}"),
-                FeatureSet::EMPTY,
-            );
-        }
-    }
     let (force, require, optional, disable, forbid) = match cpu.kind {
         CpuKind::Host => (
             FeatureSet::EMPTY,

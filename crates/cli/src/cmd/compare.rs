@@ -3,7 +3,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cpumodel_cpudef::{compare_resolved, CompareDocument, Comparison, CpuDef, ResolvedCpu};
+use cpumodel_cpudef::{
+    compare_identity, compare_resolved, parse_cpus, CompareDocument, CompareResult, Comparison,
+    CpuDef, ResolvedCpu,
+};
 
 use crate::error::CliError;
 use crate::shared::{first_cpu, json_text, MapArgs, Output, TextFormat};
@@ -32,15 +35,18 @@ impl CompareArgs {
     /// Unreadable or invalid inputs.
     pub fn run(&self) -> Result<Output, CliError> {
         let db = self.map.load()?;
-        let h = first_cpu(db, &self.host)?;
-        let c = first_cpu(db, &self.cpu)?;
-        cpumodel_cpudef::check_x86(&h)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", self.host.display())))?;
-        let resolve = |def: &CpuDef, file: &Path| {
-            ResolvedCpu::new(db, def)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))
+        let r = match self.compare_without_names(db)? {
+            Some(r) => r,
+            None => {
+                let h = first_cpu(db, &self.host)?;
+                let c = first_cpu(db, &self.cpu)?;
+                let resolve = |def: &CpuDef, file: &Path| {
+                    ResolvedCpu::new(db, def)
+                        .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))
+                };
+                compare_resolved(&h, &resolve(&h, &self.host)?, &c, &resolve(&c, &self.cpu)?)
+            }
         };
-        let r = compare_resolved(&h, &resolve(&h, &self.host)?, &c, &resolve(&c, &self.cpu)?);
         let code = u8::from(r.result == Comparison::Incompatible);
         let doc = CompareDocument::new(db, &r);
         let text = match self.format {
@@ -54,5 +60,24 @@ impl CompareArgs {
             }
         };
         Ok(Output { text, code })
+    }
+
+    /// The verdict libvirt reaches before it looks up any name (no host
+    /// model, another architecture or vendor), from the documents read
+    /// without checking their names; `None` when the names decide.
+    fn compare_without_names(
+        &self,
+        db: &cpumodel_map::Database,
+    ) -> Result<Option<CompareResult>, CliError> {
+        let read = |file: &Path| -> Result<CpuDef, CliError> {
+            let text = crate::error::read_cpu_document(file)?;
+            Ok(parse_cpus(db, &file.display().to_string(), &text)?
+                .remove(0)
+                .cpu)
+        };
+        let h = read(&self.host)?;
+        cpumodel_cpudef::check_x86(&h)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", self.host.display())))?;
+        Ok(compare_identity(&h, &read(&self.cpu)?))
     }
 }
