@@ -262,7 +262,8 @@ pub struct BaselineFlags {
     pub migratable: bool,
     /// Give the CPU driver's own answer (what libvirt's CPU tests check),
     /// without the QEMU driver's feature filter that `virsh cpu-baseline`
-    /// applies (it drops cmt, mbm_local, mbm_total, osxsave and ospke).
+    /// applies (cmt, mbm_local, mbm_total, osxsave, ospke and, after 10.7,
+    /// three VMX features QEMU never supported).
     #[arg(long)]
     pub no_hypervisor_filter: bool,
 }

@@ -629,3 +629,31 @@ fn baseline_drops_what_the_qemu_driver_filters_unless_asked_not_to() {
 ",
     );
 }
+
+#[test]
+fn releases_after_10_7_also_filter_the_vmx_features_qemu_never_supported() {
+    let dir = TempDir::new();
+    dir.write(
+        "host.xml",
+        "<cpu>
+  <arch>x86_64</arch>
+  <model>Westmere</model>
+  <vendor>Intel</vendor>
+  <feature name='vmx'/>
+  <feature name='vmx-ept-wb'/>
+  <feature name='osxsave'/>
+</cpu>
+",
+    );
+    let head = "<cpu mode='custom' match='exact'>
+  <model fallback='forbid'>Westmere</model>
+  <vendor>Intel</vendor>
+  <feature policy='require' name='vmx'/>
+";
+    assert_ok(&dir, &["baseline", "host.xml"], &format!("{head}</cpu>\n"));
+    assert_ok(
+        &dir,
+        &["--libvirt", "10.7", "baseline", "host.xml"],
+        &format!("{head}  <feature policy='require' name='vmx-ept-wb'/>\n</cpu>\n"),
+    );
+}

@@ -78,3 +78,27 @@ fn the_upstream_origin_is_the_one_its_directory_records() {
         assert_eq!(Release::newest().origin(), origin);
     }
 }
+
+/// libvirt 11 subtracts an ancestor's `removed` features from the models
+/// derived from it, where 10.7 copies the ancestor's features as they are;
+/// cpumodel does the latter for every release, which is only right while
+/// no model inherits a feature its ancestor lists as removed.
+#[test]
+fn no_model_inherits_a_feature_its_ancestor_removed() {
+    for release in Release::all() {
+        let db = release.database();
+        for m in db.models() {
+            let Some(a) = m.ancestor else { continue };
+            for f in &db.model(a).removed {
+                assert!(
+                    !m.features.contains(*f),
+                    "{}: {} inherits {} which {} removed",
+                    release.name,
+                    m.name,
+                    db.feature_name(*f),
+                    db.model(a).name
+                );
+            }
+        }
+    }
+}
