@@ -64,7 +64,8 @@ pub enum Command {
     /// Show one model's expanded features and signatures.
     Model(cmd::model::ModelArgs),
 
-    /// Decode a <cpudata> dump into a CPU model plus features.
+    /// Decode a <cpudata> dump (or /proc/cpuinfo, lscpu, a Firecracker
+    /// template) into a CPU model plus features.
     Decode(cmd::decode::DecodeArgs),
 
     /// Write this machine's CPUID leaves as a <cpudata> dump.

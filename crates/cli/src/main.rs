@@ -18,6 +18,7 @@
 mod cli;
 mod cmd;
 mod error;
+mod names;
 mod shared;
 mod topology_args;
 

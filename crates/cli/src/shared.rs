@@ -120,6 +120,15 @@ pub fn render_cpu(db: &Database, cpu: &CpuDef, format: XmlFormat) -> Result<Outp
     }))
 }
 
+/// Text that is safe inside an XML comment (no `--`).
+pub fn comment_safe(s: &str) -> String {
+    let mut out = s.to_string();
+    while out.contains("--") {
+        out = out.replace("--", "-\u{2010}");
+    }
+    out
+}
+
 /// A document as pretty-printed JSON with a final newline.
 ///
 /// The document goes through [`serde_json::Value`], whose maps keep their

@@ -27,14 +27,6 @@ fn assert_ok(dir: &TempDir, args: &[&str], stdout: &str) {
 // ---------------------------------------------------------------------------
 // A tiny CPU map: one vendor, two features, one model.
 
-const MAP_INDEX: &str = "<cpus><arch name='x86'>\
-<include filename='x86_vendors.xml'/>\
-<include filename='x86_features.xml'/>\
-<include filename='x86_models.xml'/>\
-</arch></cpus>\n";
-
-const MAP_VENDORS: &str = "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>\n";
-
 const MAP_FEATURES: &str = "<cpus>
   <feature name='fpu'>
     <cpuid eax_in='0x00000001' edx='0x00000001'/>
@@ -56,10 +48,7 @@ const MAP_MODELS: &str = "<cpus>
 
 /// Writes the tiny map into `dir/map`, with `models` as x86_models.xml.
 fn write_map(dir: &TempDir, models: &str) {
-    dir.write("map/index.xml", MAP_INDEX);
-    dir.write("map/x86_vendors.xml", MAP_VENDORS);
-    dir.write("map/x86_features.xml", MAP_FEATURES);
-    dir.write("map/x86_models.xml", models);
+    write_map_files(dir, MAP_FEATURES, models);
 }
 
 /// Leaf 0: GenuineIntel; leaf 1: family 6 model 58 stepping 9, fpu and sse.

@@ -68,6 +68,10 @@ pub struct CpuFeatures {
     pub full: FeatureSet,
     /// Features with at least one bit present (superset of `full`).
     pub partial: FeatureSet,
+    /// Features the source cannot show, present or absent (a `/proc/cpuinfo`
+    /// shows no MSR and no hidden bit). Decode counts them as absent, as
+    /// libvirt counts bits a dump lacks; empty for a complete dump.
+    pub undetermined: FeatureSet,
 }
 
 impl CpuFeatures {
@@ -93,7 +97,35 @@ impl CpuFeatures {
             signature: data.signature(),
             full,
             partial,
+            undetermined: FeatureSet::new(),
         })
+    }
+
+    /// Reads CPU data of which only the bits in `shown` are known (set or
+    /// clear): every feature with a bit outside `shown` is undetermined.
+    ///
+    /// # Errors
+    /// As [`CpuFeatures::from_data`].
+    pub fn from_shown(db: &Database, data: &CpuData, shown: &CpuData) -> Result<Self, DecodeError> {
+        let mut cpu = Self::from_data(db, data)?;
+        let known = db.features_in_data(shown).0;
+        cpu.undetermined = (0..db.features().len())
+            .map(FeatureId::from_index)
+            .filter(|f| !known.contains(*f))
+            .collect();
+        Ok(cpu)
+    }
+
+    /// The same CPU with every undetermined feature present: the most it
+    /// can be, for naming what the undetermined features could change.
+    #[must_use]
+    pub fn assuming_undetermined(&self) -> Self {
+        CpuFeatures {
+            full: self.full.union(&self.undetermined),
+            partial: self.partial.union(&self.undetermined),
+            undetermined: FeatureSet::new(),
+            ..*self
+        }
     }
 
     /// A CPU known only by its feature set (as in baseline).
@@ -103,6 +135,7 @@ impl CpuFeatures {
             signature: 0,
             full: set,
             partial: set,
+            undetermined: FeatureSet::new(),
         }
     }
 }

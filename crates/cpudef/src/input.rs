@@ -8,6 +8,7 @@ use roxmltree::Node;
 
 use crate::decode::CpuFeatures;
 use crate::error::DecodeError;
+use crate::linux::{detect_linux_text, LinuxText, ShownData};
 
 /// A CPU input could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +19,138 @@ pub enum InputError {
     /// A Nova `cpu_info` JSON document is malformed or invalid.
     #[error(transparent)]
     CpuInfo(#[from] crate::cpuinfo::CpuInfoError),
+    /// A `/proc/cpuinfo` or `lscpu` output is malformed or not x86.
+    #[error(transparent)]
+    Linux(#[from] crate::linux::LinuxInputError),
+    /// A Firecracker CPU template or fingerprint is malformed.
+    #[error(transparent)]
+    Firecracker(#[from] crate::firecracker::FirecrackerError),
+}
+
+/// A host's raw CPU data as read from a document, and what decode needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostData {
+    /// The data (for a partial source, the bits it shows set).
+    pub data: CpuData,
+    /// Vendor, signature and features; `undetermined` names what a
+    /// partial source cannot show.
+    pub features: CpuFeatures,
+    /// For a partial source (Linux's flags, a Firecracker template): what
+    /// it is and the flag names it holds that the kernel table lacks.
+    pub partial: Option<PartialSource>,
+}
+
+/// What a partial source was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialSource {
+    /// `/proc/cpuinfo`, `lscpu`, `Firecracker template`.
+    pub source: &'static str,
+    /// Flag names the kernel table does not know, left out.
+    pub unknown_flags: Vec<String>,
+}
+
+/// A document of raw CPU bits that is not a `<cpudata>` dump: Linux's
+/// `/proc/cpuinfo` or `lscpu` (text or JSON), or a Firecracker CPU template
+/// or fingerprint. `None` for every other document.
+fn shown_data(source: &str, text: &str) -> Option<Result<ShownData, InputError>> {
+    if let Some(kind) = detect_linux_text(text) {
+        return Some(
+            match kind {
+                LinuxText::CpuInfo => crate::linux::parse_proc_cpuinfo(source, text),
+                LinuxText::Lscpu => crate::linux::parse_lscpu(source, text),
+            }
+            .map_err(InputError::from),
+        );
+    }
+    if !crate::cpuinfo::looks_like_cpu_info(text) {
+        return None;
+    }
+    // The top-level keys of a JSON object tell its kind.
+    let keys: Vec<String> =
+        serde_json::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(text)
+            .ok()?
+            .into_keys()
+            .collect();
+    if keys.iter().any(|k| k == "lscpu") {
+        return Some(crate::linux::parse_lscpu_json(source, text).map_err(InputError::from));
+    }
+    let kind = crate::firecracker::detect_firecracker(&keys)?;
+    Some(crate::firecracker::parse_firecracker(source, text, kind).map_err(InputError::from))
+}
+
+/// MSRs that exist only when a CPUID bit is set (Intel SDM): reading them
+/// otherwise faults. A source that shows the bit clear shows these MSRs
+/// too: every bit of them is absent. `(leaf, subleaf, register, bit, MSRs)`.
+const GATED_MSRS: &[(u32, u32, usize, u32, std::ops::RangeInclusive<u32>)] = &[
+    // CPUID.01H:ECX.VMX[5]: the IA32_VMX_* capability MSRs.
+    (1, 0, 2, 5, 0x480..=0x493),
+    // CPUID.(07H,0):EDX.ARCH_CAPABILITIES[29]: IA32_ARCH_CAPABILITIES.
+    (7, 0, 3, 29, 0x10a..=0x10a),
+];
+
+/// Marks as shown the MSRs whose gating CPUID bit `shown` shows clear.
+fn show_gated_msrs(shown: &mut ShownData) {
+    for (leaf, subleaf, reg, bit, msrs) in GATED_MSRS {
+        let key = cpumodel_cpudata::ItemKey::cpuid(*leaf, *subleaf);
+        let is = |d: &CpuData| d.get(key).is_some_and(|i| i.regs[*reg] & (1 << bit) != 0);
+        if is(&shown.shown) && !is(&shown.data) {
+            for index in msrs.clone() {
+                shown
+                    .shown
+                    .add(cpumodel_cpudata::Item::msr_value(index, u64::MAX));
+            }
+        }
+    }
+}
+
+/// [`shown_data`] with its features read against `db`.
+pub(crate) fn shown_host(
+    db: &Database,
+    source: &str,
+    text: &str,
+) -> Option<Result<HostData, InputError>> {
+    let mut shown = match shown_data(source, text)? {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e)),
+    };
+    show_gated_msrs(&mut shown);
+    Some(
+        match CpuFeatures::from_shown(db, &shown.data, &shown.shown) {
+            Ok(features) => Ok(HostData {
+                data: shown.data,
+                features,
+                partial: Some(PartialSource {
+                    source: shown.source,
+                    unknown_flags: shown.unknown_flags,
+                }),
+            }),
+            Err(e) => Err(crate::linux::LinuxInputError {
+                file: source.to_string(),
+                line: 0,
+                message: e.to_string(),
+            }
+            .into()),
+        },
+    )
+}
+
+/// Reads a host's raw CPU data from any raw shape: a `<cpudata>` dump, or
+/// a partial source ([`HostData::partial`]): `/proc/cpuinfo`, `lscpu`
+/// (text or `--json`), a Firecracker CPU template or fingerprint.
+///
+/// # Errors
+/// Everything [`host_features_from_cpudata`] rejects, and a malformed
+/// partial source.
+pub fn read_host_data(db: &Database, source: &str, text: &str) -> Result<HostData, InputError> {
+    if let Some(host) = shown_host(db, source, text) {
+        return host;
+    }
+    let (data, features) = host_features_from_cpudata(db, source, text)?;
+    Ok(HostData {
+        data,
+        features,
+        partial: None,
+    })
 }
 
 /// Parses a `<cpudata>` dump and reads vendor, signature and features from it.
@@ -94,6 +227,13 @@ pub enum HostInput {
 /// Everything [`host_features_from_cpudata`] rejects for a dump, and
 /// everything [`crate::parse_known_cpus`] rejects otherwise.
 pub fn parse_host(db: &Database, source: &str, text: &str) -> Result<HostInput, InputError> {
+    if let Some(host) = shown_host(db, source, text) {
+        let host = host?;
+        return Ok(HostInput::Dump {
+            data: host.data,
+            features: host.features,
+        });
+    }
     let src = Source(source);
     if let Ok(doc) = src.parse(text) {
         let root = doc.root_element();

@@ -26,8 +26,10 @@ mod def;
 mod document;
 mod domcaps;
 mod error;
+mod firecracker;
 mod input;
 mod level;
+mod linux;
 mod mapdiff;
 pub mod ops;
 mod parse;
@@ -42,8 +44,16 @@ pub use document::{
 };
 pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
-pub use input::{host_features_from_cpudata, parse_host, HostInput, InputError};
+pub use firecracker::{FirecrackerDocument, FirecrackerError};
+pub use input::{
+    host_features_from_cpudata, parse_host, read_host_data, HostData, HostInput, InputError,
+    PartialSource,
+};
 pub use level::{cpu_psabi, CpuDocument};
+pub use linux::{
+    detect_linux_text, parse_lscpu, parse_lscpu_json, parse_proc_cpuinfo, LinuxInputError,
+    LinuxText, ShownData,
+};
 pub use mapdiff::{
     convert, map_changes, translate_features, ConvertError, Converted, DecodeShift, MapChanges,
 };

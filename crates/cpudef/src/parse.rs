@@ -68,6 +68,18 @@ fn parse_cpus_with(
     text: &str,
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
+    if let Some(host) = crate::input::shown_host(db, source, text) {
+        let cpu =
+            decode_host_dump(db, &host?.features).map_err(|e| crate::linux::LinuxInputError {
+                file: source.to_string(),
+                line: 0,
+                message: e.to_string(),
+            })?;
+        return Ok(vec![SourcedCpu {
+            origin: source.to_string(),
+            cpu,
+        }]);
+    }
     if crate::cpuinfo::looks_like_cpu_info(text) {
         let cpu = crate::cpuinfo::parse_cpu_info(check.then_some(db), source, text)?;
         return Ok(vec![SourcedCpu {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use cpumodel_cpudef::{add_cpus_to_baseline, parse_known_cpus, AddCpusError, BaselineAccumulator};
 
 use crate::error::CliError;
-use crate::shared::{collect_inputs, render_cpu, BaselineFlags, MapArgs, Output, XmlFormat};
+use crate::names::NamesArgs;
+use crate::shared::{collect_inputs, BaselineFlags, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel baseline`.
 #[derive(Debug, clap::Args)]
@@ -16,6 +17,9 @@ pub struct BaselineArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
     pub format: XmlFormat,
+    /// Feature names.
+    #[command(flatten)]
+    pub names: NamesArgs,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -59,6 +63,6 @@ impl BaselineArgs {
         let cpu = acc
             .finish(db, opts)
             .map_err(|e| CliError::Usage(format!("baseline of {} CPUs: {e}", acc.len())))?;
-        render_cpu(db, &cpu, self.format)
+        self.names.render(db, &cpu, self.format, None)
     }
 }

@@ -9,12 +9,14 @@ use cpumodel_cpudef::{
 };
 
 use crate::error::CliError;
+use crate::names::NamesArgs;
 use crate::shared::{first_cpu, json_text, MapArgs, Output, TextFormat};
 
 /// Arguments of `cpumodel compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// The host: capabilities, a host <cpu>, or a <cpudata> dump.
+    /// The host: capabilities, a host <cpu>, a <cpudata> dump,
+    /// /proc/cpuinfo, lscpu or a Firecracker template.
     #[arg(value_name = "HOST.xml")]
     pub host: PathBuf,
     /// The guest <cpu> (or any document holding one).
@@ -23,6 +25,9 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
+    /// Feature names.
+    #[command(flatten)]
+    pub names: NamesArgs,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -48,7 +53,8 @@ impl CompareArgs {
             }
         };
         let code = u8::from(r.result == Comparison::Incompatible);
-        let doc = CompareDocument::new(db, &r);
+        let mut doc = CompareDocument::new(db, &r);
+        self.names.names(db, &mut doc.blockers);
         let text = match self.format {
             TextFormat::Json => json_text(&doc),
             TextFormat::Text => {

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use cpumodel_cpudef::{
-    decode, host_features_from_cpudata, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
+    decode, read_host_data, CpuDef, CpuFeatures, CpuKind, DecodeOptions, Scoring,
 };
 use cpumodel_map::Database;
 use cpumodel_qemu::QemuNames;
 
 use crate::error::{read, CliError};
-use crate::shared::{render_cpu, MapArgs, Output, XmlFormat};
+use crate::names::{NamesArgs, PartialNotes};
+use crate::shared::{MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel decode`.
 #[derive(Debug, clap::Args)]
@@ -45,11 +46,17 @@ pub struct DecodeArgs {
     #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
     pub format: XmlFormat,
 
+    /// Feature names.
+    #[command(flatten)]
+    pub names: NamesArgs,
+
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
 
-    /// The <cpudata> dump.
+    /// The <cpudata> dump, or /proc/cpuinfo, lscpu (text or --json), a
+    /// Firecracker CPU template or fingerprint (which show only some bits:
+    /// the output names the features they cannot show).
     #[arg(value_name = "CPUDATA.xml", required_unless_present = "qemu_replies")]
     pub cpudata: Option<PathBuf>,
 }
@@ -84,18 +91,27 @@ impl DecodeArgs {
         } else {
             CpuKind::Host
         };
-        let cpu = match (&self.qemu_replies, &self.cpudata) {
-            (Some(replies), _) => decode_qemu_replies(db, replies, kind, names, scoring)?,
-            (None, Some(file)) => {
-                decode_file(db, file, kind, self.qemu_models.as_deref(), names, scoring)?
-            }
+        let (cpu, notes) = match (&self.qemu_replies, &self.cpudata) {
+            (Some(replies), _) => (
+                decode_qemu_replies(db, replies, kind, names, scoring)?,
+                None,
+            ),
+            (None, Some(file)) => decode_file(
+                db,
+                file,
+                kind,
+                self.qemu_models.as_deref(),
+                names,
+                scoring,
+                &self.names,
+            )?,
             (None, None) => {
                 return Err(CliError::Usage(
                     "decode needs a CPUDATA.xml file or --qemu-replies".into(),
                 ))
             }
         };
-        render_cpu(db, &cpu, self.format)
+        self.names.render(db, &cpu, self.format, notes.as_ref())
     }
 }
 
@@ -112,10 +128,11 @@ fn decode_file(
     qemu_models: Option<&Path>,
     names: QemuNames,
     scoring: Scoring,
-) -> Result<CpuDef, CliError> {
+    print: &NamesArgs,
+) -> Result<(CpuDef, Option<PartialNotes>), CliError> {
     let text = crate::error::read_cpu_document(file)?;
     let input = file.display().to_string();
-    let (_, features) = host_features_from_cpudata(db, &input, &text)?;
+    let host = read_host_data(db, &input, &text)?;
     let hv = match qemu_models {
         Some(path) => {
             let name = path.display().to_string();
@@ -132,9 +149,22 @@ fn decode_file(
     };
     let mut opts = decode_options(kind, scoring);
     opts.hypervisor = hv.as_ref();
-    let decoded =
-        decode(db, &features, &opts).map_err(|source| CliError::Decode { input, source })?;
-    Ok(decoded.to_cpu_def(db, kind))
+    let decoded = decode(db, &host.features, &opts).map_err(|source| CliError::Decode {
+        input: input.clone(),
+        source,
+    })?;
+    // A partial source: what it could not show, and what the CPU would be
+    // with all of that present.
+    let notes = host.partial.as_ref().map(|source| {
+        let upper = decode(db, &host.features.assuming_undetermined(), &opts).ok();
+        PartialNotes::new(db, print, source, &host.features, &decoded, upper.as_ref())
+    });
+    let mut cpu = decoded.to_cpu_def(db, kind);
+    if host.partial.is_some() && host.features.signature == 0 {
+        // A flags line without family and model shows no signature.
+        cpu.signature = None;
+    }
+    Ok((cpu, notes))
 }
 
 fn decode_qemu_replies(

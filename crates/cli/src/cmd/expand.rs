@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::error::CliError;
-use crate::shared::{first_cpu, render_cpu, MapArgs, Output, XmlFormat};
+use crate::names::NamesArgs;
+use crate::shared::{first_cpu, MapArgs, Output, XmlFormat};
 
 /// Arguments of `cpumodel expand`.
 #[derive(Debug, clap::Args)]
@@ -15,6 +16,9 @@ pub struct ExpandArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = XmlFormat::Xml)]
     pub format: XmlFormat,
+    /// Feature names.
+    #[command(flatten)]
+    pub names: NamesArgs,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -30,6 +34,6 @@ impl ExpandArgs {
         let cpu = first_cpu(db, &self.file)?;
         let expanded = cpumodel_cpudef::expand(db, &cpu)
             .map_err(|e| CliError::Usage(format!("{}: {e}", self.file.display())))?;
-        render_cpu(db, &expanded, self.format)
+        self.names.render(db, &expanded, self.format, None)
     }
 }

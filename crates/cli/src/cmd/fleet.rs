@@ -34,7 +34,10 @@ pub struct FleetArgs {
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// Store host CPU documents: <cpudata> dumps (also `dump --kvm`), virsh
-    /// capabilities, virsh domcapabilities or a host <cpu>. Inputs are
+    /// capabilities, virsh domcapabilities, a host <cpu>, /proc/cpuinfo,
+    /// lscpu (text or --json) or a Firecracker CPU template or fingerprint
+    /// (these show only some bits: what they cannot show counts as
+    /// absent). Inputs are
     /// files, directories (every file below), quoted glob patterns or `-`
     /// for standard input. Importing the same document again adds nothing.
     Import(ImportArgs),

@@ -41,7 +41,8 @@ pub struct GuestArgs {
     #[arg(long = "image-prop", value_name = "KEY=VALUE")]
     pub image_props: Vec<String>,
     /// Check the policy against this host and resolve host-model from it:
-    /// a <cpudata> dump, capabilities, or a host <cpu>.
+    /// a <cpudata> dump, capabilities, a host <cpu>, /proc/cpuinfo, lscpu
+    /// or a Firecracker template.
     #[arg(long, value_name = "FILE")]
     pub host: Option<PathBuf>,
     /// Read cpu_mode, cpu_models, cpu_model_extra_flags and virt_type from

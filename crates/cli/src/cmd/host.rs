@@ -11,7 +11,8 @@ use cpumodel_kvm::ViewSource;
 use cpumodel_map::PsabiTable;
 
 use crate::error::CliError;
-use crate::shared::{detected_view, json_text, raw_view, MapArgs, Output};
+use crate::names::NamesArgs;
+use crate::shared::{comment_safe, detected_view, json_text, raw_view, MapArgs, Output};
 
 /// The formats of `host`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -34,18 +35,12 @@ pub struct HostArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Xml)]
     pub format: Format,
+    /// Feature names.
+    #[command(flatten)]
+    pub names: NamesArgs,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
-}
-
-/// Text that is safe inside an XML comment (no `--`).
-fn comment_safe(s: &str) -> String {
-    let mut out = s.to_string();
-    while out.contains("--") {
-        out = out.replace("--", "-\u{2010}");
-    }
-    out
 }
 
 impl HostArgs {
@@ -126,8 +121,10 @@ impl HostArgs {
                 json_text(&info)
             }
             Format::Json => {
-                let host = CpuDocument::new(db, &table, host)?;
-                let guest = CpuDocument::new(db, &table, guest)?;
+                let mut host = CpuDocument::new(db, &table, host)?;
+                let mut guest = CpuDocument::new(db, &table, guest)?;
+                self.names.rename(db, &mut host.cpu);
+                self.names.rename(db, &mut guest.cpu);
                 json_text(&match device {
                     Some(device) => HostDocument::hypervisor(device, host, guest),
                     None => HostDocument::raw(kvm_unusable, host, guest),
@@ -139,15 +136,13 @@ impl HostArgs {
                         format!(" (x86-64 level: {})", p.level_text())
                     }))
                 };
-                let mut out = format!(
-                    "<!-- view: {comment} -->\n<!-- host CPU{} -->\n",
-                    level(&host)?
-                );
+                let (host_level, guest_level) = (level(&host)?, level(&guest)?);
+                let (mut host, mut guest) = (host, guest);
+                self.names.rename(db, &mut host);
+                self.names.rename(db, &mut guest);
+                let mut out = format!("<!-- view: {comment} -->\n<!-- host CPU{host_level} -->\n");
                 out.push_str(&host.to_xml());
-                out.push_str(&format!(
-                    "<!-- host-model guest CPU{} -->\n",
-                    level(&guest)?
-                ));
+                out.push_str(&format!("<!-- host-model guest CPU{guest_level} -->\n"));
                 out.push_str(&guest.to_xml());
                 out
             }

@@ -8,6 +8,7 @@ use cpumodel_cpudef::{CpuDef, CpuKind, Policy};
 use cpumodel_map::{ModelInfo, PsabiFields, PsabiLevel};
 
 use crate::error::CliError;
+use crate::names::NamesArgs;
 use crate::shared::{json_text, MapArgs, Output};
 
 /// Arguments of `cpumodel model`.
@@ -18,6 +19,9 @@ pub struct ModelArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Feature names.
+    #[command(flatten)]
+    pub names: NamesArgs,
     /// The model database.
     #[command(flatten)]
     pub map: MapArgs,
@@ -41,7 +45,10 @@ impl ModelArgs {
     /// A `--cpu-map` that cannot be loaded, an unknown model name.
     pub fn run(&self) -> Result<Output, CliError> {
         let db = self.map.load()?;
-        let info = ModelInfo::new(db, db.find_model(&self.name)?);
+        let mut info = ModelInfo::new(db, db.find_model(&self.name)?);
+        for list in [&mut info.features, &mut info.removed, &mut info.added] {
+            self.names.names(db, list);
+        }
         Ok(Output::ok(match self.format {
             Format::Json => json_text(&info),
             Format::Xml => {

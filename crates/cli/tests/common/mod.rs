@@ -132,3 +132,22 @@ pub fn kvm_usable() -> bool {
         }
     }
 }
+
+/// Writes a CPU map directory `map` into `dir`: one vendor (Intel), the
+/// given `x86_features.xml` and `x86_models.xml`.
+pub fn write_map_files(dir: &TempDir, features: &str, models: &str) {
+    dir.write(
+        "map/index.xml",
+        "<cpus><arch name='x86'>\
+<include filename='x86_vendors.xml'/>\
+<include filename='x86_features.xml'/>\
+<include filename='x86_models.xml'/>\
+</arch></cpus>\n",
+    );
+    dir.write(
+        "map/x86_vendors.xml",
+        "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>\n",
+    );
+    dir.write("map/x86_features.xml", features);
+    dir.write("map/x86_models.xml", models);
+}
