@@ -121,6 +121,12 @@ pub enum Command {
     /// Rewrite a <cpu> with every feature of its model listed explicitly.
     Expand(cmd::expand::ExpandArgs),
 
+    /// The CPU labels KubeVirt's node-labeller would put on a node
+    /// (cpu-model, cpu-model-migration, cpu-feature, host-model-cpu,
+    /// host-model-required-features, cpu-vendor), from its domcapabilities
+    /// or any host document, as key=value lines or a JSON object.
+    Labels(cmd::labels::LabelsArgs),
+
     /// The fleet store: import every host's CPU, then ask which model the
     /// whole fleet (or a group) can run, what holds it back, and what drifted.
     Fleet(cmd::fleet::FleetArgs),
@@ -163,6 +169,7 @@ impl Command {
             Command::Verify(a) => a.run(),
             Command::Probe(a) => a.run(),
             Command::Expand(a) => a.run(),
+            Command::Labels(a) => a.run(),
             Command::Fleet(a) => a.run(),
             Command::Convert(a) => a.run(),
             Command::Map(a) => a.run(),

@@ -35,6 +35,9 @@ pub enum CliError {
     /// A definition could not be resolved.
     #[error(transparent)]
     Op(#[from] cpumodel_cpudef::OpError),
+    /// A document KubeVirt's node-labeller could not read.
+    #[error(transparent)]
+    Kubevirt(#[from] cpumodel_kubevirt::KubevirtError),
     /// An x86-64 level name is unknown.
     #[error(transparent)]
     Level(#[from] cpumodel_map::UnknownLevel),

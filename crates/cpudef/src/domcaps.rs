@@ -58,7 +58,18 @@ pub struct DomainCpuCaps {
 /// [`DecodeError::UnknownVendor`] when `data` names a vendor the map does
 /// not know, [`DecodeError::NoModel`] when no model fits.
 pub fn domain_cpu_caps(db: &Database, data: &CpuData) -> Result<DomainCpuCaps, DecodeError> {
-    let features = CpuFeatures::from_data(db, data)?;
+    domain_cpu_caps_of(db, &CpuFeatures::from_data(db, data)?)
+}
+
+/// [`domain_cpu_caps`] of a CPU known by its features (a host `<cpu>`
+/// resolved against the map, say) rather than its raw data.
+///
+/// # Errors
+/// [`DecodeError::NoModel`] when no model fits.
+pub fn domain_cpu_caps_of(
+    db: &Database,
+    features: &CpuFeatures,
+) -> Result<DomainCpuCaps, DecodeError> {
     let mut hypervisor = HypervisorModels::default();
     let mut custom = Vec::with_capacity(db.models().len());
     for model in db.models() {
@@ -79,7 +90,7 @@ pub fn domain_cpu_caps(db: &Database, data: &CpuData) -> Result<DomainCpuCaps, D
     let mut opts = DecodeOptions::new(CpuKind::Guest);
     opts.hypervisor = Some(&hypervisor);
     opts.migratable = true;
-    let host_model = decode(db, &features, &opts)?.to_cpu_def(db, CpuKind::Guest);
+    let host_model = decode(db, features, &opts)?.to_cpu_def(db, CpuKind::Guest);
     Ok(DomainCpuCaps { host_model, custom })
 }
 

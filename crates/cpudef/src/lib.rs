@@ -42,7 +42,7 @@ pub use document::{
     CompareDocument, CustomModelDocument, DomainCapsBody, DomainCapsDocument, DomainCpuModes,
     HostDocument, ModeDocument,
 };
-pub use domcaps::{domain_cpu_caps, CustomModel, DomainCpuCaps};
+pub use domcaps::{domain_cpu_caps, domain_cpu_caps_of, CustomModel, DomainCpuCaps};
 pub use error::DecodeError;
 pub use firecracker::{FirecrackerDocument, FirecrackerError};
 pub use input::{

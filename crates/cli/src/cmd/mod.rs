@@ -18,6 +18,7 @@ pub mod expand;
 pub mod fleet;
 pub mod guest;
 pub mod host;
+pub mod labels;
 pub mod man;
 pub mod map;
 pub mod model;
