@@ -72,4 +72,5 @@ python3 scripts/lib/libvirt-9.0-diff.py \
     --cpumodel "$CPUMODEL_BIN" \
     --corpus "$CORPUS" \
     --cpu-map /usr/share/libvirt/cpu_map \
+    --newest-map ../shared/cpu_map/libvirt-upstream \
     --workdir "$TMP" "$@"

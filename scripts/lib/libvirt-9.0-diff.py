@@ -8,13 +8,15 @@ Cases (all inputs are generated under a temporary directory with a fixed
 seed, so a run is reproducible):
   - every real CPU of the conformance corpus (a <cpudata> dump), decoded by
     `cpumodel --libvirt 9.0 decode` into a host <cpu> and by `decode --guest`
-    into a guest <cpu>, and by `decode --guest` with the newest map (names
-    libvirt 9.0 may not know);
+    into a guest <cpu>, and both decoded with the newest map (names libvirt
+    9.0 may not know);
   - perturbed copies: a feature dropped, a feature of libvirt 9.0's map
     added, the model swapped for its neighbour in the map; in guest CPUs
     also a model feature disabled or forbidden, no <vendor>, and the
     'minimum' and 'strict' match modes;
-  - pairs and groups of host CPUs (same vendor and mixed vendors) in one file.
+  - pairs and groups of host CPUs (same vendor and mixed vendors) in one file;
+  - guest CPUs the compared-with CPUs can run (see generate_runnable), so
+    that identical and superset verdicts are compared too.
 
 Commands compared, per case:
   baseline           virsh cpu-baseline FILE
@@ -24,6 +26,8 @@ Commands compared, per case:
   cpu-compare        virsh cpu-compare --error FILE (libvirt's host CPU)
                      cpumodel --libvirt 9.0 compare HOST FILE, HOST being
                      /capabilities/host/cpu of the same libvirtd
+  baseline-migratable  virsh cpu-baseline --migratable FILE
+                     cpumodel --libvirt 9.0 baseline --migratable FILE
   hv-compare         virsh hypervisor-cpu-compare --error --virttype qemu FILE
                      cpumodel --libvirt 9.0 compare DOMCAPS FILE, DOMCAPS
                      being `virsh domcapabilities --virttype qemu`: libvirt
@@ -99,10 +103,6 @@ def cpu_xml(root):
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def features_of(cpu):
-    return [f for f in cpu.findall("feature")]
-
-
 @dataclass
 class Input:
     """One generated input file."""
@@ -114,6 +114,9 @@ class Input:
 
 
 class Generator:
+    """Writes the input files (one <cpu>, or several for a baseline) and
+    records which commands run on each."""
+
     def __init__(self, args, workdir):
         self.args = args
         self.workdir = workdir
@@ -121,6 +124,7 @@ class Generator:
         self.features, self.models = map_vocabulary(args.cpu_map)
         self.inputs = []
         self.hosts = []  # (name, vendor, host <cpu> text)
+        self.newest_guests = []  # (name, guest <cpu> text decoded with the newest map)
         self.skipped = []
 
     def write(self, label, kind, text, commands):
@@ -134,19 +138,20 @@ class Generator:
         return run(base + list(argv), check=False)
 
     def neighbour(self, model):
+        """The next model of the same vendor in the map, else the previous."""
         names = [m for m in self.models if m[1] is not None]
         for i, (name, vendor) in enumerate(names):
             if name == model:
-                same = [n for n, v in names if v == vendor and n != model]
-                # the next model of the same vendor in the map, else the previous
                 later = [n for n, v in names[i + 1:] if v == vendor]
-                return later[0] if later else (same[-1] if same else None)
+                earlier = [n for n, v in names[:i] if v == vendor]
+                return later[0] if later else (earlier[-1] if earlier else None)
         return None
 
-    def perturb(self, text, kind, what):
-        """A copy of the <cpu> text changed by `what`; None when not possible."""
+    def perturb(self, text, kind, what, release=True):
+        """A copy of the <cpu> text changed by `what`; None when not possible.
+        `release`: the CPU is written for libvirt 9.0 (else the newest map)."""
         cpu = ET.fromstring(text)
-        feats = features_of(cpu)
+        feats = cpu.findall("feature")
         present = {f.get("name") for f in feats}
         rng = self.rng
         if what == "drop":
@@ -172,7 +177,7 @@ class Generator:
             return cpu_xml(cpu), label
         if what in ("disable", "forbid"):
             # a feature of the model itself or one the CPU lists
-            code, out, _ = self.cpumodel("expand", self.path_of(text))
+            code, out, _ = self.cpumodel("expand", self.path_of(text), release=release)
             if code != 0:
                 return None, None
             names = [f.get("name") for f in ET.fromstring(out).findall("feature")
@@ -215,15 +220,18 @@ class Generator:
                 continue
             _, guest, _ = self.cpumodel("decode", "--guest", dump)
             _, newest, _ = self.cpumodel("decode", "--guest", dump, release=False)
+            _, newest_host, _ = self.cpumodel("decode", dump, release=False)
             vendor = ET.fromstring(host).findtext("vendor")
             self.hosts.append((name, vendor, host))
             self.write(f"{name} host", "host", host, host_cmds)
             self.write(f"{name} guest", "guest", guest, guest_cmds + ["baseline"])
             self.write(f"{name} guest(newest map)", "guest", newest, guest_cmds)
+            self.newest_guests.append((name, newest))
+            self.write(f"{name} host(newest map)", "host", newest_host, host_cmds)
             for what in ("drop", "add", "swap"):
                 text, label = self.perturb(host, "host", what)
                 if text:
-                    self.write(f"{name} host {label}", "host", text, host_cmds)
+                    self.write(f"{name} host {label}", "host", text, host_cmds[:-1])
             for what in ("drop", "add", "swap", "disable", "forbid", "novendor", "minimum", "strict"):
                 text, label = self.perturb(guest, "guest", what)
                 if text:
@@ -252,10 +260,81 @@ class Generator:
                 group = rng.sample(pool, min(size, len(pool)))
             self.write_group(group)
 
+    def generate_runnable(self, host_text, hostmodel):
+        """Guest CPUs that libvirt's host CPU or the TCG host-model can run
+        (the corpus CPUs mostly cannot), so that identical and superset
+        verdicts are compared as well: every model of libvirt 9.0's map
+        alone and with a model feature disabled; the host CPU itself, as a
+        guest, and with features dropped (match exact, minimum, strict) or
+        forbidden; the host-model CPU as a guest and with features dropped;
+        and the baseline of each corpus CPU of the host's vendor with the
+        host CPU."""
+        cmds = ["cpu-compare", "hv-compare"]
+        rng = self.rng
+        for name, _ in self.models:
+            text = f"<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>{name}</model>\n</cpu>\n"
+            self.write(f"model {name}", "guest", text, cmds)
+            changed, label = self.perturb(text, "guest", "disable")
+            if changed:
+                self.write(f"model {name} {label}", "guest", changed, cmds)
+
+        def guest(model, vendor, features, match="exact"):
+            cpu = ET.Element("cpu", {"mode": "custom", "match": match})
+            ET.SubElement(cpu, "model", {"fallback": "forbid"}).text = model
+            if vendor:
+                ET.SubElement(cpu, "vendor").text = vendor
+            for policy, name in features:
+                ET.SubElement(cpu, "feature", {"policy": policy, "name": name})
+            return cpu_xml(cpu)
+
+        host = ET.fromstring(host_text)
+        self.write("libvirt's host CPU", "host", host_text, cmds)
+        model, vendor = host.findtext("model"), host.findtext("vendor")
+        names = [f.get("name") for f in host.findall("feature")]
+        self.write("libvirt's host CPU as a guest", "guest",
+                   guest(model, vendor, [("require", n) for n in names]), cmds)
+        for k in range(24):
+            dropped = set(rng.sample(names, rng.randint(1, 5)))
+            kept = [("require", n) for n in names if n not in dropped]
+            match = ("exact", "minimum", "strict", "exact")[k % 4]
+            label = f"drop:{','.join(sorted(dropped))} match:{match}"
+            if k % 4 == 3:
+                kept.append(("forbid", sorted(dropped)[0]))
+                label += f" forbid:{sorted(dropped)[0]}"
+            self.write(f"libvirt's host CPU as a guest {label}", "guest",
+                       guest(model, vendor, kept, match), cmds)
+
+        hm_model = hostmodel.findtext("model")
+        hm_vendor = hostmodel.findtext("vendor")
+        hm_features = [(f.get("policy"), f.get("name")) for f in hostmodel.findall("feature")]
+        self.write("TCG host-model as a guest", "guest", guest(hm_model, hm_vendor, hm_features), cmds)
+        required = [f for f in hm_features if f[0] == "require"]
+        for k in range(8):
+            dropped = set(rng.sample(required, rng.randint(1, 3)))
+            kept = [f for f in hm_features if f not in dropped]
+            label = "drop:" + ",".join(sorted(n for _, n in dropped))
+            self.write(f"TCG host-model as a guest {label}", "guest",
+                       guest(hm_model, hm_vendor, kept), cmds)
+
+        for name, cpu_vendor, text in self.hosts:
+            if cpu_vendor != vendor:
+                continue
+            code, out, _ = self.cpumodel("baseline", self.path_of(text + host_text))
+            if code == 0:
+                self.write(f"baseline of {name} and libvirt's host CPU", "guest", out, cmds)
+
     def write_group(self, group):
         vendors = sorted({g[1] for g in group})
         label = "+".join(g[0] for g in group) + ("" if len(vendors) == 1 else " (mixed vendors)")
         self.write(label, "host", "".join(g[2] for g in group), ["baseline", "baseline-features", "baseline-migratable"])
+
+
+@dataclass
+class Case:
+    """One command on one input."""
+
+    input: Input
+    command: str
 
 
 # --- Asking libvirt ---------------------------------------------------------
@@ -415,7 +494,7 @@ def agree(lv, cm):
 
 
 def guest_cpu_in_baseline(case, lv, cm):
-    """README: cpumodel's baseline takes guest CPUs. virsh cpu-baseline
+    """README, "A guest <cpu> as a baseline input". virsh cpu-baseline
     parses every input as a host CPU and refuses a guest <cpu>'s mode
     attribute; cpumodel reads the guest CPU's features and answers."""
     return (
@@ -428,18 +507,148 @@ def guest_cpu_in_baseline(case, lv, cm):
 
 
 EXPLAINED = [
-    ("baseline of a guest <cpu>: libvirt refuses it as a host CPU (README: "
-     "cpumodel's baseline takes guest CPUs)", guest_cpu_in_baseline),
+    ("a guest <cpu> as a baseline input: libvirt refuses it as a host CPU "
+     "(README, Differences from libvirt 9.0)", guest_cpu_in_baseline),
 ]
 
 
+# --- convert --to-libvirt 9.0 -------------------------------------------------
+#
+# Guest CPUs written for the newest map (each corpus CPU's `decode --guest`,
+# and a copy with a model feature disabled) are rewritten for libvirt 9.0
+# with `cpumodel convert --to-libvirt 9.0` (exit 0: the same features, 1:
+# not exactly, with each lost feature named on stderr). Checked:
+#   - libvirt 9.0 accepts the converted CPU: `virsh cpu-compare --error` of
+#     a copy without <vendor> answers a verdict, not an error. Without the
+#     vendor libvirt looks up every model and feature name (with a vendor
+#     the host lacks it would answer "incompatible" before any lookup). The
+#     same check of the original CPU shows how many libvirt 9.0 refuses.
+#   - the guest gets the same features: the CPUID/MSR bits of every enabled
+#     feature of `cpumodel expand` of the original (newest map) and of
+#     `cpumodel --libvirt 9.0 expand` of the converted CPU, each name read
+#     as bits from its own map's x86_features.xml, are equal after exit 0;
+#     after exit 1 the bits lost are exactly those of the features named on
+#     stderr, and none are gained.
+
+LOST_RE = re.compile(r"dropped feature '([^']+)'")
+
+
+def feature_bits(cpu_map):
+    """Every feature of a cpu_map directory as the set of its CPUID and MSR
+    bits."""
+    bits = {}
+    root = ET.parse(os.path.join(cpu_map, "x86_features.xml")).getroot()
+    for feature in root.iter("feature"):
+        found = set()
+        for item in feature:
+            if item.tag == "cpuid":
+                key = ("cpuid", int(item.get("eax_in"), 16), int(item.get("ecx_in", "0"), 16))
+                regs = ("eax", "ebx", "ecx", "edx")
+            elif item.tag == "msr":
+                key = ("msr", int(item.get("index"), 16), 0)
+                regs = ("eax", "edx")
+            else:
+                continue
+            for reg in regs:
+                value = int(item.get(reg, "0"), 16)
+                found.update(key + (reg, b) for b in range(32) if value >> b & 1)
+        bits[feature.get("name")] = frozenset(found)
+    return bits
+
+
+def enabled_bits(expanded, bits):
+    """The bits of every required or forced feature of an expanded <cpu>."""
+    out = set()
+    for f in ET.fromstring(expanded).findall("feature"):
+        if f.get("policy", "require") in ("require", "force"):
+            out |= bits[f.get("name")]
+    return out
+
+
+def without_vendor(text):
+    cpu = ET.fromstring(text)
+    vendor = cpu.find("vendor")
+    if vendor is not None:
+        cpu.remove(vendor)
+    return cpu_xml(cpu)
+
+
+def check_convert(args, gen, workdir):
+    """Runs the convert checks; returns (summary line, failures)."""
+    newest_bits = feature_bits(args.newest_map)
+    old_bits = feature_bits(args.cpu_map)
+    os.makedirs(workdir, exist_ok=True)
+    items = []
+    for name, text in gen.newest_guests:
+        items.append((f"{name} guest(newest map)", text))
+        changed, label = gen.perturb(text, "guest", "disable", release=False)
+        if changed:
+            items.append((f"{name} guest(newest map) {label}", changed))
+
+    def path(i, what):
+        return os.path.join(workdir, f"{i:03d}-{what}.xml")
+
+    converted, failures, checks = {}, [], []
+    for i, (label, text) in enumerate(items):
+        with open(path(i, "original"), "w") as f:
+            f.write(text)
+        p = subprocess.run(
+            [args.cpumodel, "convert", "--to-libvirt", RELEASE, path(i, "original")],
+            capture_output=True, text=True,
+        )
+        if p.returncode not in (0, 1):
+            failures.append(f"{label}: convert refused it: {p.stderr.strip()}")
+            continue
+        converted[i] = (p.returncode, p.stdout, LOST_RE.findall(p.stderr))
+        with open(path(i, "converted"), "w") as f:
+            f.write(p.stdout)
+        for what, body in (("original", text), ("converted", p.stdout)):
+            with open(path(i, f"{what}-novendor"), "w") as f:
+                f.write(without_vendor(body))
+            checks.append(Case(Input(f"{label} {what}", path(i, f"{what}-novendor"), "guest"), "cpu-compare"))
+    answers = ask_libvirt(checks)
+    accepted = {}
+    refused_originals = 0
+    for k, case in enumerate(checks):
+        i = int(os.path.basename(case.input.path)[:3])
+        answer = libvirt_answer("cpu-compare", answers.get(k, ""))
+        if case.input.label.endswith(" converted"):
+            accepted[i] = answer.kind == "verdict"
+            if not accepted[i]:
+                failures.append(f"{items[i][0]}: libvirt 9.0 refuses the converted CPU: {answer.reason}")
+        elif answer.kind == "error":
+            refused_originals += 1
+
+    same = named = 0
+    for i, (code, out, lost) in sorted(converted.items()):
+        label = items[i][0]
+        _, orig, err1 = run([args.cpumodel, "expand", path(i, "original")], check=False)
+        _, conv, err2 = run([args.cpumodel, "--libvirt", RELEASE, "expand", path(i, "converted")], check=False)
+        if not orig or not conv:
+            failures.append(f"{label}: expand failed: {err1.strip()} {err2.strip()}")
+            continue
+        before = enabled_bits(orig, newest_bits)
+        after = enabled_bits(conv, old_bits)
+        named_bits = set().union(*(newest_bits[n] for n in lost)) if lost else set()
+        if code == 0 and before == after:
+            same += 1
+        elif code == 1 and after <= before and before - after == named_bits:
+            named += 1
+        else:
+            failures.append(
+                f"{label}: convert exit {code}, named lost {lost}, but "
+                f"{len(before - after)} bits lost and {len(after - before)} gained"
+            )
+    line = (
+        f"libvirt-9.0-convert: {len(converted)} converted, {sum(accepted.values())} accepted by "
+        f"libvirt 9.0, {same} same features (exit 0), {named} lost exactly the features named "
+        f"(exit 1), {len(failures)} failed; {refused_originals} of the {len(items)} originals are "
+        f"refused by libvirt 9.0"
+    )
+    return line, failures
+
+
 # --- Main -------------------------------------------------------------------
-
-
-@dataclass
-class Case:
-    input: Input
-    command: str
 
 
 def main():
@@ -447,9 +656,10 @@ def main():
     ap.add_argument("--cpumodel", required=True)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--cpu-map", required=True, help="libvirt 9.0's own cpu_map directory")
+    ap.add_argument("--newest-map", required=True, help="the cpu_map of cpumodel's newest release")
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--pairs", type=int, default=150)
-    ap.add_argument("--groups", type=int, default=50)
+    ap.add_argument("--pairs", type=int, default=100)
+    ap.add_argument("--groups", type=int, default=30)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -462,23 +672,25 @@ def main():
                     dumps.append(path)
             except ET.ParseError:
                 pass
-    gen = Generator(args, os.path.join(args.workdir, "inputs"))
-    os.makedirs(gen.workdir, exist_ok=True)
-    gen.generate(dumps)
-    for line in gen.skipped:
-        print(f"skipped dump: {line}")
-
     # libvirt's host CPU (what cpu-compare compares with) and the host-model
     # CPU of domcapabilities (what hypervisor-cpu-compare compares with).
     _, caps, _ = run(["virsh", "-q", "-c", URI, "capabilities"])
-    host_cpu = ET.fromstring(caps).find("host/cpu")
+    host_text = cpu_xml(ET.fromstring(caps).find("host/cpu"))
     host = os.path.join(args.workdir, "host-cpu.xml")
     with open(host, "w") as f:
-        f.write(cpu_xml(host_cpu))
+        f.write(host_text)
     _, domcaps_text, _ = run(["virsh", "-q", "-c", URI, "domcapabilities", "--virttype", "qemu"])
     domcaps = os.path.join(args.workdir, "domcaps-qemu.xml")
     with open(domcaps, "w") as f:
         f.write(domcaps_text)
+    hostmodel = ET.fromstring(domcaps_text).find("cpu/mode[@name='host-model']")
+
+    gen = Generator(args, os.path.join(args.workdir, "inputs"))
+    os.makedirs(gen.workdir, exist_ok=True)
+    gen.generate(dumps)
+    gen.generate_runnable(host_text, hostmodel)
+    for line in gen.skipped:
+        print(f"skipped dump: {line}")
 
     cases = [Case(i, c) for i in gen.inputs for c in i.commands]
     print(f"{len(dumps)} dumps, {len(gen.hosts)} CPUs, {len(gen.inputs)} inputs, {len(cases)} cases")
@@ -489,6 +701,7 @@ def main():
     agreed = explained = 0
     unexplained = []
     why = {}
+    tally = {}  # (command, how) -> agreeing cases
     for i, case in enumerate(cases):
         if i not in lv_text:
             unexplained.append((case, "no answer from virsh", None))
@@ -497,6 +710,9 @@ def main():
         cm = cpumodel_answer(case.command, cm_results[i])
         if agree(lv, cm):
             agreed += 1
+            how = {"error": "both refuse", "cpu": "same <cpu>"}.get(lv.kind, lv.verdict)
+            key = (case.command, how)
+            tally[key] = tally.get(key, 0) + 1
             continue
         rule = next((r for r in EXPLAINED if r[1](case, lv, cm)), None)
         if rule:
@@ -505,6 +721,10 @@ def main():
         else:
             unexplained.append((case, lv, cm))
 
+    for command in VIRSH:
+        hows = ("same <cpu>", "identical", "superset", "incompatible", "both refuse")
+        counts = [f"{tally[(command, h)]} {h}" for h in hows if (command, h) in tally]
+        print(f"agree: {command}: {', '.join(counts)}")
     for name, count in sorted(why.items()):
         print(f"explained: {count} × {name}")
     for case, lv, cm in unexplained:
@@ -519,9 +739,13 @@ def main():
             print(f"  only libvirt: {sorted(a - b)}; only cpumodel: {sorted(b - a)}")
             if a == b:
                 print("  (same features, different order)")
+    convert_line, convert_failures = check_convert(args, gen, os.path.join(args.workdir, "convert"))
+    for line in convert_failures:
+        print(f"CONVERT FAILED: {line}")
+    print(convert_line)
     n = len(cases)
     print(f"libvirt-9.0-diff: {n} cases: {agreed} agree, {explained} explained, {len(unexplained)} unexplained")
-    return 1 if unexplained else 0
+    return 1 if unexplained or convert_failures else 0
 
 
 if __name__ == "__main__":
