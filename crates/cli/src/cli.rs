@@ -127,6 +127,11 @@ pub enum Command {
     /// or any host document, as key=value lines or a JSON object.
     Labels(cmd::labels::LabelsArgs),
 
+    /// Write a guest <cpu> as a custom CPU model of Proxmox VE's
+    /// /etc/pve/virtual-guest/cpu-models.conf (reported-model, flags,
+    /// phys-bits), used by VMs as `cpu: custom-NAME`.
+    Proxmox(cmd::proxmox::ProxmoxArgs),
+
     /// The fleet store: import every host's CPU, then ask which model the
     /// whole fleet (or a group) can run, what holds it back, and what drifted.
     Fleet(cmd::fleet::FleetArgs),
@@ -170,6 +175,7 @@ impl Command {
             Command::Probe(a) => a.run(),
             Command::Expand(a) => a.run(),
             Command::Labels(a) => a.run(),
+            Command::Proxmox(a) => a.run(),
             Command::Fleet(a) => a.run(),
             Command::Convert(a) => a.run(),
             Command::Map(a) => a.run(),

@@ -38,6 +38,9 @@ pub enum CliError {
     /// A document KubeVirt's node-labeller could not read.
     #[error(transparent)]
     Kubevirt(#[from] cpumodel_kubevirt::KubevirtError),
+    /// A Proxmox VE CPU setting is invalid or has no Proxmox form.
+    #[error(transparent)]
+    Proxmox(#[from] cpumodel_policy::proxmox::ProxmoxError),
     /// An x86-64 level name is unknown.
     #[error(transparent)]
     Level(#[from] cpumodel_map::UnknownLevel),

@@ -181,14 +181,32 @@ fn machine_error(e: MachineViewError, what: &str) -> CliError {
     }
 }
 
-/// The first CPU definition in a file of any supported shape.
+/// The first CPU definition in a file of any supported shape, Proxmox VE's
+/// `cpu:` option and custom models included.
 ///
 /// # Errors
 /// An unreadable file, and everything [`parse_known_cpus`] rejects.
 pub fn first_cpu(db: &Database, file: &Path) -> Result<CpuDef, CliError> {
     let text = crate::error::read_cpu_document(file)?;
-    let mut cpus = parse_known_cpus(db, &file.display().to_string(), &text)?;
+    let name = file.display().to_string();
+    if let Some(cpu) = proxmox_cpu(db, &name, &text)? {
+        return Ok(cpu);
+    }
+    let mut cpus = parse_known_cpus(db, &name, &text)?;
     Ok(cpus.remove(0).cpu)
+}
+
+/// The first guest CPU of a Proxmox VE VM config or `cpu-models.conf`;
+/// `None` for any other document.
+///
+/// # Errors
+/// Whatever Proxmox refuses in it ([`cpumodel_policy::proxmox::read_proxmox`]).
+pub fn proxmox_cpu(db: &Database, name: &str, text: &str) -> Result<Option<CpuDef>, CliError> {
+    if !cpumodel_policy::proxmox::looks_like_proxmox(text) {
+        return Ok(None);
+    }
+    let mut cpus = cpumodel_policy::proxmox::read_proxmox(db, name, text)?;
+    Ok(Some(cpus.remove(0).1))
 }
 
 /// Expands directories (every file below them, in subdirectories too) and

@@ -187,6 +187,16 @@ fn questions(dir: &TempDir, db: &Db) {
     assert_eq!(below["hosts_below"], 1);
     assert_eq!(below["missing"][0]["feature"], "f16c");
     assert_eq!(below["missing"][0]["sample_hosts"][0], "compute-2");
+    // The recommendation as a Proxmox VE custom model.
+    assert_eq!(
+        fleet(
+            dir,
+            db,
+            "recommend",
+            &["--format", "proxmox", "--proxmox-name", "compute"]
+        ),
+        Run::ok("cpu-model: compute\n\treported-model Haswell-noTSX-IBRS\n\n")
+    );
     // With two thirds of the hosts, a model of the level is recommended.
     let v3 = json(&fleet(
         dir,

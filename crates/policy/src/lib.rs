@@ -35,6 +35,7 @@
 mod document;
 mod novaconf;
 mod policy;
+pub mod proxmox;
 mod specs;
 pub mod topology;
 

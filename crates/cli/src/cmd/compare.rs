@@ -77,9 +77,11 @@ impl CompareArgs {
     ) -> Result<Option<CompareResult>, CliError> {
         let read = |file: &Path| -> Result<CpuDef, CliError> {
             let text = crate::error::read_cpu_document(file)?;
-            Ok(parse_cpus(db, &file.display().to_string(), &text)?
-                .remove(0)
-                .cpu)
+            let name = file.display().to_string();
+            if let Some(cpu) = crate::shared::proxmox_cpu(db, &name, &text)? {
+                return Ok(cpu);
+            }
+            Ok(parse_cpus(db, &name, &text)?.remove(0).cpu)
         };
         let h = read(&self.host)?;
         cpumodel_cpudef::check_x86(&h)

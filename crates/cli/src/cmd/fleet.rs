@@ -596,8 +596,22 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "LEVEL")]
     pub min_level: Option<PsabiLevel>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
-    pub format: TextFormat,
+    #[arg(long, value_enum, default_value_t = RecommendFormat::Text)]
+    pub format: RecommendFormat,
+    /// The name of the Proxmox VE custom model `--format proxmox` writes.
+    #[arg(long, value_name = "NAME", default_value = "fleet")]
+    pub proxmox_name: String,
+}
+
+/// The formats of `fleet recommend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecommendFormat {
+    /// The model, what holds newer ones back, and the nova.conf section.
+    Text,
+    /// The same as JSON.
+    Json,
+    /// The model as a custom model of Proxmox VE's cpu-models.conf.
+    Proxmox,
 }
 
 impl RecommendArgs {
@@ -611,9 +625,25 @@ impl RecommendArgs {
         let limits = Limits::default();
         let (db, counts) = self.query.profile_counts(limits.sample_hosts)?;
         let r = cpumodel_fleet::recommend(db, &counts, self.min_coverage, self.min_level, limits)?;
-        let mut out = render(self.format, &r, RecommendAnswer::to_text);
-        out.code = u8::from(matches!(r, RecommendAnswer::BelowLevel(_)));
-        Ok(out)
+        let text = match (self.format, &r) {
+            (RecommendFormat::Json, _) => json_text(&r),
+            (RecommendFormat::Proxmox, RecommendAnswer::Model(m)) => {
+                let mut cpu = cpumodel_cpudef::CpuDef::new(cpumodel_cpudef::CpuKind::Guest);
+                cpu.model = Some(m.model.clone());
+                cpumodel_policy::proxmox::ProxmoxModel::from_cpu(
+                    db,
+                    &self.proxmox_name,
+                    &cpu,
+                    None,
+                )?
+                .to_conf()
+            }
+            _ => r.to_text(),
+        };
+        Ok(Output {
+            text,
+            code: u8::from(matches!(r, RecommendAnswer::BelowLevel(_))),
+        })
     }
 }
 

@@ -25,4 +25,5 @@ pub mod model;
 pub mod models;
 pub mod nova;
 pub mod probe;
+pub mod proxmox;
 pub mod verify;
