@@ -124,6 +124,10 @@ impl Row<'_> {
     pub(crate) fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         self.get(i)
     }
+
+    pub(crate) fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(i)
+    }
 }
 
 /// A connection to either backend.

@@ -109,6 +109,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod dictionary;
 mod error;
 mod location;
 mod schema;
@@ -116,6 +117,7 @@ mod store;
 
 pub use cpumodel_fleet::{DriftRow, HostRow, Profile, ProfileCount, View};
 pub use cpumodel_map::{Database, FeatureSet};
+pub use dictionary::{DocumentDictionary, DICTIONARY_SAMPLES};
 pub use error::StoreError;
 pub use location::{Location, DB_ENV_VAR};
 pub use schema::SCHEMA_VERSION;
@@ -162,13 +164,17 @@ pub struct NewReport {
 pub enum Document {
     /// The text, verbatim: the store compresses it when it is new.
     Text(String),
-    /// The text compressed by [`compress_document`], on the caller's own
-    /// threads beside other work; the text itself need not be kept.
+    /// The text compressed by [`compress_document`] or
+    /// [`DocumentDictionary::compress`], on the caller's own threads beside
+    /// other work; the text itself need not be kept.
     Compressed {
         /// The compressed text.
         bytes: Vec<u8>,
         /// The text's length in bytes.
         size: usize,
+        /// The dictionary it was compressed with, if any; the store keeps
+        /// it beside the document.
+        dictionary: Option<DocumentDictionary>,
     },
 }
 

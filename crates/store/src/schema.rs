@@ -7,7 +7,7 @@
 //! collation, PostgreSQL's `"C"`).
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes a store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -64,6 +64,16 @@ CREATE TABLE guests (
     cpu_xml TEXT NOT NULL
 );
 ",
+    // 2: zstd dictionaries trained on a store's own documents, which shrink
+    // the near-identical documents of a fleet about fourfold.
+    "
+CREATE TABLE dictionaries (
+    id {ID},
+    digest {BLOB} NOT NULL UNIQUE,
+    body {BLOB} NOT NULL
+);
+ALTER TABLE documents ADD COLUMN dictionary_id BIGINT REFERENCES dictionaries (id);
+",
 ];
 
 /// The tables of the schema, to tell a store from a foreign database.
@@ -76,6 +86,7 @@ pub(crate) const TABLES: &[&str] = &[
     "host_groups",
     "reports",
     "guests",
+    "dictionaries",
 ];
 
 /// Which backend a migration is spelled for.

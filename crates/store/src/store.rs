@@ -27,9 +27,6 @@ struct StoredProfile {
 /// Rows per multi-row statement: far below the parameter limits of both
 /// backends (SQLite 32,766, PostgreSQL 65,535) at six columns.
 const ROWS_PER_STATEMENT: usize = 500;
-/// zstd level for documents: on host documents of a few KB, level 1
-/// compresses as well as level 3 (zstd's default) in less time.
-const ZSTD_LEVEL: i32 = 1;
 /// Entries the name caches may hold before they are emptied (a long import
 /// of a million hosts keeps its memory bounded).
 const CACHE_LIMIT: usize = 100_000;
@@ -232,25 +229,32 @@ impl Store {
             .iter()
             .map(|&i| i64::try_from(batch[i].document.size()).unwrap_or(i64::MAX))
             .collect();
-        let rows: Vec<[Value<'_>; 4]> = missing
+        let dictionaries = self.dictionary_ids(missing.iter().map(|&i| &batch[i].document))?;
+        let rows: Vec<[Value<'_>; 5]> = missing
             .iter()
             .zip(&sizes)
             .map(|(&i, &size)| {
-                let body = match &batch[i].document {
-                    Document::Compressed { bytes, .. } => bytes.as_slice(),
-                    Document::Text(_) => fresh[&i],
+                let (body, dictionary) = match &batch[i].document {
+                    Document::Compressed {
+                        bytes, dictionary, ..
+                    } => (
+                        bytes.as_slice(),
+                        dictionary.as_ref().map(|d| dictionaries[d.digest()]),
+                    ),
+                    Document::Text(_) => (fresh[&i], None),
                 };
                 [
                     Value::Blob(&batch[i].digest),
                     Value::Text("zstd"),
                     Value::I64(size),
                     Value::Blob(body),
+                    Value::OptI64(dictionary),
                 ]
             })
             .collect();
         let added = self.insert_ids(
             "documents",
-            "digest, encoding, size, body",
+            "digest, encoding, size, body, dictionary_id",
             &rows,
             read_digest,
         )?;
@@ -538,6 +542,39 @@ impl Store {
     /// key), many per statement, and gives every row's id by key with
     /// whether this call added it: a key another importer stored meanwhile
     /// is read back.
+    /// The row of each dictionary `documents` were compressed with, added
+    /// when the store does not have it yet (in the batch's transaction).
+    fn dictionary_ids<'d>(
+        &mut self,
+        documents: impl Iterator<Item = &'d Document>,
+    ) -> Result<HashMap<[u8; 32], i64>, StoreError> {
+        let mut used: Vec<&crate::DocumentDictionary> = Vec::new();
+        for d in documents {
+            if let Document::Compressed {
+                dictionary: Some(dict),
+                ..
+            } = d
+            {
+                if !used.iter().any(|u| u.digest() == dict.digest()) {
+                    used.push(dict);
+                }
+            }
+        }
+        if used.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<Value<'_>> = used.iter().map(|d| Value::Blob(d.digest())).collect();
+        let mut ids = self.select_ids("dictionaries", "digest", &keys, read_digest)?;
+        let rows: Vec<[Value<'_>; 2]> = used
+            .iter()
+            .filter(|d| !ids.contains_key(d.digest()))
+            .map(|d| [Value::Blob(d.digest()), Value::Blob(d.bytes())])
+            .collect();
+        let added = self.insert_ids("dictionaries", "digest, body", &rows, read_digest)?;
+        ids.extend(added.into_iter().map(|(k, (id, _))| (k, id)));
+        Ok(ids)
+    }
+
     fn insert_ids<K: Eq + Hash, const C: usize>(
         &mut self,
         table: &str,
@@ -827,20 +864,24 @@ impl Store {
             let location = c.location.clone();
             c.query(
                 &format!(
-                    "SELECT h.name, r.source, r.view, r.time_us, d.encoding, d.body \
-                     FROM hosts h JOIN reports r ON r.id = h.current_report \
-                     JOIN documents d ON d.id = r.document_id WHERE 1 = 1{fs} ORDER BY h.name"
+                    "SELECT h.name, r.source, r.view, r.time_us, d.encoding, d.body, d.size, \
+                     x.body FROM hosts h JOIN reports r ON r.id = h.current_report \
+                     JOIN documents d ON d.id = r.document_id \
+                     LEFT JOIN dictionaries x ON x.id = d.dictionary_id \
+                     WHERE 1 = 1{fs} ORDER BY h.name"
                 ),
                 &params,
                 |r| {
                     let host = r.text(0)?;
                     let view = read_view(r, 2, &location)?;
-                    let document = decode_document(&r.text(4)?, &r.blob(5)?).map_err(|what| {
-                        StoreError::Corrupt {
-                            location: location.clone(),
-                            what: format!("the document of host {host:?}: {what}"),
-                        }
-                    })?;
+                    let size = usize::try_from(r.i64(6)?).unwrap_or(0);
+                    let dictionary = r.opt_blob(7)?;
+                    let document =
+                        decode_document(&r.text(4)?, &r.blob(5)?, size, dictionary.as_deref())
+                            .map_err(|what| StoreError::Corrupt {
+                                location: location.clone(),
+                                what: format!("the document of host {host:?}: {what}"),
+                            })?;
                     f(CurrentDocument {
                         host,
                         source: r.text(1)?,
@@ -1257,20 +1298,7 @@ fn read_digest(r: &Row<'_>) -> Result<[u8; 32], StoreError> {
 /// # Errors
 /// zstd's, which only a failed allocation causes.
 pub fn compress_document(document: &str) -> std::io::Result<Vec<u8>> {
-    thread_local! {
-        // One compression context per thread: making one per document
-        // costs more than compressing it.
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        let compressor = match c.as_mut() {
-            Some(compressor) => compressor,
-            None => c.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
-        };
-        compressor.compress(document.as_bytes())
-    })
+    crate::dictionary::compress_with(None, document.as_bytes())
 }
 
 /// zstd-compresses `docs`, on all cores for large batches.
@@ -1279,7 +1307,7 @@ fn compress_all(docs: &[&[u8]]) -> std::io::Result<Vec<Vec<u8>>> {
     if threads < 2 || docs.len() < 64 {
         return docs
             .iter()
-            .map(|d| zstd::bulk::compress(d, ZSTD_LEVEL))
+            .map(|d| zstd::bulk::compress(d, crate::dictionary::ZSTD_LEVEL))
             .collect();
     }
     let chunk = docs.len().div_ceil(threads);
@@ -1288,7 +1316,7 @@ fn compress_all(docs: &[&[u8]]) -> std::io::Result<Vec<Vec<u8>>> {
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || {
-                    let mut c = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+                    let mut c = zstd::bulk::Compressor::new(crate::dictionary::ZSTD_LEVEL)?;
                     part.iter()
                         .map(|d| c.compress(d))
                         .collect::<std::io::Result<Vec<_>>>()
@@ -1306,9 +1334,17 @@ fn compress_all(docs: &[&[u8]]) -> std::io::Result<Vec<Vec<u8>>> {
     })
 }
 
-fn decode_document(encoding: &str, body: &[u8]) -> Result<String, String> {
+/// A stored document's text: `body` in `encoding`, `size` bytes long,
+/// compressed with `dictionary` when it names one.
+fn decode_document(
+    encoding: &str,
+    body: &[u8],
+    size: usize,
+    dictionary: Option<&[u8]>,
+) -> Result<String, String> {
     let bytes = match encoding {
-        "zstd" => zstd::stream::decode_all(body).map_err(|e| one_line(&e.to_string()))?,
+        "zstd" => crate::dictionary::decompress(body, size, dictionary)
+            .map_err(|e| one_line(&e.to_string()))?,
         "raw" => body.to_vec(),
         other => return Err(format!("unknown encoding {other:?}")),
     };
@@ -1345,9 +1381,12 @@ mod tests {
         let doc = "<cpu mode='host-model'/>".repeat(40);
         let body = compress_all(&[doc.as_bytes()]).unwrap();
         assert!(body[0].len() < doc.len());
-        assert_eq!(decode_document("zstd", &body[0]).unwrap(), doc);
-        assert!(decode_document("zstd", b"garbage").is_err());
-        assert!(decode_document("lz4", b"").is_err());
+        assert_eq!(
+            decode_document("zstd", &body[0], doc.len(), None).unwrap(),
+            doc
+        );
+        assert!(decode_document("zstd", b"garbage", 7, None).is_err());
+        assert!(decode_document("lz4", b"", 0, None).is_err());
         let many: Vec<&[u8]> = (0..100).map(|_| doc.as_bytes()).collect();
         assert_eq!(compress_all(&many).unwrap().len(), 100);
     }

@@ -407,10 +407,33 @@ fn current_documents_are_verbatim(f: &Fixture) {
     a.document = Document::Compressed {
         bytes: cpumodel_store::compress_document(&a_text).unwrap(),
         size: a_text.len(),
+        dictionary: None,
     };
-    s.import(&db, &[big.clone(), old, a.clone()]).unwrap();
+    // And one compressed with a dictionary trained on a fleet's documents,
+    // which the store keeps beside it.
+    let fleet: Vec<String> = (0..cpumodel_store::DICTIONARY_SAMPLES)
+        .map(|i| {
+            format!(
+                "<cpudata>\n<!-- host: n{i} -->\n{}</cpudata>\n",
+                "  <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x000306a9'/>\n".repeat(i % 9 + 1)
+            )
+        })
+        .collect();
+    let dict = cpumodel_store::DocumentDictionary::train(
+        &fleet.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut c = report(&db, "c", &[], 1, "z", "Haswell", &[], &[]);
+    c.document = Document::Compressed {
+        bytes: dict.compress(&fleet[5]).unwrap(),
+        size: fleet[5].len(),
+        dictionary: Some(dict.clone()),
+    };
+    c.digest = common::sha256(&fleet[5]);
+    s.import(&db, &[big.clone(), old, a.clone(), c]).unwrap();
     let docs = s.current_documents(&Filter::all()).unwrap();
-    assert_eq!(docs.len(), 2);
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[2].document, fleet[5]);
     assert_eq!(
         (docs[0].host.as_str(), docs[0].document.as_str()),
         ("a", a_text.as_str())
