@@ -14,10 +14,12 @@
 #    `cpumodel verify` for every model with a QEMU definition that this QEMU
 #    knows, and for several topologies: each must exit 0;
 # 2. boots one guest per -cpu model of a handful, runs `cpumodel dump` and
-#    `cpumodel host --raw` inside, and checks on this side that decoding the
-#    guest's dump (the features QEMU really gave, TCG's filtering included)
-#    gives the CPU `host --raw` printed in the guest, and that the guest saw
-#    the -cpu model's signature.
+#    `cpumodel host --raw` inside and captures its /proc/cpuinfo, and checks
+#    on this side that decoding the guest's dump (the features QEMU really
+#    gave, TCG's filtering included) gives the CPU `host --raw` printed in
+#    the guest, that the guest saw the -cpu model's signature, and that
+#    decoding the guest's /proc/cpuinfo gives the dump's model, or names it
+#    as what the CPU would be with the features cpuinfo cannot show.
 #
 # The last line is `lab: N passed, M failed`; exit 0 when M is 0.
 set -euo pipefail
@@ -214,19 +216,43 @@ if [ "$runs" -ne "$expected" ]; then
 fi
 
 # --- 2. dump and host --raw in guests of a handful of -cpu models ----------
+# $1: the -cpu model, $2: decode's extra flag (--guest or nothing). Compares
+# the decode of the guest's /proc/cpuinfo with the decode of its dump.
+check_cpuinfo() {
+    local cpu="$1" kind="${2:-}" what dump_model linux_cpu linux_model would_be
+    what="decode${kind:+ $kind} of the guest's /proc/cpuinfo"
+    dump_model="$("$cpumodel" decode $kind "dump-$cpu.xml" 2>&1 | grep -o '<model[^>]*>[^<]*</model>' | head -1 | sed 's/<[^>]*>//g')"
+    if ! linux_cpu="$("$cpumodel" decode $kind "cpuinfo-$cpu.txt" 2>&1)"; then
+        fail "-cpu $cpu: $what: $linux_cpu"
+        return
+    fi
+    linux_model="$(grep -o '<model[^>]*>[^<]*</model>' <<<"$linux_cpu" | head -1 | sed 's/<[^>]*>//g')"
+    would_be="$(sed -n 's/^<!-- with every undetermined feature present it would be \([^,]*\), which needs \(.*\) -->$/\1: \2/p' <<<"$linux_cpu")"
+    if [ -n "$dump_model" ] && [ "$linux_model" = "$dump_model" ]; then
+        pass "-cpu $cpu: $what = decode of its dump ($dump_model)"
+    elif [ -n "$dump_model" ] && [ "${would_be%%:*}" = "$dump_model" ]; then
+        pass "-cpu $cpu: $what is $linux_model; with what it cannot show, $would_be (the dump's)"
+    else
+        fail "-cpu $cpu: $what is $linux_model (${would_be:-no other model named}), of its dump $dump_model"
+    fi
+}
+
 for cpu in Westmere Skylake-Client-IBRS Cascadelake-Server EPYC-Rome Opteron_G3; do
     cat > job.dump <<'EOF'
 echo "@@dump"
 cpumodel dump
 echo "@@host"
 cpumodel host --raw
+echo "@@cpuinfo"
+cat /proc/cpuinfo
 echo "@@done"
 EOF
     build_root "root-$cpu"
     cp job.dump "root-$cpu/job"
     boot "root-$cpu" "$cpu" > "guest-$cpu.out"
     sed -n '/^@@dump$/,/^@@host$/p' "guest-$cpu.out" | sed '1d;$d' > "dump-$cpu.xml"
-    sed -n '/^@@host$/,/^@@done$/p' "guest-$cpu.out" | sed '1d;$d' > "host-$cpu.txt"
+    sed -n '/^@@host$/,/^@@cpuinfo$/p' "guest-$cpu.out" | sed '1d;$d' > "host-$cpu.txt"
+    sed -n '/^@@cpuinfo$/,/^@@done$/p' "guest-$cpu.out" | sed '1d;$d' > "cpuinfo-$cpu.txt"
     if [ ! -s "dump-$cpu.xml" ] || [ ! -s "host-$cpu.txt" ]; then
         fail "-cpu $cpu: the guest printed no dump or host"
         continue
@@ -242,6 +268,11 @@ EOF
         fail "-cpu $cpu: host --raw in the guest differs from the decode of its dump"
         diff <(echo "$expected_cpu") "host-$cpu.txt" | head -20 || true
     fi
+    # The guest's /proc/cpuinfo decodes to the dump's model, as a host and
+    # as a guest CPU, or says that the dump's model is what it would be with
+    # the features it cannot show present (and which they are).
+    check_cpuinfo "$cpu"
+    check_cpuinfo "$cpu" --guest
     # The guest's signature is the -cpu model's (QEMU's definition).
     want="$("$cpumodel" cpuid --model "$cpu" | awk '$1 == "0x00000001" { print $3 }')"
     got="$(grep -o "eax_in='0x00000001' ecx_in='0x00000000' eax='0x[0-9a-f]*'" "dump-$cpu.xml" | sed "s/.* eax='//; s/'//")"

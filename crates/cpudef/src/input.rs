@@ -49,18 +49,24 @@ pub struct PartialSource {
     pub unknown_flags: Vec<String>,
 }
 
-/// A document of raw CPU bits that is not a `<cpudata>` dump: Linux's
+/// The shapes of a partial source: a document of raw CPU bits that is not
+/// a `<cpudata>` dump and shows only some bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartialKind {
+    /// `/proc/cpuinfo` or `lscpu` text.
+    LinuxText(LinuxText),
+    /// `lscpu --json`.
+    LscpuJson,
+    /// A Firecracker CPU template or fingerprint.
+    Firecracker(crate::firecracker::FirecrackerDocument),
+}
+
+/// Which partial source `text` is, detected from the document: Linux's
 /// `/proc/cpuinfo` or `lscpu` (text or JSON), or a Firecracker CPU template
 /// or fingerprint. `None` for every other document.
-fn shown_data(source: &str, text: &str) -> Option<Result<ShownData, InputError>> {
+pub fn detect_partial(text: &str) -> Option<PartialKind> {
     if let Some(kind) = detect_linux_text(text) {
-        return Some(
-            match kind {
-                LinuxText::CpuInfo => crate::linux::parse_proc_cpuinfo(source, text),
-                LinuxText::Lscpu => crate::linux::parse_lscpu(source, text),
-            }
-            .map_err(InputError::from),
-        );
+        return Some(PartialKind::LinuxText(kind));
     }
     if !crate::cpuinfo::looks_like_cpu_info(text) {
         return None;
@@ -72,10 +78,28 @@ fn shown_data(source: &str, text: &str) -> Option<Result<ShownData, InputError>>
             .into_keys()
             .collect();
     if keys.iter().any(|k| k == "lscpu") {
-        return Some(crate::linux::parse_lscpu_json(source, text).map_err(InputError::from));
+        return Some(PartialKind::LscpuJson);
     }
-    let kind = crate::firecracker::detect_firecracker(&keys)?;
-    Some(crate::firecracker::parse_firecracker(source, text, kind).map_err(InputError::from))
+    crate::firecracker::detect_firecracker(&keys).map(PartialKind::Firecracker)
+}
+
+/// The bits of a partial source ([`detect_partial`]); `None` for every
+/// other document.
+fn shown_data(source: &str, text: &str) -> Option<Result<ShownData, InputError>> {
+    Some(match detect_partial(text)? {
+        PartialKind::LinuxText(LinuxText::CpuInfo) => {
+            crate::linux::parse_proc_cpuinfo(source, text).map_err(InputError::from)
+        }
+        PartialKind::LinuxText(LinuxText::Lscpu) => {
+            crate::linux::parse_lscpu(source, text).map_err(InputError::from)
+        }
+        PartialKind::LscpuJson => {
+            crate::linux::parse_lscpu_json(source, text).map_err(InputError::from)
+        }
+        PartialKind::Firecracker(kind) => {
+            crate::firecracker::parse_firecracker(source, text, kind).map_err(InputError::from)
+        }
+    })
 }
 
 /// MSRs that exist only when a CPUID bit is set (Intel SDM): reading them
@@ -103,6 +127,17 @@ fn show_gated_msrs(shown: &mut ShownData) {
     }
 }
 
+/// A partial source whose data cannot be decoded (an unknown vendor, no
+/// model), as an error naming the file.
+pub(crate) fn partial_error(source: &str, e: &DecodeError) -> InputError {
+    crate::linux::LinuxInputError {
+        file: source.to_string(),
+        line: 0,
+        message: e.to_string(),
+    }
+    .into()
+}
+
 /// [`shown_data`] with its features read against `db`.
 pub(crate) fn shown_host(
     db: &Database,
@@ -124,12 +159,7 @@ pub(crate) fn shown_host(
                     unknown_flags: shown.unknown_flags,
                 }),
             }),
-            Err(e) => Err(crate::linux::LinuxInputError {
-                file: source.to_string(),
-                line: 0,
-                message: e.to_string(),
-            }
-            .into()),
+            Err(e) => Err(partial_error(source, &e)),
         },
     )
 }

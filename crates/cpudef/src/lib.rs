@@ -46,8 +46,8 @@ pub use domcaps::{domain_cpu_caps, domain_cpu_caps_of, CustomModel, DomainCpuCap
 pub use error::DecodeError;
 pub use firecracker::{FirecrackerDocument, FirecrackerError};
 pub use input::{
-    host_features_from_cpudata, parse_host, read_host_data, HostData, HostInput, InputError,
-    PartialSource,
+    detect_partial, host_features_from_cpudata, parse_host, read_host_data, HostData, HostInput,
+    InputError, PartialKind, PartialSource,
 };
 pub use level::{cpu_psabi, CpuDocument};
 pub use linux::{

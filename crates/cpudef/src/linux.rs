@@ -141,15 +141,10 @@ impl<'t> Fields<'t> {
     ) -> Result<ShownData, LinuxInputError> {
         let mut out = ShownData {
             data: CpuData::new(),
-            shown: CpuData::new(),
+            shown: cpumodel_map::linux_shown_bits().clone(),
             unknown_flags: Vec::new(),
             source,
         };
-        for flag in cpumodel_map::linux_flags() {
-            if let (Some(_), Some(bit)) = (flag.name, flag.cpuid_bit()) {
-                out.shown.add(bit_item(bit));
-            }
-        }
         for name in flags.0.split_whitespace() {
             match find_linux_flag(name) {
                 Some(flag) => {

@@ -69,12 +69,8 @@ fn parse_cpus_with(
     check: bool,
 ) -> Result<Vec<SourcedCpu>, InputError> {
     if let Some(host) = crate::input::shown_host(db, source, text) {
-        let cpu =
-            decode_host_dump(db, &host?.features).map_err(|e| crate::linux::LinuxInputError {
-                file: source.to_string(),
-                line: 0,
-                message: e.to_string(),
-            })?;
+        let cpu = decode_host_dump(db, &host?.features)
+            .map_err(|e| crate::input::partial_error(source, &e))?;
         return Ok(vec![SourcedCpu {
             origin: source.to_string(),
             cpu,

@@ -2,7 +2,9 @@
 //!
 //! Operators collect host CPUs in whatever shape their tools give:
 //! `cpumodel dump` (raw CPUID or, with `--kvm`, what KVM offers), `virsh
-//! capabilities`, `virsh domcapabilities`, or a host `<cpu>` element. Each
+//! capabilities`, `virsh domcapabilities`, a host `<cpu>` element, or what
+//! Linux (`/proc/cpuinfo`, `lscpu`) and Firecracker (a CPU template) show of
+//! a CPU. Each
 //! becomes a [`HostReport`]: the view it holds, the decoded host CPU and its
 //! [`Profile`]. A document may name its host in a prologue comment
 //! (`<!-- host: NAME -->`, written by `cpumodel dump`); guest CPUs and
@@ -41,16 +43,24 @@ pub enum View {
     DomainCapabilities,
     /// A host `<cpu>` element.
     HostCpu,
+    /// Linux's flags: `/proc/cpuinfo` or `lscpu` (features it cannot show
+    /// count as absent).
+    LinuxFlags,
+    /// A Firecracker CPU template or fingerprint (the same, for the bits it
+    /// leaves to the host).
+    Firecracker,
 }
 
 impl View {
     /// Every view, in the order [`View::as_str`] names them.
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 7] = [
         View::RawCpuid,
         View::Kvm,
         View::Capabilities,
         View::DomainCapabilities,
         View::HostCpu,
+        View::LinuxFlags,
+        View::Firecracker,
     ];
 
     /// The name stores and outputs use.
@@ -61,6 +71,8 @@ impl View {
             View::Capabilities => "capabilities",
             View::DomainCapabilities => "domain-capabilities",
             View::HostCpu => "host-cpu",
+            View::LinuxFlags => "linux-flags",
+            View::Firecracker => "firecracker",
         }
     }
 
@@ -192,8 +204,13 @@ fn read_with(
                 "a domain definition holds a guest CPU, not a host CPU".into(),
             ))
         }
-        // Anything else: the reader below names what is wrong with it.
-        _ => View::HostCpu,
+        // Anything else: a partial source, or what the reader below names
+        // what is wrong with.
+        _ => match cpumodel_cpudef::detect_partial(text) {
+            Some(cpumodel_cpudef::PartialKind::Firecracker(_)) => View::Firecracker,
+            Some(_) => View::LinuxFlags,
+            None => View::HostCpu,
+        },
     };
     let body = &text[prologue.body_start..];
     let host = prologue.note(HOST_NOTE).map(str::to_string);

@@ -39,6 +39,37 @@ fn capabilities_and_host_cpus() {
 }
 
 #[test]
+fn linux_and_firecracker_documents_are_their_own_views() {
+    let db = Database::embedded();
+    let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 44\n\
+                   stepping\t: 2\nflags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca \
+                   cmov pat pse36 clflush mmx fxsr sse sse2 syscall nx lm pni ssse3 cx16 sse4_1 \
+                   sse4_2 popcnt lahf_lm\n";
+    let r = read_host_report(&db, "cpuinfo", cpuinfo).unwrap();
+    assert_eq!(r.view, View::LinuxFlags);
+    assert_eq!(r.profile.model_name(&db), "Nehalem-v1");
+    let flags = cpuinfo.lines().last().unwrap().split_once(':').unwrap().1;
+    let lscpu = format!("Architecture: x86_64\nVendor ID: GenuineIntel\nFlags: {flags}\n");
+    let r = read_host_report(&db, "lscpu", &lscpu).unwrap();
+    assert_eq!(r.view, View::LinuxFlags);
+    assert_eq!(r.profile.model_name(&db), "Nehalem-v1");
+    // Leaf 1 of LEAF1 (a Westmere's), fixed whole.
+    let bits = |v: u32| format!("0b{v:032b}");
+    let template = format!(
+        r#"{{"cpuid_modifiers": [{{"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+        "modifiers": [{{"register": "ecx", "bitmap": "{}"}}, {{"register": "edx", "bitmap": "{}"}}]}}]}}"#,
+        bits(0x029e_e3ff),
+        bits(0xbfeb_fbff)
+    );
+    let r = read_host_report(&db, "t.json", &template).unwrap();
+    assert_eq!(r.view, View::Firecracker);
+    assert_eq!(
+        (View::parse("linux-flags"), View::parse("firecracker")),
+        (Some(View::LinuxFlags), Some(View::Firecracker))
+    );
+}
+
+#[test]
 fn guest_cpus_are_refused() {
     let db = Database::embedded();
     let err = |text: &str| {

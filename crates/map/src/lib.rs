@@ -46,8 +46,8 @@ pub use document::{DecodeUse, ModelInfo, ModelSummary, SignatureInfo};
 pub use error::{LoadMapError, NameKind, UnknownName};
 pub use featureset::{FeatureId, FeatureSet, MAX_FEATURES};
 pub use linux::{
-    bit_item, find_linux_flag, linux_flag_of_bit, linux_flags, CapabilityWord, LinuxFlag,
-    LINUX_KERNEL,
+    bit_item, find_linux_flag, linux_flag_of_bit, linux_flags, linux_shown_bits, CapabilityWord,
+    LinuxFlag, LINUX_KERNEL,
 };
 pub use load::{load_cpu_map, MAX_MAP_FILE_BYTES};
 pub use origin::read_map_origin;

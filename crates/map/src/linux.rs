@@ -112,8 +112,9 @@ pub(crate) fn unmapped_flag_note(name: &str) -> Option<String> {
     })
 }
 
-/// The CPUID bits of every flag `/proc/cpuinfo` shows, as CPU data.
-fn shown_bits() -> &'static CpuData {
+/// The CPUID bits of every flag `/proc/cpuinfo` shows, as CPU data: the
+/// bits a flags line says something about, set or clear.
+pub fn linux_shown_bits() -> &'static CpuData {
     static SHOWN: OnceLock<CpuData> = OnceLock::new();
     SHOWN.get_or_init(|| {
         let mut data = CpuData::new();
@@ -202,7 +203,7 @@ impl Database {
     /// feature (MSR features, bits Linux hides or does not know) cannot be
     /// read off cpuinfo, present or absent.
     pub fn linux_shown(&self) -> FeatureSet {
-        self.features_in_data(shown_bits()).0
+        self.features_in_data(linux_shown_bits()).0
     }
 
     /// Linux flag names that stand for a feature of this database, for
