@@ -17,7 +17,7 @@
 # hypervisor-cpu-compare uses the TCG (--virttype qemu) host-model.
 #
 # Usage: scripts/libvirt-9.0-diff.sh [--verbose]    (from anywhere)
-#   CPUMODEL_BIN=PATH   use this cpumodel binary instead of building one
+#   CPUMODEL_BIN=PATH   use this cpumodel binary instead of target/debug/cpumodel
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,9 +61,11 @@ case "$library" in
     ;;
 esac
 
+# The debug binary: CI's `cargo test` has built it already, and the cases
+# take seconds either way.
 if [ -z "${CPUMODEL_BIN:-}" ]; then
-    cargo build --release --locked --bin cpumodel
-    CPUMODEL_BIN=target/release/cpumodel
+    cargo build --locked --bin cpumodel
+    CPUMODEL_BIN=target/debug/cpumodel
 fi
 
 TMP=$(mktemp -d)

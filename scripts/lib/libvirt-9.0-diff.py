@@ -12,8 +12,8 @@ seed, so a run is reproducible):
     9.0 may not know);
   - perturbed copies: a feature dropped, a feature of libvirt 9.0's map
     added, the model swapped for its neighbour in the map; in guest CPUs
-    also a model feature disabled or forbidden, no <vendor>, and the
-    'minimum' and 'strict' match modes;
+    also a model feature disabled, forbidden, optional or forced, no
+    <vendor>, and the 'minimum' and 'strict' match modes;
   - pairs and groups of host CPUs (same vendor and mixed vendors) in one file;
   - guest CPUs the compared-with CPUs can run (see generate_runnable), so
     that identical and superset verdicts are compared too.
@@ -175,7 +175,7 @@ class Generator:
             label = f"swap:{model.text}->{other}"
             model.text = other
             return cpu_xml(cpu), label
-        if what in ("disable", "forbid"):
+        if what in ("disable", "forbid", "optional", "force"):
             # a feature of the model itself or one the CPU lists
             code, out, _ = self.cpumodel("expand", self.path_of(text), release=release)
             if code != 0:
@@ -232,7 +232,8 @@ class Generator:
                 text, label = self.perturb(host, "host", what)
                 if text:
                     self.write(f"{name} host {label}", "host", text, host_cmds[:-1])
-            for what in ("drop", "add", "swap", "disable", "forbid", "novendor", "minimum", "strict"):
+            for what in ("drop", "add", "swap", "disable", "forbid", "optional", "force",
+                         "novendor", "minimum", "strict"):
                 text, label = self.perturb(guest, "guest", what)
                 if text:
                     self.write(f"{name} guest {label}", "guest", text, guest_cmds)
@@ -265,8 +266,8 @@ class Generator:
         (the corpus CPUs mostly cannot), so that identical and superset
         verdicts are compared as well: every model of libvirt 9.0's map
         alone and with a model feature disabled; the host CPU itself, as a
-        guest, and with features dropped (match exact, minimum, strict) or
-        forbidden; the host-model CPU as a guest and with features dropped;
+        guest, and with features dropped (match exact, minimum, strict),
+        forbidden, optional or forced; the host-model CPU as a guest and with features dropped;
         and the baseline of each corpus CPU of the host's vendor with the
         host CPU."""
         cmds = ["cpu-compare", "hv-compare"]
@@ -293,14 +294,22 @@ class Generator:
         names = [f.get("name") for f in host.findall("feature")]
         self.write("libvirt's host CPU as a guest", "guest",
                    guest(model, vendor, [("require", n) for n in names]), cmds)
+        lacking = [n for n in self.features if n not in names]
         for k in range(24):
-            dropped = set(rng.sample(names, rng.randint(1, 5)))
+            dropped = sorted(rng.sample(names, rng.randint(1, 5)))
             kept = [("require", n) for n in names if n not in dropped]
-            match = ("exact", "minimum", "strict", "exact")[k % 4]
-            label = f"drop:{','.join(sorted(dropped))} match:{match}"
-            if k % 4 == 3:
-                kept.append(("forbid", sorted(dropped)[0]))
-                label += f" forbid:{sorted(dropped)[0]}"
+            match = ("exact", "minimum", "strict", "exact", "strict", "exact")[k % 6]
+            label = f"drop:{','.join(dropped)} match:{match}"
+            if k % 6 == 3:  # a feature the host has, forbidden
+                kept.append(("forbid", dropped[0]))
+                label += f" forbid:{dropped[0]}"
+            if k % 6 == 4:  # the dropped ones optional
+                kept += [("optional", n) for n in dropped]
+                label += " optional"
+            if k % 6 == 5:  # a feature the host may lack, forced
+                forced = rng.choice(lacking)
+                kept.append(("force", forced))
+                label += f" force:{forced}"
             self.write(f"libvirt's host CPU as a guest {label}", "guest",
                        guest(model, vendor, kept, match), cmds)
 
@@ -658,8 +667,8 @@ def main():
     ap.add_argument("--cpu-map", required=True, help="libvirt 9.0's own cpu_map directory")
     ap.add_argument("--newest-map", required=True, help="the cpu_map of cpumodel's newest release")
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--pairs", type=int, default=100)
-    ap.add_argument("--groups", type=int, default=30)
+    ap.add_argument("--pairs", type=int, default=80)
+    ap.add_argument("--groups", type=int, default=25)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
