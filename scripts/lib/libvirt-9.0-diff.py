@@ -49,6 +49,10 @@ What is compared (nothing is normalised but what XML itself ignores):
     architecture), only the verdict.
   - Both sides refusing a case is agreement (an unknown feature or model for
     libvirt 9.0, CPUs of different vendors); the messages are not compared.
+  - cpumodel's exit code must fit its answer (0 with a <cpu> or identical/
+    superset, 1 exactly with incompatible, 2 with nothing on stdout), as
+    virsh fails exactly on an incompatible verdict (--error) or an error;
+    a case where it does not never agrees.
 
 Every disagreement is either matched by one of the narrow rules in EXPLAINED
 (each documented in README.md, "Differences from libvirt 9.0", with the
@@ -410,7 +414,7 @@ def ask_cpumodel(args, case, host, domcaps):
 class Answer:
     """One side's answer, reduced to what is compared."""
 
-    kind: str  # "cpu", "verdict" or "error"
+    kind: str  # "cpu", "verdict", "error" or (cpumodel only) "invalid"
     cpu: tuple = None  # (attributes, model, fallback, vendor, ((policy, name), ...))
     verdict: str = None  # identical, superset, incompatible
     blocking: tuple = None  # features named, when named, in order
@@ -423,7 +427,7 @@ class Answer:
         if self.kind == "verdict":
             b = " " + ",".join(self.blocking) if self.blocking else ""
             return f"{self.verdict}{b}"
-        return f"error: {self.reason}"
+        return f"{self.kind}: {self.reason}"
 
 
 def parse_cpu(text):
@@ -472,13 +476,19 @@ def libvirt_answer(command, text):
 
 
 def cpumodel_answer(command, result):
+    """cpumodel's answer; "invalid" (never agreeing) when it breaks its own
+    contract: output on a failure, or exit 1 other than for incompatible."""
     code, out, err = result
-    if code == 2 or (code != 0 and command.startswith("baseline")):
+    if code != 0 and command.startswith("baseline") or code == 2:
+        if out:
+            return Answer("invalid", reason=f"exit {code} with output on stdout")
         return Answer("error", reason=err.strip())
     if command.startswith("baseline"):
         return Answer("cpu", cpu=parse_cpu(out))
     lines = out.splitlines()
     verdict = lines[0].strip() if lines else ""
+    if (code == 1) != (verdict == "incompatible"):
+        return Answer("invalid", reason=f"exit {code} with the verdict {verdict!r}")
     return Answer("verdict", verdict=verdict, blocking=tuple(l.strip() for l in lines[1:] if l.strip()))
 
 
