@@ -271,9 +271,9 @@ class Generator:
         verdicts are compared as well: every model of libvirt 9.0's map
         alone and with a model feature disabled; the host CPU itself, as a
         guest, and with features dropped (match exact, minimum, strict),
-        forbidden, optional or forced; the host-model CPU as a guest and with features dropped;
-        and the baseline of each corpus CPU of the host's vendor with the
-        host CPU."""
+        forbidden, optional or forced; the host-model CPU as a guest and
+        with features dropped; and the baseline of each corpus CPU of the
+        host's vendor with the host CPU."""
         cmds = ["cpu-compare", "hv-compare"]
         rng = self.rng
         for name, _ in self.models:
