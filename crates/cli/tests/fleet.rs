@@ -125,10 +125,10 @@ fn questions(dir: &TempDir, db: &Db) {
     assert_eq!(
         fleet(dir, db, "hosts", &[]),
         Run::ok(
-            "NAME       GROUPS     VENDOR  MODEL                REPORTS  LAST REPORT\n\
-             compute-1  az1        Intel   Skylake-Client-IBRS  1        2026-12-01T10:00:00Z\n\
-             compute-2  az2,rack7  Intel   Haswell-noTSX-IBRS   1        2026-12-01T10:00:00Z\n\
-             compute-3  az1        Intel   Cascadelake-Server   1        2026-12-01T10:00:00Z\n"
+            "NAME       GROUPS     VENDOR  MODEL                X86-64  REPORTS  LAST REPORT\n\
+             compute-1  az1        Intel   Skylake-Client-IBRS  v3      1        2026-12-01T10:00:00Z\n\
+             compute-2  az2,rack7  Intel   Haswell-noTSX-IBRS   v2      1        2026-12-01T10:00:00Z\n\
+             compute-3  az1        Intel   Cascadelake-Server   v4      1        2026-12-01T10:00:00Z\n"
         )
     );
     assert_eq!(

@@ -1091,16 +1091,54 @@ pub struct HostRow {
     pub last_report_us: i64,
 }
 
+/// One host of `fleet hosts`, with the x86-64 level of its current CPU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostLevelRow {
+    /// The host.
+    #[serde(flatten)]
+    pub host: HostRow,
+    /// Its current CPU's x86-64 level (`None` below v1, or when the
+    /// store's profile of it is unknown).
+    pub psabi_level: Option<PsabiLevel>,
+}
+
+/// `rows` with the level of each host's current CPU: `current` is what
+/// the store gives as each host's current profile (`current_hosts`), the
+/// profiles and each host's index into them.
+pub fn host_levels(
+    db: &Database,
+    rows: Vec<HostRow>,
+    profiles: &[Profile],
+    current: &[(String, usize)],
+) -> Vec<HostLevelRow> {
+    let table = PsabiTable::new(db);
+    let levels: Vec<Option<PsabiLevel>> = profiles
+        .iter()
+        .map(|p| table.assess(&p.features).level)
+        .collect();
+    let by_name: BTreeMap<&str, usize> = current.iter().map(|(h, i)| (h.as_str(), *i)).collect();
+    rows.into_iter()
+        .map(|host| HostLevelRow {
+            psabi_level: by_name
+                .get(host.name.as_str())
+                .and_then(|i| levels.get(*i).copied().flatten()),
+            host,
+        })
+        .collect()
+}
+
 /// `fleet hosts` as a table.
-pub fn hosts_text(rows: &[HostRow]) -> String {
+pub fn hosts_text(rows: &[HostLevelRow]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|h| {
+        .map(|r| {
+            let h = &r.host;
             vec![
                 h.name.clone(),
                 table::list(&h.groups),
                 h.vendor.clone().unwrap_or_else(|| "-".into()),
                 h.model.clone(),
+                level_text(r.psabi_level).into(),
                 h.reports.to_string(),
                 format_time(h.last_report_us),
             ]
@@ -1112,6 +1150,7 @@ pub fn hosts_text(rows: &[HostRow]) -> String {
             "GROUPS",
             "VENDOR",
             "MODEL",
+            "X86-64",
             "REPORTS",
             "LAST REPORT",
         ],

@@ -485,11 +485,12 @@ impl ListArgs {
     /// # Errors
     /// The store's.
     pub fn hosts(&self) -> Result<Output, CliError> {
-        let rows = self
-            .query
-            .store
-            .open(OpenMode::MustExist)?
-            .hosts(&self.query.groups.filter())?;
+        let db = self.query.map.load()?;
+        let filter = self.query.groups.filter();
+        let mut store = self.query.store.open(OpenMode::MustExist)?;
+        let rows = store.hosts(&filter)?;
+        let (profiles, current) = store.current_hosts(db, &filter)?;
+        let rows = cpumodel_fleet::host_levels(db, rows, &profiles, &current);
         Ok(render(self.format, &rows, |r| {
             cpumodel_fleet::hosts_text(r)
         }))
