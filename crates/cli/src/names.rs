@@ -63,6 +63,15 @@ impl NamesArgs {
         }
     }
 
+    /// The features of a CPU document renamed, its level's missing ones
+    /// too.
+    pub fn rename_document(&self, db: &Database, doc: &mut CpuDocument) {
+        self.rename(db, &mut doc.cpu);
+        if let Some(p) = &mut doc.psabi {
+            self.names(db, &mut p.psabi_missing);
+        }
+    }
+
     /// A CPU definition as its command prints it (XML, or JSON with its
     /// x86-64 level), names in this vocabulary, with the notes of a partial
     /// source.
@@ -86,7 +95,7 @@ impl NamesArgs {
             }
             XmlFormat::Json => {
                 let mut doc = CpuDocument::new(db, &PsabiTable::new(db), cpu.clone())?;
-                self.rename(db, &mut doc.cpu);
+                self.rename_document(db, &mut doc);
                 json_text(&Noted { doc, notes })
             }
         }))

@@ -123,8 +123,8 @@ impl HostArgs {
             Format::Json => {
                 let mut host = CpuDocument::new(db, &table, host)?;
                 let mut guest = CpuDocument::new(db, &table, guest)?;
-                self.names.rename(db, &mut host.cpu);
-                self.names.rename(db, &mut guest.cpu);
+                self.names.rename_document(db, &mut host);
+                self.names.rename_document(db, &mut guest);
                 json_text(&match device {
                     Some(device) => HostDocument::hypervisor(device, host, guest),
                     None => HostDocument::raw(kvm_unusable, host, guest),

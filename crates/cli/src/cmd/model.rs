@@ -46,7 +46,12 @@ impl ModelArgs {
     pub fn run(&self) -> Result<Output, CliError> {
         let db = self.map.load()?;
         let mut info = ModelInfo::new(db, db.find_model(&self.name)?);
-        for list in [&mut info.features, &mut info.removed, &mut info.added] {
+        for list in [
+            &mut info.features,
+            &mut info.removed,
+            &mut info.added,
+            &mut info.psabi.psabi_missing,
+        ] {
             self.names.names(db, list);
         }
         Ok(Output::ok(match self.format {
