@@ -170,12 +170,19 @@ impl PartialNotes {
 
     /// The notes as XML comments, one per line, before the document.
     fn comments(&self) -> String {
-        let mut out = format!(
-            "<!-- {} cannot show {} features of the CPU map; decoded as absent: {} -->\n",
-            self.source,
-            self.undetermined.len(),
-            self.undetermined.join(" ")
-        );
+        let mut out = if self.undetermined.is_empty() {
+            format!(
+                "<!-- {} shows every feature of the CPU map -->\n",
+                self.source
+            )
+        } else {
+            format!(
+                "<!-- {} cannot show {} features of the CPU map; decoded as absent: {} -->\n",
+                self.source,
+                self.undetermined.len(),
+                self.undetermined.join(" ")
+            )
+        };
         if let Some(p) = &self.if_present {
             out.push_str(&format!(
                 "<!-- with every undetermined feature present it would be {}, which needs {} -->\n",

@@ -254,6 +254,25 @@ fn firecracker_templates_decode_their_fixed_bits() {
         run(&dir, &["decode", "--cpu-map", "map", "fingerprint.json"]),
         Run::ok(want)
     );
+    // With leaf 7 EBX fixed too, every feature of the map is determined
+    // (`0b0` would fix bit 0 only: a short bitmap leaves its high bits).
+    dir.write(
+        "whole.json",
+        &template.replace(
+            r#"{"register": "edx", "bitmap": "0b0010_"#,
+            &format!(
+                r#"{{"register": "ebx", "bitmap": "0b{}"}}, {{"register": "edx", "bitmap": "0b0010_"#,
+                "0".repeat(32)
+            ),
+        ),
+    );
+    assert_eq!(
+        run(&dir, &["decode", "--cpu-map", "map", "whole.json"]),
+        Run::ok(&want.replace(
+            "cannot show 1 features of the CPU map; decoded as absent: avx2",
+            "shows every feature of the CPU map"
+        ))
+    );
 }
 
 #[test]
