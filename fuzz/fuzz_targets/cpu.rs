@@ -110,6 +110,7 @@ fuzz_target!(|data: &[u8]| {
             BaselineOptions {
                 expand_features: true,
                 migratable: true,
+                hypervisor_filter: &["cmt", "osxsave"],
             },
         ] {
             assert_eq!(fast.finish(db, opts), slow.finish(db, opts));
