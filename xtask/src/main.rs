@@ -15,6 +15,10 @@
 //! else what the directory says (a `VERSION` file, or a `SOURCE.md` listing
 //! the commit of `index.xml`); `cpumodel --version` prints it.
 //!
+//! `cargo xtask import-qemu-models [--qemu PATH]` regenerates QEMU's model
+//! definitions as CPUID bits (`crates/map/src/qemu/models.rs`) from the
+//! installed QEMU, over QMP.
+//!
 //! `cargo xtask import-linux-flags PATH/arch/x86/include/asm/cpufeatures.h`
 //! regenerates the Linux feature flag table (`crates/map/src/linux/flags.rs`)
 //! from a kernel tree or a `linux-headers-*-common` package (see
@@ -28,6 +32,7 @@
 
 mod genfleet;
 mod linuxflags;
+mod qemumodels;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     {
         ["import-cpu-map", rest @ ..] => wrote(import(rest)),
         ["import-linux-flags", header] => wrote(linuxflags::import(Path::new(header))),
+        ["import-qemu-models", rest @ ..] => wrote(qemumodels::import(rest)),
         ["gen-fleet", rest @ ..] => match gen_fleet(rest) {
             Ok(n) => {
                 println!("wrote {n} hosts");
@@ -53,7 +59,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask import-cpu-map --release NAME [--origin TEXT] DIR | import-linux-flags PATH/cpufeatures.h | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
+            eprintln!("usage: cargo xtask import-cpu-map --release NAME [--origin TEXT] DIR | import-linux-flags PATH/cpufeatures.h | import-qemu-models [--qemu PATH] | gen-fleet --hosts N --out DIR [--from DIR] [--racks R] [--seed S] [--vendor STRING]");
             ExitCode::from(2)
         }
     }

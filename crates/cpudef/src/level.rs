@@ -3,8 +3,10 @@
 //!
 //! A guest's level is its model's features with the definition's feature
 //! policies applied (`require` and `force` add, `disable` and `forbid`
-//! remove), so `-avx2` on a v3 model gives a v2 guest; a host CPU's is its
-//! model plus every listed feature. The levels themselves are defined once,
+//! remove), so `-avx2` on a v3 model gives a v2 guest; the model's features
+//! are those the guest gets from QEMU, which runs the model by name
+//! ([`Database::guest_model_features`]). A host CPU's is its model plus
+//! every listed feature. The levels themselves are defined once,
 //! in [`cpumodel_map::psabi`]; this module only resolves a definition to
 //! the feature set they are measured on.
 
@@ -33,7 +35,12 @@ pub fn cpu_psabi(
         return Ok(None);
     }
     let resolved = ResolvedCpu::new(db, cpu)?;
-    Ok(Some(table.fields(db, &resolved.all)))
+    let mut features = resolved.all;
+    if let (CpuKind::Guest, Some(model)) = (cpu.kind, resolved.model) {
+        let removed = resolved.disable.union(&resolved.forbid);
+        features = features.union(&db.guest_model_features(model).difference(&removed));
+    }
+    Ok(Some(table.fields(db, &features)))
 }
 
 /// A `<cpu>` definition as JSON, with its x86-64 level beside its fields

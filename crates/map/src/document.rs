@@ -49,7 +49,7 @@ impl ModelSummary {
             ancestor: m.ancestor.map(|a| db.model(a).name.to_string()),
             features: m.features.len(),
             name: m.name.to_string(),
-            psabi: table.fields(db, &m.features),
+            psabi: table.fields(db, &db.guest_model_features(id)),
             vendor: m.vendor.map(|v| db.vendor(v).name.to_string()),
         }
     }
@@ -118,7 +118,7 @@ impl ModelInfo {
             },
             features: db.feature_names(&m.features).map(str::to_string).collect(),
             name: m.name.to_string(),
-            psabi: PsabiTable::new(db).fields(db, &m.features),
+            psabi: PsabiTable::new(db).fields(db, &db.guest_model_features(id)),
             removed: names(&m.removed),
             signatures: m
                 .signatures

@@ -37,6 +37,7 @@ mod linux;
 mod load;
 mod origin;
 pub mod psabi;
+mod qemu;
 mod release;
 mod suggest;
 
@@ -52,5 +53,6 @@ pub use linux::{
 pub use load::{load_cpu_map, MAX_MAP_FILE_BYTES};
 pub use origin::read_map_origin;
 pub use psabi::{PsabiAssessment, PsabiFields, PsabiLevel, PsabiMissing, PsabiTable, UnknownLevel};
+pub use qemu::QEMU_DEFINITIONS_VERSION;
 pub use release::{Behaviour, Release, UnknownRelease};
 pub use suggest::{closest, MAX_SUGGEST_LEN};
