@@ -4,24 +4,6 @@
 mod common;
 use common::*;
 
-/// Writes a cpu_map directory `name` with these features and models.
-fn write_map(dir: &TempDir, name: &str, features: &str, models: &str) {
-    dir.write(
-        &format!("{name}/index.xml"),
-        "<cpus><arch name='x86'>\
-<include filename='x86_vendors.xml'/>\
-<include filename='x86_features.xml'/>\
-<include filename='x86_models.xml'/>\
-</arch></cpus>\n",
-    );
-    dir.write(
-        &format!("{name}/x86_vendors.xml"),
-        "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>\n",
-    );
-    dir.write(&format!("{name}/x86_features.xml"), features);
-    dir.write(&format!("{name}/x86_models.xml"), models);
-}
-
 const OLD_FEATURES: &str = "<cpus>
   <feature name='fpu'><cpuid eax_in='0x00000001' edx='0x00000001'/></feature>
   <feature name='sse'><cpuid eax_in='0x00000001' edx='0x02000000'/></feature>
@@ -78,8 +60,8 @@ const NEW_MODELS: &str = "<cpus>
 #[test]
 fn a_diff_of_two_small_maps_lists_every_change() {
     let dir = TempDir::new();
-    write_map(&dir, "old", OLD_FEATURES, OLD_MODELS);
-    write_map(&dir, "new", NEW_FEATURES, NEW_MODELS);
+    write_map_dir(&dir, "old", OLD_FEATURES, OLD_MODELS);
+    write_map_dir(&dir, "new", NEW_FEATURES, NEW_MODELS);
     let got = run(&dir, &["map", "diff", "old", "new"]);
     assert_eq!(
         got,

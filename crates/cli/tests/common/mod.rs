@@ -136,8 +136,13 @@ pub fn kvm_usable() -> bool {
 /// Writes a CPU map directory `map` into `dir`: one vendor (Intel), the
 /// given `x86_features.xml` and `x86_models.xml`.
 pub fn write_map_files(dir: &TempDir, features: &str, models: &str) {
+    write_map_dir(dir, "map", features, models);
+}
+
+/// Writes a CPU map directory `name` into `dir`, as [`write_map_files`].
+pub fn write_map_dir(dir: &TempDir, name: &str, features: &str, models: &str) {
     dir.write(
-        "map/index.xml",
+        &format!("{name}/index.xml"),
         "<cpus><arch name='x86'>\
 <include filename='x86_vendors.xml'/>\
 <include filename='x86_features.xml'/>\
@@ -145,9 +150,9 @@ pub fn write_map_files(dir: &TempDir, features: &str, models: &str) {
 </arch></cpus>\n",
     );
     dir.write(
-        "map/x86_vendors.xml",
+        &format!("{name}/x86_vendors.xml"),
         "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>\n",
     );
-    dir.write("map/x86_features.xml", features);
-    dir.write("map/x86_models.xml", models);
+    dir.write(&format!("{name}/x86_features.xml"), features);
+    dir.write(&format!("{name}/x86_models.xml"), models);
 }
