@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 
 use cpumodel_cpudef::convert;
-use cpumodel_map::Release;
+use cpumodel_map::{load_cpu_map, Release};
 
-use crate::cmd::map::open_map;
 use crate::error::{warn, CliError};
 use crate::shared::{first_cpu, render_cpu, MapArgs, Output, XmlFormat};
 
@@ -46,10 +45,7 @@ impl ConvertArgs {
                 let release = Release::find(name).map_err(|e| CliError::Usage(e.to_string()))?;
                 (release.database(), format!("libvirt {}", release.name))
             }
-            (None, Some(dir)) => (
-                open_map(&dir.display().to_string())?,
-                format!("cpu_map {}", dir.display()),
-            ),
+            (None, Some(dir)) => (load_cpu_map(dir)?, format!("cpu_map {}", dir.display())),
             (None, None) => unreachable!("clap requires a target"),
         };
         let cpu = first_cpu(from, &self.file)?;
