@@ -215,66 +215,144 @@ pub fn proxmox_cpu(db: &Database, name: &str, text: &str) -> Result<Option<CpuDe
 /// # Errors
 /// An unreadable or empty directory, a bad pattern or one that matches no file.
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
-    let mut files = Vec::new();
-    for input in inputs {
-        let s = input.to_string_lossy();
-        if input.is_dir() {
-            let mut found = Vec::new();
-            files_below(input, &mut found)?;
-            if found.is_empty() {
-                return Err(CliError::Usage(format!(
-                    "{}: directory holds no files",
-                    input.display()
-                )));
-            }
-            files.extend(found);
-        } else if !input.exists() && s.contains(['*', '?', '[']) {
-            let paths = glob::glob(&s)
-                .map_err(|e| CliError::Usage(format!("{s}: invalid glob pattern: {e}")))?;
-            let mut found: Vec<_> = paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(CliError::Usage(format!(
-                    "{s}: no file matches this pattern"
-                )));
-            }
-            files.extend(found);
-        } else {
-            files.push(input.clone());
-        }
-    }
-    Ok(files)
+    InputFiles::new(inputs)?.collect()
 }
 
-/// Every file below `dir` in path order (each directory's entries sorted
-/// by name, subdirectories walked where they sort), following no symbolic
-/// link to a directory. The entry types come from the directory listing,
-/// so a plain file costs no `stat`.
-fn files_below(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CliError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CliError::File {
-        path: dir.to_path_buf(),
-        action: "cannot read directory",
-        source,
-    })?;
-    let mut entries: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| (e.file_name(), e.file_type().ok()))
-        .collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (name, kind) in entries {
-        let path = dir.join(name);
-        match kind {
-            Some(t) if t.is_dir() => files_below(&path, found)?,
-            Some(t) if t.is_file() => found.push(path),
-            // A symbolic link (or an unknown type): a file if it leads to one.
-            _ if path.is_file() => found.push(path),
-            _ => {}
+/// The files a command's inputs name, one at a time, in the order
+/// [`collect_inputs`] lists them: a directory's files are found while they
+/// are read, so a million-file directory tree never lies in memory as one
+/// list (only the listings of the directories being walked do).
+pub struct InputFiles {
+    /// What is left of the inputs, last first.
+    todo: Vec<Source>,
+}
+
+/// One input, or what is left of it.
+enum Source {
+    /// A file, or a path that is no directory and no pattern.
+    File(PathBuf),
+    /// A pattern's matches, sorted.
+    Matches(std::vec::IntoIter<PathBuf>),
+    /// A directory's entries still to walk, sorted by name.
+    Directory {
+        dir: PathBuf,
+        entries: std::vec::IntoIter<(std::ffi::OsString, Option<std::fs::FileType>)>,
+    },
+}
+
+impl InputFiles {
+    /// Checks the inputs before anything is read: patterns are expanded,
+    /// and every directory must hold a file somewhere below it.
+    ///
+    /// # Errors
+    /// An unreadable or empty directory, a bad pattern or one that matches
+    /// no file.
+    pub fn new(inputs: &[PathBuf]) -> Result<InputFiles, CliError> {
+        let mut todo = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let s = input.to_string_lossy();
+            if input.is_dir() {
+                let first = InputFiles {
+                    todo: vec![Source::listing(input)?],
+                }
+                .next();
+                match first {
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(_)) => {}
+                    None => {
+                        return Err(CliError::Usage(format!(
+                            "{}: directory holds no files",
+                            input.display()
+                        )))
+                    }
+                }
+                todo.push(Source::listing(input)?);
+            } else if !input.exists() && s.contains(['*', '?', '[']) {
+                let paths = glob::glob(&s)
+                    .map_err(|e| CliError::Usage(format!("{s}: invalid glob pattern: {e}")))?;
+                let mut found: Vec<_> = paths
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect();
+                found.sort();
+                if found.is_empty() {
+                    return Err(CliError::Usage(format!(
+                        "{s}: no file matches this pattern"
+                    )));
+                }
+                todo.push(Source::Matches(found.into_iter()));
+            } else {
+                todo.push(Source::File(input.clone()));
+            }
+        }
+        todo.reverse();
+        Ok(InputFiles { todo })
+    }
+}
+
+impl Source {
+    /// `dir`'s entries, sorted by name. The entry types come from the
+    /// directory listing, so a plain file costs no `stat`.
+    fn listing(dir: &Path) -> Result<Source, CliError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| CliError::File {
+            path: dir.to_path_buf(),
+            action: "cannot read directory",
+            source,
+        })?;
+        let mut entries: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| (e.file_name(), e.file_type().ok()))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Source::Directory {
+            dir: dir.to_path_buf(),
+            entries: entries.into_iter(),
+        })
+    }
+}
+
+/// Every file below a directory in path order (each directory's entries
+/// sorted by name, subdirectories walked where they sort), following no
+/// symbolic link to a directory.
+impl Iterator for InputFiles {
+    type Item = Result<PathBuf, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let below = match self.todo.last_mut()? {
+                Source::File(_) => match self.todo.pop() {
+                    Some(Source::File(path)) => return Some(Ok(path)),
+                    _ => continue,
+                },
+                Source::Matches(paths) => match paths.next() {
+                    Some(path) => return Some(Ok(path)),
+                    None => None,
+                },
+                Source::Directory { dir, entries } => match entries.next() {
+                    None => None,
+                    Some((name, kind)) => {
+                        let path = dir.join(name);
+                        match kind {
+                            Some(t) if t.is_dir() => Some(Source::listing(&path)),
+                            Some(t) if t.is_file() => return Some(Ok(path)),
+                            // A symbolic link (or an unknown type): a file if
+                            // it leads to one.
+                            _ if path.is_file() => return Some(Ok(path)),
+                            _ => continue,
+                        }
+                    }
+                },
+            };
+            match below {
+                // This source is done.
+                None => {
+                    self.todo.pop();
+                }
+                Some(Ok(listing)) => self.todo.push(listing),
+                Some(Err(e)) => return Some(Err(e)),
+            }
         }
     }
-    Ok(())
 }
 
 /// The flags of libvirt's baseline, shared by `baseline` and `fleet
@@ -307,5 +385,81 @@ impl BaselineFlags {
                 release().behaviour.hypervisor_filter
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every input file in order, as paths relative to `root`.
+    fn walk(root: &Path, inputs: &[&str]) -> Result<Vec<String>, String> {
+        let inputs: Vec<PathBuf> = inputs.iter().map(|i| root.join(i)).collect();
+        let files = InputFiles::new(&inputs).map_err(|e| e.to_string())?;
+        files
+            .map(|f| {
+                let f = f.map_err(|e| e.to_string())?;
+                Ok(f.strip_prefix(root)
+                    .expect("below root")
+                    .display()
+                    .to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn input_files_walk_directories_in_path_order_and_check_inputs_first() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let root = root.path();
+        for dir in ["d/a/sub", "d/a/empty", "hollow/inner"] {
+            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+        }
+        for file in ["d/b.xml", "d/c.xml", "d/a/z.xml", "d/a/sub/m.xml"] {
+            std::fs::write(root.join(file), "x").expect("write");
+        }
+        std::os::unix::fs::symlink(root.join("d/b.xml"), root.join("d/link.xml")).expect("link");
+        std::os::unix::fs::symlink(root.join("d/a"), root.join("d/to-a")).expect("link");
+        assert_eq!(
+            walk(root, &["d"]).unwrap(),
+            [
+                "d/a/sub/m.xml",
+                "d/a/z.xml",
+                "d/b.xml",
+                "d/c.xml",
+                "d/link.xml"
+            ]
+        );
+        assert_eq!(
+            walk(root, &["d/c.xml", "d/*.xml", "d/a", "missing.xml"]).unwrap(),
+            [
+                "d/c.xml",
+                "d/b.xml",
+                "d/c.xml",
+                "d/link.xml",
+                "d/a/sub/m.xml",
+                "d/a/z.xml",
+                "missing.xml"
+            ]
+        );
+        // Checked before the first file is given: a later input's error
+        // comes first.
+        let hollow = root.join("hollow").display().to_string();
+        assert_eq!(
+            walk(root, &["d", "hollow"]).unwrap_err(),
+            format!("{hollow}: directory holds no files")
+        );
+        let pattern = root.join("d/*.txt").display().to_string();
+        assert_eq!(
+            walk(root, &["d", "d/*.txt"]).unwrap_err(),
+            format!("{pattern}: no file matches this pattern")
+        );
+        let inputs = [root.join("d")];
+        assert_eq!(
+            collect_inputs(&inputs).unwrap(),
+            InputFiles::new(&inputs)
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+        );
     }
 }

@@ -16,7 +16,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use rusqlite::{ErrorCode, OpenFlags};
 
 use crate::error::one_line;
-use crate::schema::{spell, Dialect, MIGRATIONS, SCHEMA_VERSION, TABLES};
+use crate::schema::{Dialect, MIGRATIONS, SCHEMA_VERSION, TABLES};
 use crate::{OpenMode, StoreError};
 
 /// How long an SQLite writer waits for another one before giving up.
@@ -35,6 +35,18 @@ pub(crate) enum Value<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Blob(&'a [u8]),
+}
+
+impl Value<'_> {
+    /// The PostgreSQL type of the value, for a parameter whose type the
+    /// server cannot infer (a `VALUES` list).
+    pub(crate) fn pg_type(&self) -> &'static str {
+        match self {
+            Value::I64(_) | Value::OptI64(_) => "BIGINT",
+            Value::Text(_) | Value::OptText(_) => "TEXT",
+            Value::Blob(_) => "BYTEA",
+        }
+    }
 }
 
 impl rusqlite::ToSql for Value<'_> {
@@ -420,14 +432,48 @@ impl Conn {
         if self.checked_version(mode)? == SCHEMA_VERSION {
             return Ok(());
         }
+        // SQLite rebuilds a table by creating its successor, copying, and
+        // dropping the old one, which its foreign keys would refuse: they
+        // are off for the migration (a pragma that only works outside a
+        // transaction) and checked whole before the commit.
+        let lite = matches!(self.kind, Kind::Lite { .. });
+        if lite {
+            self.batch("PRAGMA foreign_keys = OFF")?;
+        }
         self.begin_write()?;
-        let r = self.migrate_in_transaction(mode);
-        match r {
-            Ok(()) => self.commit(),
-            Err(e) => {
-                self.rollback();
-                Err(e)
+        let r = self.migrate_in_transaction(mode).and_then(|()| {
+            if lite {
+                self.check_foreign_keys()?;
             }
+            self.commit()
+        });
+        if r.is_err() {
+            self.rollback();
+        }
+        if lite {
+            let on = self.batch("PRAGMA foreign_keys = ON");
+            return r.and(on);
+        }
+        r
+    }
+
+    /// Fails when a row of an SQLite store points to no row.
+    fn check_foreign_keys(&mut self) -> Result<(), StoreError> {
+        let mut broken = None;
+        self.query("PRAGMA foreign_key_check", &[], |r| {
+            broken.get_or_insert(format!(
+                "a row of {} points to no row of {}",
+                r.text(0)?,
+                r.text(2)?
+            ));
+            Ok(())
+        })?;
+        match broken {
+            Some(what) => Err(StoreError::Corrupt {
+                location: self.location.clone(),
+                what,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -467,8 +513,8 @@ impl Conn {
         }
         // cast: 0 <= version < SCHEMA_VERSION, a small number.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        for sql in &MIGRATIONS[version as usize..] {
-            self.batch(&spell(sql, dialect))?;
+        for migration in &MIGRATIONS[version as usize..] {
+            self.batch(&migration.spelled(dialect))?;
         }
         self.execute(
             "UPDATE schema_version SET version = $1",

@@ -29,10 +29,13 @@
 //! - `reports`: the history. Each import of a host document is one report:
 //!   time, source (file name), [`View`], the document and the decoded CPU.
 //!   Importing the same document for the same host again adds nothing
-//!   (`UNIQUE (host_id, document_id)`; the document's SHA-256 identifies
-//!   it).
-//! - `documents`: the original documents verbatim, zstd-compressed, stored
-//!   once per distinct content.
+//!   (the document's SHA-256 identifies it).
+//! - `documents`: the original documents verbatim, zstd-compressed
+//!   (with a dictionary trained on the store's own documents), each
+//!   host's once per digest (`UNIQUE (host_id, digest)`). Keyed by host,
+//!   a batch of new hosts appends its documents; one store-wide index of
+//!   random digests had most of its pages rewritten by every batch of a
+//!   large import.
 //! - `profiles`: the distinct decoded CPUs (vendor, model name, feature
 //!   set). A fleet has thousands of hosts but few kinds of CPU, so each
 //!   report points to a shared profile; counting hosts per profile is then a
@@ -71,8 +74,8 @@
 //! (a committed batch survives a process crash; an operating-system crash
 //! may lose the last batches, never corrupt the store) and a busy timeout,
 //! so several importing processes on one file wait for each other instead
-//! of failing. On PostgreSQL the import inserts in a fixed order (documents,
-//! hosts, profiles, reports, then host rows in id order), so concurrent
+//! of failing. On PostgreSQL the import inserts in a fixed order (hosts,
+//! documents, profiles, reports, then host rows in id order), so concurrent
 //! importers do not deadlock; a deadlock or serialization failure reported
 //! by the server is retried.
 //!

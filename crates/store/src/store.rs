@@ -167,9 +167,10 @@ impl Store {
         let pg = self.conn.is_postgres();
 
         // Every phase writes in a fixed order (features by database id,
-        // documents by digest, hosts by name, profiles by digest, reports by
-        // host and document, host rows by id), so that concurrent importers
-        // on PostgreSQL take row locks in one global order.
+        // hosts by name, documents by host and digest, profiles by digest,
+        // reports by host and document, host rows by id), so that
+        // concurrent importers on PostgreSQL take row locks in one global
+        // order.
 
         // 1. Features → store-local ids.
         let mut used = FeatureSet::EMPTY;
@@ -182,7 +183,7 @@ impl Store {
             .filter(|name| !self.features.contains_key(*name))
             .map(|name| [Value::Text(name)])
             .collect();
-        for (name, (id, _)) in self.insert_ids("features", "name", &uncached, |r| r.text(0))? {
+        for (name, (id, _)) in self.insert_ids("features", 1, "name", &uncached, |r| r.text(0))? {
             if !(1..=i64::from(u32::MAX)).contains(&id) {
                 return Err(self.corrupt(format!("feature {name:?} has the id {id}")));
             }
@@ -193,95 +194,24 @@ impl Store {
             local[id.index()] = self.required(&self.features, db.feature_name(id), "feature")?;
         }
 
-        // 2. Documents, once per digest; compressed only when new.
-        let mut by_digest: Vec<usize> = (0..n).collect();
-        by_digest.sort_by(|&a, &b| batch[a].digest.cmp(&batch[b].digest));
-        by_digest.dedup_by(|a, b| batch[*a].digest == batch[*b].digest);
-        let keys: Vec<Value<'_>> = by_digest
-            .iter()
-            .map(|&i| Value::Blob(&batch[i].digest))
-            .collect();
-        let mut documents = self.select_ids("documents", "digest", &keys, read_digest)?;
-        let missing: Vec<usize> = by_digest
-            .into_iter()
-            .filter(|&i| !documents.contains_key(&batch[i].digest))
-            .collect();
-        // Compressed here only when the caller has not done it.
-        let texts: Vec<(usize, &str)> = missing
-            .iter()
-            .filter_map(|&i| match &batch[i].document {
-                Document::Text(t) => Some((i, t.as_str())),
-                Document::Compressed { .. } => None,
-            })
-            .collect();
-        let fresh = compress_all(&texts.iter().map(|(_, t)| t.as_bytes()).collect::<Vec<_>>())
-            .map_err(|e| StoreError::Backend {
-                location: self.conn.location.clone(),
-                message: format!("cannot compress a document: {e}"),
-                code: None,
-            })?;
-        let fresh: HashMap<usize, &[u8]> = texts
-            .iter()
-            .map(|(i, _)| *i)
-            .zip(fresh.iter().map(Vec::as_slice))
-            .collect();
-        let sizes: Vec<i64> = missing
-            .iter()
-            .map(|&i| i64::try_from(batch[i].document.size()).unwrap_or(i64::MAX))
-            .collect();
-        let dictionaries = self.dictionary_ids(missing.iter().map(|&i| &batch[i].document))?;
-        let rows: Vec<[Value<'_>; 5]> = missing
-            .iter()
-            .zip(&sizes)
-            .map(|(&i, &size)| {
-                let (body, dictionary) = match &batch[i].document {
-                    Document::Compressed {
-                        bytes, dictionary, ..
-                    } => (
-                        bytes.as_slice(),
-                        dictionary.as_ref().map(|d| dictionaries[d.digest()]),
-                    ),
-                    Document::Text(_) => (fresh[&i], None),
-                };
-                [
-                    Value::Blob(&batch[i].digest),
-                    Value::Text("zstd"),
-                    Value::I64(size),
-                    Value::Blob(body),
-                    Value::OptI64(dictionary),
-                ]
-            })
-            .collect();
-        let added = self.insert_ids(
-            "documents",
-            "digest, encoding, size, body, dictionary_id",
-            &rows,
-            read_digest,
-        )?;
-        documents.extend(added.into_iter().map(|(k, (id, _))| (k, id)));
-        let document: Vec<i64> = batch
-            .iter()
-            .map(|r| self.required(&documents, &r.digest, "document"))
-            .collect::<Result<_, _>>()?;
-
-        // 3. Hosts and their groups.
+        // 2. Hosts and their groups.
         let mut names: Vec<&str> = batch.iter().map(|r| r.host.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let uncached: Vec<Value<'_>> = names
+        let uncached: Vec<[Value<'_>; 1]> = names
             .iter()
             .filter(|n| !self.hosts.contains_key(**n))
-            .map(|n| Value::Text(n))
+            .map(|n| [Value::Text(n)])
             .collect();
         let mut new_hosts = HashSet::new();
         if !uncached.is_empty() {
-            let found = self.select_ids("hosts", "name", &uncached, |r| r.text(0))?;
+            let found = self.select_ids("hosts", ["name"], &uncached, |r| r.text(0))?;
             let rows: Vec<[Value<'_>; 1]> = uncached
                 .iter()
-                .filter(|v| matches!(v, Value::Text(t) if !found.contains_key(*t)))
-                .map(|v| [*v])
+                .filter(|[v]| matches!(v, Value::Text(t) if !found.contains_key(*t)))
+                .copied()
                 .collect();
-            let added = self.insert_ids("hosts", "name", &rows, |r| r.text(0))?;
+            let added = self.insert_ids("hosts", 1, "name", &rows, |r| r.text(0))?;
             for (name, (id, new)) in added {
                 if new {
                     new_hosts.insert(id);
@@ -318,6 +248,83 @@ impl Store {
         }
         self.groups
             .extend(pairs.into_iter().map(|(id, g)| (id, g.to_owned())));
+
+        // 3. Documents: a host's, once per digest, looked up only for the
+        // hosts this batch did not create; compressed only when new.
+        let mut by_key: Vec<usize> = (0..n).collect();
+        by_key.sort_by(|&a, &b| (host[a], &batch[a].digest).cmp(&(host[b], &batch[b].digest)));
+        by_key.dedup_by(|a, b| host[*a] == host[*b] && batch[*a].digest == batch[*b].digest);
+        let keys: Vec<[Value<'_>; 2]> = by_key
+            .iter()
+            .filter(|&&i| !new_hosts.contains(&host[i]))
+            .map(|&i| [Value::I64(host[i]), Value::Blob(&batch[i].digest)])
+            .collect();
+        let mut documents =
+            self.select_ids("documents", ["host_id", "digest"], &keys, read_document_key)?;
+        let missing: Vec<usize> = by_key
+            .into_iter()
+            .filter(|&i| !documents.contains_key(&(host[i], batch[i].digest)))
+            .collect();
+        // Compressed here only when the caller has not done it.
+        let texts: Vec<(usize, &str)> = missing
+            .iter()
+            .filter_map(|&i| match &batch[i].document {
+                Document::Text(t) => Some((i, t.as_str())),
+                Document::Compressed { .. } => None,
+            })
+            .collect();
+        let fresh = compress_all(&texts.iter().map(|(_, t)| t.as_bytes()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Backend {
+                location: self.conn.location.clone(),
+                message: format!("cannot compress a document: {e}"),
+                code: None,
+            })?;
+        let fresh: HashMap<usize, &[u8]> = texts
+            .iter()
+            .map(|(i, _)| *i)
+            .zip(fresh.iter().map(Vec::as_slice))
+            .collect();
+        let sizes: Vec<i64> = missing
+            .iter()
+            .map(|&i| i64::try_from(batch[i].document.size()).unwrap_or(i64::MAX))
+            .collect();
+        let dictionaries = self.dictionary_ids(missing.iter().map(|&i| &batch[i].document))?;
+        let rows: Vec<[Value<'_>; 6]> = missing
+            .iter()
+            .zip(&sizes)
+            .map(|(&i, &size)| {
+                let (body, dictionary) = match &batch[i].document {
+                    Document::Compressed {
+                        bytes, dictionary, ..
+                    } => (
+                        bytes.as_slice(),
+                        dictionary.as_ref().map(|d| dictionaries[d.digest()]),
+                    ),
+                    Document::Text(_) => (fresh[&i], None),
+                };
+                [
+                    Value::I64(host[i]),
+                    Value::Blob(&batch[i].digest),
+                    Value::Text("zstd"),
+                    Value::I64(size),
+                    Value::Blob(body),
+                    Value::OptI64(dictionary),
+                ]
+            })
+            .collect();
+        let added = self.insert_ids(
+            "documents",
+            2,
+            "host_id, digest, encoding, size, body, dictionary_id",
+            &rows,
+            read_document_key,
+        )?;
+        documents.extend(added.into_iter().map(|(k, (id, _))| (k, id)));
+        let document: Vec<i64> = batch
+            .iter()
+            .zip(&host)
+            .map(|(r, &h)| self.required(&documents, &(h, r.digest), "document"))
+            .collect::<Result<_, _>>()?;
 
         // 4. Profiles, by name: the vendor's and the model's in `db`.
         let names: Vec<(Option<&str>, &str)> = batch
@@ -357,6 +364,7 @@ impl Store {
         let ids: HashMap<[u8; 32], i64> = self
             .insert_ids(
                 "profiles",
+                1,
                 "digest, vendor, model, features",
                 &rows,
                 read_digest,
@@ -511,37 +519,68 @@ impl Store {
         Ok(outcome)
     }
 
-    /// The ids of the rows of `table` whose `key` column is one of `keys`,
-    /// by key (read from the first column by `read_key`), many keys per
-    /// statement.
-    fn select_ids<K: Eq + Hash>(
+    /// The ids of the rows of `table` whose `key` columns hold one of
+    /// `keys`, by key (read from the first columns by `read_key`), many
+    /// keys per statement.
+    fn select_ids<K: Eq + Hash, const C: usize>(
         &mut self,
         table: &str,
-        key: &str,
-        keys: &[Value<'_>],
+        key: [&str; C],
+        keys: &[[Value<'_>; C]],
         read_key: impl Fn(&Row<'_>) -> Result<K, StoreError>,
     ) -> Result<HashMap<K, i64>, StoreError> {
+        let pg = self.conn.is_postgres();
         let mut ids = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            self.conn.query(
-                &format!(
-                    "SELECT {key}, id FROM {table} WHERE {key} IN ({})",
-                    numbered(chunk.len())
-                ),
-                chunk,
-                |r| {
-                    ids.insert(read_key(r)?, r.i64(1)?);
-                    Ok(())
-                },
-            )?;
+            let params: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
+            let sql = if C == 1 {
+                format!(
+                    "SELECT {k}, id FROM {table} WHERE {k} IN ({})",
+                    numbered(chunk.len()),
+                    k = key[0]
+                )
+            } else {
+                // A join with the keys: both backends search the unique
+                // index once per key (a row-value IN scans the table on
+                // SQLite). PostgreSQL needs the parameters' types.
+                let values = (0..chunk.len())
+                    .map(|r| {
+                        let cells: Vec<String> = chunk[r]
+                            .iter()
+                            .enumerate()
+                            .map(|(c, v)| {
+                                let n = r * C + c + 1;
+                                if pg {
+                                    format!("CAST(${n} AS {})", v.pg_type())
+                                } else {
+                                    format!("${n}")
+                                }
+                            })
+                            .collect();
+                        format!("({})", cells.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let columns: Vec<String> = key.iter().map(|k| format!("t.{k}")).collect();
+                let on: Vec<String> = key
+                    .iter()
+                    .enumerate()
+                    .map(|(c, k)| format!("t.{k} = v.column{}", c + 1))
+                    .collect();
+                format!(
+                    "SELECT {}, t.id FROM (VALUES {values}) AS v JOIN {table} t ON {}",
+                    columns.join(", "),
+                    on.join(" AND ")
+                )
+            };
+            self.conn.query(&sql, &params, |r| {
+                ids.insert(read_key(r)?, r.i64(C)?);
+                Ok(())
+            })?;
         }
         Ok(ids)
     }
 
-    /// Adds `rows` to `table` (`columns`, the first of which is the unique
-    /// key), many per statement, and gives every row's id by key with
-    /// whether this call added it: a key another importer stored meanwhile
-    /// is read back.
     /// The row of each dictionary `documents` were compressed with, added
     /// when the store does not have it yet (in the batch's transaction).
     fn dictionary_ids<'d>(
@@ -563,26 +602,32 @@ impl Store {
         if used.is_empty() {
             return Ok(HashMap::new());
         }
-        let keys: Vec<Value<'_>> = used.iter().map(|d| Value::Blob(d.digest())).collect();
-        let mut ids = self.select_ids("dictionaries", "digest", &keys, read_digest)?;
+        let keys: Vec<[Value<'_>; 1]> = used.iter().map(|d| [Value::Blob(d.digest())]).collect();
+        let mut ids = self.select_ids("dictionaries", ["digest"], &keys, read_digest)?;
         let rows: Vec<[Value<'_>; 2]> = used
             .iter()
             .filter(|d| !ids.contains_key(d.digest()))
             .map(|d| [Value::Blob(d.digest()), Value::Blob(d.bytes())])
             .collect();
-        let added = self.insert_ids("dictionaries", "digest, body", &rows, read_digest)?;
+        let added = self.insert_ids("dictionaries", 1, "digest, body", &rows, read_digest)?;
         ids.extend(added.into_iter().map(|(k, (id, _))| (k, id)));
         Ok(ids)
     }
 
+    /// Adds `rows` to `table` (`columns`, the first `key_len` of which are
+    /// the unique key), many per statement, and gives every row's id by key
+    /// with whether this call added it: a key another importer stored
+    /// meanwhile is read back.
     fn insert_ids<K: Eq + Hash, const C: usize>(
         &mut self,
         table: &str,
+        key_len: usize,
         columns: &str,
         rows: &[[Value<'_>; C]],
         read_key: impl Fn(&Row<'_>) -> Result<K, StoreError> + Copy,
     ) -> Result<HashMap<K, (i64, bool)>, StoreError> {
-        let key = columns.split(',').next().unwrap_or(columns).trim();
+        let names: Vec<&str> = columns.split(',').map(str::trim).collect();
+        let key = names[..key_len].join(", ");
         let mut ids = HashMap::with_capacity(rows.len());
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let params: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
@@ -594,14 +639,23 @@ impl Store {
                 ),
                 &params,
                 |r| {
-                    ids.insert(read_key(r)?, (r.i64(1)?, true));
+                    ids.insert(read_key(r)?, (r.i64(key_len)?, true));
                     Ok(())
                 },
             )?;
         }
         if ids.len() < rows.len() {
-            let keys: Vec<Value<'_>> = rows.iter().map(|r| r[0]).collect();
-            for (k, id) in self.select_ids(table, key, &keys, read_key)? {
+            let found = match key_len {
+                1 => {
+                    let keys: Vec<[Value<'_>; 1]> = rows.iter().map(|r| [r[0]]).collect();
+                    self.select_ids(table, [names[0]], &keys, read_key)?
+                }
+                _ => {
+                    let keys: Vec<[Value<'_>; 2]> = rows.iter().map(|r| [r[0], r[1]]).collect();
+                    self.select_ids(table, [names[0], names[1]], &keys, read_key)?
+                }
+            };
+            for (k, id) in found {
                 ids.entry(k).or_insert((id, false));
             }
         }
@@ -1282,12 +1336,22 @@ fn numbered(n: usize) -> String {
         .join(", ")
 }
 
-/// A document digest read from the first column.
+/// A document's key, (host id, digest), read from the first two columns.
+fn read_document_key(r: &Row<'_>) -> Result<(i64, [u8; 32]), StoreError> {
+    Ok((r.i64(0)?, digest_at(r, 1)?))
+}
+
+/// A digest read from the first column.
 fn read_digest(r: &Row<'_>) -> Result<[u8; 32], StoreError> {
-    let blob = r.blob(0)?;
+    digest_at(r, 0)
+}
+
+/// A digest read from column `i`.
+fn digest_at(r: &Row<'_>, i: usize) -> Result<[u8; 32], StoreError> {
+    let blob = r.blob(i)?;
     <[u8; 32]>::try_from(blob.as_slice()).map_err(|_| StoreError::Corrupt {
         location: r.location().to_owned(),
-        what: format!("a document digest of {} bytes", blob.len()),
+        what: format!("a digest of {} bytes", blob.len()),
     })
 }
 

@@ -17,10 +17,11 @@ use cpumodel_map::{Database, PsabiLevel};
 use cpumodel_store::{
     Document, DocumentDictionary, Filter, Location, NewReport, OpenMode, Store, DICTIONARY_SAMPLES,
 };
+use indicatif::ProgressBar;
 
 use crate::error::{read, CliError};
 use crate::shared::{
-    collect_inputs, first_cpu, json_text, render_cpu, BaselineFlags, MapArgs, Output, TextFormat,
+    first_cpu, json_text, render_cpu, BaselineFlags, InputFiles, MapArgs, Output, TextFormat,
     XmlFormat,
 };
 
@@ -296,15 +297,36 @@ impl ImportArgs {
         &self,
         reader: &HostReader<'_>,
         dictionary: Option<&DocumentDictionary>,
-        inputs: &[Input],
+        inputs: Vec<Result<Input, CliError>>,
         time_us: i64,
     ) -> Vec<Result<NewReport, CliError>> {
         use rayon::prelude::*;
         inputs
-            .par_iter()
+            .into_par_iter()
             .with_min_len(64)
-            .map(|i| self.report(reader, dictionary, i, time_us))
+            .map(|i| self.report(reader, dictionary, &i?, time_us))
             .collect()
+    }
+
+    /// A progress bar on a terminal for an import of 1,000 inputs or more
+    /// (counted by walking the inputs once more, without keeping them);
+    /// nothing otherwise.
+    fn progress(&self, stdin: bool, files: &[PathBuf]) -> Result<ProgressBar, CliError> {
+        if !std::io::stderr().is_terminal() {
+            return Ok(ProgressBar::hidden());
+        }
+        let total = InputFiles::new(files)?.count() + usize::from(stdin);
+        if total < 1000 {
+            return Ok(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "cpumodel: importing {bar:40} {human_pos}/{human_len} ({eta} left)",
+            )
+            .expect("a valid template"),
+        );
+        Ok(bar)
     }
 
     /// Runs `fleet import`.
@@ -314,57 +336,47 @@ impl ImportArgs {
     /// fail`), a database error.
     pub fn run(&self) -> Result<Output, CliError> {
         let db = self.map.load()?;
-        let mut inputs = Vec::new();
-        let mut files = Vec::new();
-        for i in &self.inputs {
-            if i.as_os_str() == "-" {
-                inputs.push(Input::Stdin);
-            } else {
-                files.push(i.clone());
-            }
-        }
-        inputs.extend(collect_inputs(&files)?.into_iter().map(Input::File));
+        let stdin = self.inputs.iter().any(|i| i.as_os_str() == "-");
+        let files: Vec<PathBuf> = self
+            .inputs
+            .iter()
+            .filter(|i| i.as_os_str() != "-")
+            .cloned()
+            .collect();
+        // Found while the import goes on: a million paths are never held
+        // at once. Checked here, before anything is read or stored.
+        let walk = InputFiles::new(&files)?;
+        let mut inputs = std::iter::once(Ok(Input::Stdin))
+            .take(usize::from(stdin))
+            .chain(walk.map(|f| f.map(Input::File)));
         // The store is opened (and created) once the first batch has been
         // read: an input that fails before then leaves no store behind.
         let mut store: Option<Store> = None;
-        let progress = if std::io::stderr().is_terminal() && inputs.len() >= 1000 {
-            let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "cpumodel: importing {bar:40} {human_pos}/{human_len} ({eta} left)",
-                )
-                .expect("a valid template"),
-            );
-            bar
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
+        let progress = self.progress(stdin, &files)?;
         let time_us = self.time.unwrap_or_else(now_us);
         // Identical machines' documents differ only in their prologue:
         // each distinct CPU is parsed and decoded once.
         let reader = HostReader::new(db);
+        let first: Vec<_> = inputs.by_ref().take(BATCH).collect();
         // A fleet's documents are near copies: compressed with a dictionary
         // trained on the first of them they take a quarter of the space.
-        let dictionary = train_dictionary(&inputs);
+        let dictionary = train_dictionary(&first);
         let dictionary = dictionary.as_ref();
         let (mut added, mut unchanged, mut skipped) = (0u64, 0u64, 0u64);
         // Reading (parsing, decoding, hashing) the next batch goes on while
         // this thread writes the current one.
         std::thread::scope(|s| -> Result<(), CliError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(0);
-            let inputs = &inputs;
             let reader = &reader;
             s.spawn(move || {
-                for batch in inputs.chunks(BATCH) {
-                    if tx
-                        .send((
-                            batch.len(),
-                            self.read_batch(reader, dictionary, batch, time_us),
-                        ))
-                        .is_err()
-                    {
+                let mut batch = first;
+                while !batch.is_empty() {
+                    let len = batch.len();
+                    let reports = self.read_batch(reader, dictionary, batch, time_us);
+                    if tx.send((len, reports)).is_err() {
                         break;
                     }
+                    batch = inputs.by_ref().take(BATCH).collect();
                 }
             });
             // Returning early drops `rx`: the reader stops at its next batch.
@@ -413,10 +425,13 @@ impl ImportArgs {
 /// A dictionary trained on the first [`DICTIONARY_SAMPLES`] input files,
 /// when there are that many; unreadable ones are left to the import, which
 /// reports them.
-fn train_dictionary(inputs: &[Input]) -> Option<DocumentDictionary> {
+fn train_dictionary(inputs: &[Result<Input, CliError>]) -> Option<DocumentDictionary> {
     let samples: Vec<String> = inputs
         .iter()
-        .filter(|i| matches!(i, Input::File(_)))
+        .filter_map(|i| match i {
+            Ok(i @ Input::File(_)) => Some(i),
+            _ => None,
+        })
         .take(DICTIONARY_SAMPLES)
         .filter_map(|i| i.read().ok())
         .collect();
