@@ -229,8 +229,9 @@ pub struct InputFiles {
 
 /// One input, or what is left of it.
 enum Source {
-    /// A file, or a path that is no directory and no pattern.
-    File(PathBuf),
+    /// A file, or a path that is no directory and no pattern, until it is
+    /// given.
+    File(Option<PathBuf>),
     /// A pattern's matches, sorted.
     Matches(std::vec::IntoIter<PathBuf>),
     /// A directory's entries still to walk, sorted by name.
@@ -282,7 +283,7 @@ impl InputFiles {
                 }
                 todo.push(Source::Matches(found.into_iter()));
             } else {
-                todo.push(Source::File(input.clone()));
+                todo.push(Source::File(Some(input.clone())));
             }
         }
         todo.reverse();
@@ -319,37 +320,36 @@ impl Iterator for InputFiles {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let below = match self.todo.last_mut()? {
-                Source::File(_) => match self.todo.pop() {
-                    Some(Source::File(path)) => return Some(Ok(path)),
-                    _ => continue,
-                },
-                Source::Matches(paths) => match paths.next() {
-                    Some(path) => return Some(Ok(path)),
-                    None => None,
-                },
+            let next = match self.todo.last_mut()? {
+                Source::File(path) => path.take(),
+                Source::Matches(paths) => paths.next(),
                 Source::Directory { dir, entries } => match entries.next() {
                     None => None,
                     Some((name, kind)) => {
                         let path = dir.join(name);
                         match kind {
-                            Some(t) if t.is_dir() => Some(Source::listing(&path)),
-                            Some(t) if t.is_file() => return Some(Ok(path)),
+                            Some(t) if t.is_dir() => match Source::listing(&path) {
+                                Ok(listing) => {
+                                    self.todo.push(listing);
+                                    continue;
+                                }
+                                Err(e) => return Some(Err(e)),
+                            },
+                            Some(t) if t.is_file() => Some(path),
                             // A symbolic link (or an unknown type): a file if
                             // it leads to one.
-                            _ if path.is_file() => return Some(Ok(path)),
+                            _ if path.is_file() => Some(path),
                             _ => continue,
                         }
                     }
                 },
             };
-            match below {
+            match next {
+                Some(path) => return Some(Ok(path)),
                 // This source is done.
                 None => {
                     self.todo.pop();
                 }
-                Some(Ok(listing)) => self.todo.push(listing),
-                Some(Err(e)) => return Some(Err(e)),
             }
         }
     }
