@@ -60,6 +60,9 @@ fn main() -> ExitCode {
     }
     match args.command.run() {
         Ok(out) => {
+            if out.text.len() > 1 << 16 {
+                shared::widen_stdout_pipe();
+            }
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`cpumodel models | head`) is not an error worth reporting.
             let _ = stdout

@@ -594,6 +594,7 @@ impl CanRunArgs {
             .open(OpenMode::MustExist)?
             .current_hosts(db, &self.query.groups.filter())?;
         let answer = CanRunAnswer::new(db, &guest, &profiles, hosts)?;
+        crate::shared::widen_stdout_pipe();
         let mut stdout = std::io::stdout().lock();
         let _ = match self.format {
             TextFormat::Text => answer.write_text(&mut stdout),
