@@ -274,6 +274,38 @@ fn questions(dir: &TempDir, db: &Db) {
             \x20 guests broken: web\n"
         )
     );
+    // The host's history: both reports, the second with what it lost.
+    assert_eq!(
+        fleet(dir, db, "history", &["compute-1"]),
+        Run::ok(
+            "TIME                  VIEW      MODEL                      GAINED  LOST     SOURCE\n\
+             2026-12-01T10:00:00Z  host-cpu  Skylake-Client-IBRS        -       -        h1.xml\n\
+             2026-12-02T10:00:00Z  host-cpu  Skylake-Client-noTSX-IBRS  -       hle,rtm  h1-update.xml\n"
+        )
+    );
+    assert_eq!(
+        json(&fleet(
+            dir,
+            db,
+            "history",
+            &["--format", "json", "compute-1"]
+        )),
+        serde_json::json!({
+            "host": "compute-1",
+            "reports": [
+                {
+                    "time": "2026-12-01T10:00:00Z", "time_us": 1_796_119_200_000_000_i64,
+                    "view": "host-cpu", "vendor": "Intel", "model": "Skylake-Client-IBRS",
+                    "gained": null, "lost": null, "source": "h1.xml"
+                },
+                {
+                    "time": "2026-12-02T10:00:00Z", "time_us": 1_796_205_600_000_000_i64,
+                    "view": "host-cpu", "vendor": "Intel", "model": "Skylake-Client-noTSX-IBRS",
+                    "gained": [], "lost": ["hle", "rtm"], "source": "h1-update.xml"
+                }
+            ]
+        })
+    );
     assert_eq!(
         fleet(dir, db, "can-run", &["guest.xml"]),
         Run::ok(
@@ -435,6 +467,7 @@ fn bad_input_is_one_line_and_changes_nothing() {
             "invalid value 'yesterday' for '--time <TIME>': 'yesterday' is not an RFC 3339 time such as 2026-12-02T18:30:00Z".into(),
         ),
         ("hosts", vec!["--group", "az9"], format!("{}: no host is in group \"az9\"", db.location)),
+        ("history", vec!["compute-99"], format!("{}: no host \"compute-99\"", db.location)),
         (
             "recommend",
             vec!["--min-coverage", "0"],

@@ -25,10 +25,11 @@ pub mod table;
 
 pub use html::{report_page, GroupProfiles};
 pub use plan::{
-    baseline, can_run, coverage, drift, format_time, host_levels, hosts_text, models_newest_first,
-    parse_time, recommend, Blocker, CanRunAnswer, CanRunDocument, CoverageDocument, DriftDocument,
-    DriftRow, HeldBack, HostDrift, HostLevelRow, HostRow, LevelShortfall, Limits, ModelCoverage,
-    PlanError, RecommendAnswer, Recommendation,
+    baseline, can_run, coverage, drift, format_time, history, host_levels, hosts_text,
+    models_newest_first, parse_time, recommend, Blocker, CanRunAnswer, CanRunDocument,
+    CoverageDocument, DriftDocument, DriftRow, HeldBack, HistoryDocument, HistoryEntry, HistoryRow,
+    HostDrift, HostLevelRow, HostRow, LevelShortfall, Limits, ModelCoverage, PlanError,
+    RecommendAnswer, Recommendation,
 };
 pub use profile::{Profile, ProfileCount};
 pub use report::{

@@ -22,6 +22,7 @@ use cpumodel_map::{
 use serde::Serialize;
 
 use crate::profile::{Profile, ProfileCount};
+use crate::report::View;
 use crate::table;
 
 /// A question could not be answered.
@@ -1071,6 +1072,111 @@ impl DriftDocument {
             let _ = writeln!(out, "  guests broken: {}", table::list(&h.guests_broken));
         }
         out
+    }
+}
+
+/// One report of a host's history, as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// When (µs since the epoch).
+    pub time_us: i64,
+    /// Where the document came from.
+    pub source: String,
+    /// What it shows.
+    pub view: View,
+    /// The CPU, resolved against the caller's [`Database`].
+    pub profile: Profile,
+}
+
+/// One report of `fleet history`, with what changed since the one before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// When the document was taken, RFC 3339 UTC.
+    pub time: String,
+    /// The same, in microseconds since the epoch.
+    pub time_us: i64,
+    /// What the document shows.
+    pub view: View,
+    /// The vendor of the CPU, when the database knows it.
+    pub vendor: Option<String>,
+    /// The model the CPU decoded as.
+    pub model: String,
+    /// Features this report has and the one before lacked, in map order;
+    /// `None` for the first report.
+    pub gained: Option<Vec<String>>,
+    /// Features the report before had and this one lacks.
+    pub lost: Option<Vec<String>>,
+    /// Where the document came from.
+    pub source: String,
+}
+
+/// `fleet history HOST`: every report of one host, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryDocument {
+    /// The host.
+    pub host: String,
+    /// Its reports, oldest first; the last is its current CPU.
+    pub reports: Vec<HistoryEntry>,
+}
+
+/// `fleet history`: `rows` (one host's reports, oldest first) with the
+/// features each gained and lost against the one before.
+pub fn history(db: &Database, host: &str, rows: &[HistoryRow]) -> HistoryDocument {
+    let mut before: Option<&Profile> = None;
+    let reports = rows
+        .iter()
+        .map(|r| {
+            let p = &r.profile;
+            let changes = before.map(|b| {
+                (
+                    names(db, &p.features.difference(&b.features)),
+                    names(db, &b.features.difference(&p.features)),
+                )
+            });
+            before = Some(p);
+            let (gained, lost) = changes.unzip();
+            HistoryEntry {
+                time: format_time(r.time_us),
+                time_us: r.time_us,
+                view: r.view,
+                vendor: p.vendor.map(|v| db.vendor(v).name.to_string()),
+                model: p.model_name(db).to_string(),
+                gained,
+                lost,
+                source: r.source.clone(),
+            }
+        })
+        .collect();
+    HistoryDocument {
+        host: host.to_owned(),
+        reports,
+    }
+}
+
+impl HistoryDocument {
+    /// A table, one report per line; `-` where nothing changed or there is
+    /// nothing to compare with.
+    pub fn to_text(&self) -> String {
+        let changes =
+            |f: &Option<Vec<String>>| f.as_deref().map_or_else(|| "-".into(), table::list);
+        let rows: Vec<Vec<String>> = self
+            .reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.time.clone(),
+                    r.view.as_str().to_owned(),
+                    r.model.clone(),
+                    changes(&r.gained),
+                    changes(&r.lost),
+                    r.source.clone(),
+                ]
+            })
+            .collect();
+        table::render(
+            &["TIME", "VIEW", "MODEL", "GAINED", "LOST", "SOURCE"],
+            &rows,
+        )
     }
 }
 

@@ -2,8 +2,8 @@
 
 use cpumodel_cpudef::parse_known_cpus;
 use cpumodel_fleet::{
-    can_run, coverage, drift, recommend, CanRunAnswer, DriftRow, Limits, PlanError,
-    RecommendAnswer, Recommendation,
+    can_run, coverage, drift, history, recommend, CanRunAnswer, DriftRow, HistoryRow, Limits,
+    PlanError, RecommendAnswer, Recommendation, View,
 };
 use cpumodel_map::{Database, PsabiLevel};
 
@@ -119,6 +119,38 @@ fn drift_names_what_changed() {
   guests broken: sky-guest
 "
     );
+}
+
+#[test]
+fn history_gives_each_report_its_changes() {
+    let db = Database::embedded();
+    let row = |day: i64, source: &str, profile| HistoryRow {
+        time_us: 1_700_000_000_000_000 + day * 86_400_000_000,
+        source: source.into(),
+        view: View::RawCpuid,
+        profile,
+    };
+    let rows = [
+        row(0, "a.xml", profile(&db, "Skylake-Client-IBRS", &[])),
+        row(1, "b.xml", profile(&db, "Skylake-Client-IBRS", &["hle", "rtm"])),
+        // Unchanged, then TSX back and a mitigation gone.
+        row(2, "c.xml", profile(&db, "Skylake-Client-IBRS", &["hle", "rtm"])),
+        row(3, "d.xml", profile(&db, "Skylake-Client-IBRS", &["spec-ctrl"])),
+    ];
+    let doc = history(&db, "sky-1", &rows);
+    assert_eq!(
+        doc.to_text(),
+        "TIME                  VIEW       MODEL                GAINED   LOST       SOURCE
+2023-11-14T22:13:20Z  raw-cpuid  Skylake-Client-IBRS  -        -          a.xml
+2023-11-15T22:13:20Z  raw-cpuid  Skylake-Client-IBRS  -        hle,rtm    b.xml
+2023-11-16T22:13:20Z  raw-cpuid  Skylake-Client-IBRS  -        -          c.xml
+2023-11-17T22:13:20Z  raw-cpuid  Skylake-Client-IBRS  hle,rtm  spec-ctrl  d.xml
+"
+    );
+    assert_eq!(doc.host, "sky-1");
+    assert_eq!(doc.reports[0].gained, None);
+    assert_eq!(doc.reports[2].lost, Some(vec![]));
+    assert_eq!(doc.reports[3].vendor.as_deref(), Some("Intel"));
 }
 
 #[test]

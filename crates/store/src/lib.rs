@@ -118,7 +118,7 @@ mod location;
 mod schema;
 mod store;
 
-pub use cpumodel_fleet::{DriftRow, HostRow, Profile, ProfileCount, View};
+pub use cpumodel_fleet::{DriftRow, HistoryRow, HostRow, Profile, ProfileCount, View};
 pub use cpumodel_map::{Database, FeatureSet};
 pub use dictionary::{DocumentDictionary, DICTIONARY_SAMPLES};
 pub use error::StoreError;
@@ -236,20 +236,6 @@ pub struct CurrentDocument {
     pub time_us: i64,
     /// The document, as imported.
     pub document: String,
-}
-
-/// One report of a host's history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryRow {
-    /// When (µs since the epoch).
-    pub time_us: i64,
-    /// Where the document came from.
-    pub source: String,
-    /// What it shows.
-    pub view: View,
-    /// The CPU, resolved against the [`Database`] given to
-    /// [`Store::history`].
-    pub profile: Profile,
 }
 
 /// A recorded guest CPU.

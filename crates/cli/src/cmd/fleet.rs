@@ -61,6 +61,9 @@ pub enum FleetCommand {
     /// Hosts whose newest report gained or lost features against the one
     /// before, and the models and recorded guest CPUs that breaks.
     Drift(ListArgs),
+    /// Every report of one host, oldest first, with the features each
+    /// gained and lost against the one before.
+    History(HistoryArgs),
     /// Record a guest CPU under a name; `fleet drift` checks it.
     AddGuest(AddGuestArgs),
     /// Write one self-contained HTML page: model coverage, a CPU × feature
@@ -82,6 +85,7 @@ impl FleetArgs {
             FleetCommand::CanRun(a) => a.run(),
             FleetCommand::Recommend(a) => a.run(),
             FleetCommand::Drift(a) => a.drift(),
+            FleetCommand::History(a) => a.run(),
             FleetCommand::AddGuest(a) => a.run(),
             FleetCommand::Report(a) => a.run(),
         }
@@ -679,6 +683,43 @@ impl RecommendArgs {
             text,
             code: u8::from(matches!(r, RecommendAnswer::BelowLevel(_))),
         })
+    }
+}
+
+/// Arguments of `fleet history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The model database.
+    #[command(flatten)]
+    pub map: MapArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
+    /// The host.
+    #[arg(value_name = "HOST")]
+    pub host: String,
+}
+
+impl HistoryArgs {
+    /// Runs `fleet history`.
+    ///
+    /// # Errors
+    /// A host the store does not know, the store's.
+    pub fn run(&self) -> Result<Output, CliError> {
+        let db = self.map.load()?;
+        let rows = self
+            .store
+            .open(OpenMode::MustExist)?
+            .history(db, &self.host)?;
+        let doc = cpumodel_fleet::history(db, &self.host, &rows);
+        Ok(render(
+            self.format,
+            &doc,
+            cpumodel_fleet::HistoryDocument::to_text,
+        ))
     }
 }
 
