@@ -130,12 +130,13 @@ fn history_gives_each_report_its_changes() {
         view: View::RawCpuid,
         profile,
     };
+    let sky = |without: &[&str]| profile(&db, "Skylake-Client-IBRS", without);
     let rows = [
-        row(0, "a.xml", profile(&db, "Skylake-Client-IBRS", &[])),
-        row(1, "b.xml", profile(&db, "Skylake-Client-IBRS", &["hle", "rtm"])),
+        row(0, "a.xml", sky(&[])),
+        row(1, "b.xml", sky(&["hle", "rtm"])),
         // Unchanged, then TSX back and a mitigation gone.
-        row(2, "c.xml", profile(&db, "Skylake-Client-IBRS", &["hle", "rtm"])),
-        row(3, "d.xml", profile(&db, "Skylake-Client-IBRS", &["spec-ctrl"])),
+        row(2, "c.xml", sky(&["hle", "rtm"])),
+        row(3, "d.xml", sky(&["spec-ctrl"])),
     ];
     let doc = history(&db, "sky-1", &rows);
     assert_eq!(
