@@ -183,7 +183,9 @@ impl Store {
             .filter(|name| !self.features.contains_key(*name))
             .map(|name| [Value::Text(name)])
             .collect();
-        for (name, (id, _)) in self.insert_ids("features", 1, "name", &uncached, |r| r.text(0))? {
+        for (name, (id, _)) in
+            self.insert_ids("features", ["name"], &[], &uncached, |r| r.text(0))?
+        {
             if !(1..=i64::from(u32::MAX)).contains(&id) {
                 return Err(self.corrupt(format!("feature {name:?} has the id {id}")));
             }
@@ -211,7 +213,7 @@ impl Store {
                 .filter(|[v]| matches!(v, Value::Text(t) if !found.contains_key(*t)))
                 .copied()
                 .collect();
-            let added = self.insert_ids("hosts", 1, "name", &rows, |r| r.text(0))?;
+            let added = self.insert_ids("hosts", ["name"], &[], &rows, |r| r.text(0))?;
             for (name, (id, new)) in added {
                 if new {
                     new_hosts.insert(id);
@@ -314,8 +316,8 @@ impl Store {
             .collect();
         let added = self.insert_ids(
             "documents",
-            2,
-            "host_id, digest, encoding, size, body, dictionary_id",
+            ["host_id", "digest"],
+            &["encoding", "size", "body", "dictionary_id"],
             &rows,
             read_document_key,
         )?;
@@ -364,8 +366,8 @@ impl Store {
         let ids: HashMap<[u8; 32], i64> = self
             .insert_ids(
                 "profiles",
-                1,
-                "digest, vendor, model, features",
+                ["digest"],
+                &["vendor", "model", "features"],
                 &rows,
                 read_digest,
             )?
@@ -494,17 +496,8 @@ impl Store {
                 )?;
                 continue;
             }
-            // VALUES columns are column1… on both backends; the casts give
-            // PostgreSQL the parameters' types.
-            let values = (0..chunk.len())
-                .map(|r| {
-                    let cells: Vec<String> = (1..=8)
-                        .map(|c| format!("CAST(${} AS BIGINT)", r * 8 + c))
-                        .collect();
-                    format!("({})", cells.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            // VALUES columns are column1… on both backends.
+            let values = values_list(chunk, true);
             self.conn.execute(
                 &format!(
                     "UPDATE hosts SET report_count = v.column2, \
@@ -542,25 +535,8 @@ impl Store {
             } else {
                 // A join with the keys: both backends search the unique
                 // index once per key (a row-value IN scans the table on
-                // SQLite). PostgreSQL needs the parameters' types.
-                let values = (0..chunk.len())
-                    .map(|r| {
-                        let cells: Vec<String> = chunk[r]
-                            .iter()
-                            .enumerate()
-                            .map(|(c, v)| {
-                                let n = r * C + c + 1;
-                                if pg {
-                                    format!("CAST(${n} AS {})", v.pg_type())
-                                } else {
-                                    format!("${n}")
-                                }
-                            })
-                            .collect();
-                        format!("({})", cells.join(", "))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                // SQLite).
+                let values = values_list(chunk, pg);
                 let columns: Vec<String> = key.iter().map(|k| format!("t.{k}")).collect();
                 let on: Vec<String> = key
                     .iter()
@@ -609,53 +585,50 @@ impl Store {
             .filter(|d| !ids.contains_key(d.digest()))
             .map(|d| [Value::Blob(d.digest()), Value::Blob(d.bytes())])
             .collect();
-        let added = self.insert_ids("dictionaries", 1, "digest, body", &rows, read_digest)?;
+        let added = self.insert_ids("dictionaries", ["digest"], &["body"], &rows, read_digest)?;
         ids.extend(added.into_iter().map(|(k, (id, _))| (k, id)));
         Ok(ids)
     }
 
-    /// Adds `rows` to `table` (`columns`, the first `key_len` of which are
-    /// the unique key), many per statement, and gives every row's id by key
-    /// with whether this call added it: a key another importer stored
+    /// Adds `rows` to `table` (the `key` columns, its unique key, then the
+    /// `other` columns), many per statement, and gives every row's id by
+    /// key with whether this call added it: a key another importer stored
     /// meanwhile is read back.
-    fn insert_ids<K: Eq + Hash, const C: usize>(
+    fn insert_ids<K: Eq + Hash, const N: usize, const C: usize>(
         &mut self,
         table: &str,
-        key_len: usize,
-        columns: &str,
+        key: [&str; N],
+        other: &[&str],
         rows: &[[Value<'_>; C]],
         read_key: impl Fn(&Row<'_>) -> Result<K, StoreError> + Copy,
     ) -> Result<HashMap<K, (i64, bool)>, StoreError> {
-        let names: Vec<&str> = columns.split(',').map(str::trim).collect();
-        let key = names[..key_len].join(", ");
+        let key_text = key.join(", ");
+        let columns = key
+            .iter()
+            .chain(other)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut ids = HashMap::with_capacity(rows.len());
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let params: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
             self.conn.query(
                 &format!(
                     "INSERT INTO {table} ({columns}) VALUES {} \
-                     ON CONFLICT ({key}) DO NOTHING RETURNING {key}, id",
+                     ON CONFLICT ({key_text}) DO NOTHING RETURNING {key_text}, id",
                     placeholders(chunk.len(), C)
                 ),
                 &params,
                 |r| {
-                    ids.insert(read_key(r)?, (r.i64(key_len)?, true));
+                    ids.insert(read_key(r)?, (r.i64(N)?, true));
                     Ok(())
                 },
             )?;
         }
         if ids.len() < rows.len() {
-            let found = match key_len {
-                1 => {
-                    let keys: Vec<[Value<'_>; 1]> = rows.iter().map(|r| [r[0]]).collect();
-                    self.select_ids(table, [names[0]], &keys, read_key)?
-                }
-                _ => {
-                    let keys: Vec<[Value<'_>; 2]> = rows.iter().map(|r| [r[0], r[1]]).collect();
-                    self.select_ids(table, [names[0], names[1]], &keys, read_key)?
-                }
-            };
-            for (k, id) in found {
+            let keys: Vec<[Value<'_>; N]> =
+                rows.iter().map(|r| std::array::from_fn(|i| r[i])).collect();
+            for (k, id) in self.select_ids(table, key, &keys, read_key)? {
                 ids.entry(k).or_insert((id, false));
             }
         }
@@ -1311,6 +1284,18 @@ fn profile_digest(vendor: Option<&str>, model: &str, blob: &[u8]) -> [u8; 32] {
 
 /// `($1, $2), ($3, $4), …`: `rows` tuples of `cols` placeholders.
 fn placeholders(rows: usize, cols: usize) -> String {
+    cells(rows, cols, |_, _| None)
+}
+
+/// The placeholders of `rows` as the rows of a `VALUES` list; with `typed`
+/// (PostgreSQL, which cannot infer them there) each is cast to its value's
+/// type.
+fn values_list<const C: usize>(rows: &[[Value<'_>; C]], typed: bool) -> String {
+    cells(rows.len(), C, |r, c| typed.then(|| rows[r][c].pg_type()))
+}
+
+/// `($1, $2), ($3, $4), …`, each parameter cast to the type `cast` names.
+fn cells(rows: usize, cols: usize, cast: impl Fn(usize, usize) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -1321,7 +1306,11 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            let _ = write!(out, "${}", r * cols + c + 1);
+            let n = r * cols + c + 1;
+            let _ = match cast(r, c) {
+                Some(t) => write!(out, "CAST(${n} AS {t})"),
+                None => write!(out, "${n}"),
+            };
         }
         out.push(')');
     }
