@@ -238,8 +238,8 @@ pub struct InputFiles {
 
 /// One input, or what is left of it.
 enum Source {
-    /// A file, or a path that is no directory and no pattern, until it is
-    /// given.
+    /// A file until it is given: a path that is no directory and no
+    /// pattern, or a directory's first file, found while it was checked.
     File(Option<PathBuf>),
     /// A pattern's matches, sorted.
     Matches(std::vec::IntoIter<PathBuf>),
@@ -258,17 +258,19 @@ impl InputFiles {
     /// An unreadable or empty directory, a bad pattern or one that matches
     /// no file.
     pub fn new(inputs: &[PathBuf]) -> Result<InputFiles, CliError> {
-        let mut todo = Vec::with_capacity(inputs.len());
+        // Each input's own stack of sources (its next file on top).
+        let mut stacks: Vec<Vec<Source>> = Vec::with_capacity(inputs.len());
         for input in inputs {
             let s = input.to_string_lossy();
             if input.is_dir() {
-                let first = InputFiles {
+                // Walked to its first file, which goes back on top: the
+                // walk goes on from there, nothing is listed twice.
+                let mut walk = InputFiles {
                     todo: vec![Source::listing(input)?],
-                }
-                .next();
-                match first {
+                };
+                match walk.next() {
                     Some(Err(e)) => return Err(e),
-                    Some(Ok(_)) => {}
+                    Some(Ok(first)) => walk.todo.push(Source::File(Some(first))),
                     None => {
                         return Err(CliError::Usage(format!(
                             "{}: directory holds no files",
@@ -276,7 +278,7 @@ impl InputFiles {
                         )))
                     }
                 }
-                todo.push(Source::listing(input)?);
+                stacks.push(walk.todo);
             } else if !input.exists() && s.contains(['*', '?', '[']) {
                 let paths = glob::glob(&s)
                     .map_err(|e| CliError::Usage(format!("{s}: invalid glob pattern: {e}")))?;
@@ -290,12 +292,13 @@ impl InputFiles {
                         "{s}: no file matches this pattern"
                     )));
                 }
-                todo.push(Source::Matches(found.into_iter()));
+                stacks.push(vec![Source::Matches(found.into_iter())]);
             } else {
-                todo.push(Source::File(Some(input.clone())));
+                stacks.push(vec![Source::File(Some(input.clone()))]);
             }
         }
-        todo.reverse();
+        // The first input's stack on top.
+        let todo = stacks.into_iter().rev().flatten().collect();
         Ok(InputFiles { todo })
     }
 }
