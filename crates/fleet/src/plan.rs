@@ -998,6 +998,19 @@ fn names(db: &Database, set: &FeatureSet) -> Vec<String> {
     db.feature_names(set).map(str::to_string).collect()
 }
 
+/// The features `after` has and `before` lacks, and those `before` has and
+/// `after` lacks, in map order: what a host gained and lost.
+fn gained_and_lost(
+    db: &Database,
+    before: &FeatureSet,
+    after: &FeatureSet,
+) -> (Vec<String>, Vec<String>) {
+    (
+        names(db, &after.difference(before)),
+        names(db, &before.difference(after)),
+    )
+}
+
 /// `fleet drift`: what each change gained and lost, and which models and
 /// recorded guest CPUs (`guests`: name and definition) it breaks.
 ///
@@ -1026,29 +1039,32 @@ pub fn drift(
     };
     let mut hosts: Vec<HostDrift> = rows
         .iter()
-        .map(|r| HostDrift {
-            host: r.host.clone(),
-            previous_us: r.previous_us,
-            current_us: r.current_us,
-            previous_model: r.previous.model_name(db).to_string(),
-            current_model: r.current.model_name(db).to_string(),
-            gained: names(db, &r.current.features.difference(&r.previous.features)),
-            lost: names(db, &r.previous.features.difference(&r.current.features)),
-            models_lost: order
-                .iter()
-                .filter(|m| r.previous.can_run(db, **m) && !r.current.can_run(db, **m))
-                .map(|m| db.model(*m).name.to_string())
-                .collect(),
-            models_gained: order
-                .iter()
-                .filter(|m| !r.previous.can_run(db, **m) && r.current.can_run(db, **m))
-                .map(|m| db.model(*m).name.to_string())
-                .collect(),
-            guests_broken: guests
-                .iter()
-                .filter(|(_, g, gr)| accepts(&r.previous, g, gr) && !accepts(&r.current, g, gr))
-                .map(|(n, _, _)| n.to_string())
-                .collect(),
+        .map(|r| {
+            let (gained, lost) = gained_and_lost(db, &r.previous.features, &r.current.features);
+            HostDrift {
+                host: r.host.clone(),
+                previous_us: r.previous_us,
+                current_us: r.current_us,
+                previous_model: r.previous.model_name(db).to_string(),
+                current_model: r.current.model_name(db).to_string(),
+                gained,
+                lost,
+                models_lost: order
+                    .iter()
+                    .filter(|m| r.previous.can_run(db, **m) && !r.current.can_run(db, **m))
+                    .map(|m| db.model(*m).name.to_string())
+                    .collect(),
+                models_gained: order
+                    .iter()
+                    .filter(|m| !r.previous.can_run(db, **m) && r.current.can_run(db, **m))
+                    .map(|m| db.model(*m).name.to_string())
+                    .collect(),
+                guests_broken: guests
+                    .iter()
+                    .filter(|(_, g, gr)| accepts(&r.previous, g, gr) && !accepts(&r.current, g, gr))
+                    .map(|(n, _, _)| n.to_string())
+                    .collect(),
+            }
         })
         .collect();
     hosts.sort_by(|a, b| a.host.cmp(&b.host));
@@ -1127,12 +1143,7 @@ pub fn history(db: &Database, host: &str, rows: &[HistoryRow]) -> HistoryDocumen
         .iter()
         .map(|r| {
             let p = &r.profile;
-            let changes = before.map(|b| {
-                (
-                    names(db, &p.features.difference(&b.features)),
-                    names(db, &b.features.difference(&p.features)),
-                )
-            });
+            let changes = before.map(|b| gained_and_lost(db, &b.features, &p.features));
             before = Some(p);
             let (gained, lost) = changes.unzip();
             HistoryEntry {
