@@ -872,28 +872,13 @@ fn flags_that_are_not_features_of_the_map() {
     );
     // A feature of the embedded map is unknown to a map without it.
     let dir = TempDir::new();
-    dir.write(
-        "map/index.xml",
-        "<cpus><arch name='x86'>\
-<include filename='x86_vendors.xml'/>\
-<include filename='x86_features.xml'/>\
-<include filename='x86_models.xml'/>\
-</arch></cpus>\n",
-    );
-    dir.write(
-        "map/x86_vendors.xml",
-        "<cpus><vendor name='Intel' string='GenuineIntel'/></cpus>\n",
-    );
-    dir.write(
-        "map/x86_features.xml",
+    write_map_files(
+        &dir,
         "<cpus>
   <feature name='fpu'><cpuid eax_in='0x00000001' edx='0x00000001'/></feature>
   <feature name='sse'><cpuid eax_in='0x00000001' edx='0x02000000'/></feature>
 </cpus>
 ",
-    );
-    dir.write(
-        "map/x86_models.xml",
         "<cpus>
   <model name='Base'><decode host='on' guest='on'/><vendor name='Intel'/><feature name='fpu'/></model>
 </cpus>
