@@ -114,7 +114,7 @@ ALTER TABLE documents ADD COLUMN dictionary_id BIGINT REFERENCES dictionaries (i
     // 3: documents are a host's, unique per host and digest instead of per
     // digest. Looking up a random SHA-256 in one store-wide index dirtied
     // most of that index's pages in every import batch once it outgrew the
-    // page cache (a million-host import spent 40 % of its time there); a
+    // page cache (a million-host import spent 40–47 % of its time there); a
     // batch's new hosts have new, ascending ids, so their documents are
     // appended. A document two hosts share is now kept once for each.
     Migration {
