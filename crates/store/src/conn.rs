@@ -661,13 +661,34 @@ pub(crate) fn open_sqlite(path: &Path, mode: OpenMode) -> Result<Conn, StoreErro
 fn sqlite_setup(lite: &rusqlite::Connection) -> rusqlite::Result<()> {
     let mode: String = lite.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        lite.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        switch_to_wal(lite)?;
     }
     lite.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;",
     )?;
     lite.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// Switches a new store to WAL. The switch needs the database to itself,
+/// and SQLite answers "busy" at once, without calling the busy handler,
+/// while another connection has it open: importers creating one store
+/// together do. The switch is retried for as long as the busy timeout.
+fn switch_to_wal(lite: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match lite.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
 }
 
 fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
