@@ -519,6 +519,80 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_eq!(snapshot(dir.path()), before);
 }
 
+/// Four `fleet import` processes started at once on one new store, with
+/// overlapping inputs: every one succeeds, each report is stored exactly
+/// once between them, and every host ends with one report.
+fn importer_processes_at_once(dir: &TempDir, db: &Db) {
+    const HOSTS: usize = 60;
+    let models = ["Westmere", "Haswell", "Skylake-Server", "EPYC-Rome"];
+    let names: Vec<String> = (0..HOSTS).map(|i| format!("h{i:02}.xml")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let host = format!("compute-{i:02}");
+        dir.write(name, &host_cpu(models[i % 4], Some(&host)));
+    }
+    let parts: [Vec<&String>; 4] = [
+        names[..40].iter().collect(),
+        names[20..].iter().collect(),
+        names.iter().step_by(3).collect(),
+        names.iter().rev().collect(),
+    ];
+    let children: Vec<_> = parts
+        .iter()
+        .map(|part| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cpumodel"))
+                .args(["fleet", "import", "--db", &db.location])
+                .args(part.iter().map(|n| n.as_str()))
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run cpumodel")
+        })
+        .collect();
+    let mut new = 0;
+    for (child, part) in children.into_iter().zip(&parts) {
+        let out = child.wait_with_output().expect("wait");
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+        let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+        assert_eq!(
+            (out.status.code(), stderr.as_str()),
+            (Some(0), ""),
+            "{stdout}"
+        );
+        // "stored N new reports, M already stored": N + M is the part.
+        let words: Vec<&str> = stdout.split_whitespace().collect();
+        let (added, held): (usize, usize) = (words[1].parse().unwrap(), words[4].parse().unwrap());
+        assert_eq!(
+            stdout,
+            format!("stored {added} new reports, {held} already stored\n")
+        );
+        assert_eq!(added + held, part.len(), "{stdout}");
+        new += added;
+    }
+    assert_eq!(new, HOSTS);
+    let hosts = json(&fleet(dir, db, "hosts", &["--format", "json"]));
+    let hosts = hosts.as_array().expect("a list");
+    assert_eq!(hosts.len(), HOSTS);
+    for (i, h) in hosts.iter().enumerate() {
+        assert_eq!(h["name"], format!("compute-{i:02}"));
+        assert_eq!(h["reports"], 1, "{h}");
+    }
+}
+
+#[test]
+fn importer_processes_at_once_on_sqlite() {
+    let dir = TempDir::new();
+    importer_processes_at_once(&dir, &Db::sqlite(&dir));
+}
+
+#[test]
+fn importer_processes_at_once_on_postgres() {
+    let dir = TempDir::new();
+    if let Some(db) = Db::postgres() {
+        importer_processes_at_once(&dir, &db);
+    }
+}
+
 #[test]
 fn skip_stores_the_rest_and_exits_1() {
     let dir = TempDir::new();
