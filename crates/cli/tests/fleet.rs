@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 use common::{run, run_env, Run, TempDir};
 use cpumodel_testenv::{shared_path, unavailable, Need};
@@ -344,32 +345,32 @@ fn questions(dir: &TempDir, db: &Db) {
     assert!(page.starts_with("<!DOCTYPE html>"), "{}", &page[..40]);
 }
 
+/// Starts `cpumodel fleet import --db DB ARGS...` in `dir`, its standard
+/// output and error captured.
+fn spawn_import(dir: &TempDir, db: &Db, args: &[&str], stdin: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cpumodel"))
+        .args(["fleet", "import", "--db", &db.location])
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cpumodel")
+}
+
 /// Runs `cpumodel fleet import --db DB ARGS... -` with `input` on standard
 /// input.
 fn run_stdin(dir: &TempDir, db: &Db, input: &str, args: &[&str]) -> Run {
     use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cpumodel"))
-        .args(["fleet", "import", "--db", &db.location])
-        .args(args)
-        .arg("-")
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run cpumodel");
+    let mut child = spawn_import(dir, db, &[args, &["-"]].concat(), Stdio::piped());
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(input.as_bytes())
         .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8"),
-    }
+    Run::from(child.wait_with_output().expect("wait"))
 }
 
 fn json(r: &Run) -> serde_json::Value {
@@ -539,34 +540,23 @@ fn importer_processes_at_once(dir: &TempDir, db: &Db) {
     let children: Vec<_> = parts
         .iter()
         .map(|part| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_cpumodel"))
-                .args(["fleet", "import", "--db", &db.location])
-                .args(part.iter().map(|n| n.as_str()))
-                .current_dir(dir.path())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("run cpumodel")
+            let args: Vec<&str> = part.iter().map(|n| n.as_str()).collect();
+            spawn_import(dir, db, &args, Stdio::null())
         })
         .collect();
     let mut new = 0;
     for (child, part) in children.into_iter().zip(&parts) {
-        let out = child.wait_with_output().expect("wait");
-        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
-        let stderr = String::from_utf8(out.stderr).expect("UTF-8");
-        assert_eq!(
-            (out.status.code(), stderr.as_str()),
-            (Some(0), ""),
-            "{stdout}"
-        );
+        let r = Run::from(child.wait_with_output().expect("wait"));
         // "stored N new reports, M already stored": N + M is the part.
-        let words: Vec<&str> = stdout.split_whitespace().collect();
+        let words: Vec<&str> = r.stdout.split_whitespace().collect();
         let (added, held): (usize, usize) = (words[1].parse().unwrap(), words[4].parse().unwrap());
         assert_eq!(
-            stdout,
-            format!("stored {added} new reports, {held} already stored\n")
+            r,
+            Run::ok(&format!(
+                "stored {added} new reports, {held} already stored\n"
+            ))
         );
-        assert_eq!(added + held, part.len(), "{stdout}");
+        assert_eq!(added + held, part.len(), "{r:?}");
         new += added;
     }
     assert_eq!(new, HOSTS);

@@ -81,11 +81,7 @@ fn run_as_nobody(dir: &TempDir, device: &Path, args: &[&str]) -> Result<Run, Str
         .env("CPUMODEL_KVM_DEVICE", device)
         .output()
         .map_err(|e| format!("runuser: {e}"))?;
-    Ok(Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    })
+    Ok(Run::from(out))
 }
 
 #[test]

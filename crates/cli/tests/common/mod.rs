@@ -82,6 +82,17 @@ impl Run {
     }
 }
 
+impl From<std::process::Output> for Run {
+    /// What a finished process produced; its output must be UTF-8.
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        }
+    }
+}
+
 /// Runs `cpumodel args...` in `dir` with extra environment variables.
 pub fn run_env(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_cpumodel"))
@@ -90,11 +101,7 @@ pub fn run_env(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Run {
         .current_dir(dir.path())
         .output()
         .expect("run cpumodel");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    Run::from(out)
 }
 
 /// Runs `cpumodel args...` in `dir`.
@@ -111,12 +118,7 @@ pub fn run_with_device(dir: &TempDir, device: Option<&str>, args: &[&str]) -> Ru
         Some(d) => cmd.env("CPUMODEL_KVM_DEVICE", d),
         None => cmd.env_remove("CPUMODEL_KVM_DEVICE"),
     };
-    let out = cmd.output().expect("run cpumodel");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    Run::from(cmd.output().expect("run cpumodel"))
 }
 
 /// True when /dev/kvm can be probed; otherwise prints the one skip line.
