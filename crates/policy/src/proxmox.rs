@@ -76,34 +76,6 @@ const LEVEL_TYPES: &[(&str, &str)] = &[
     ),
 ];
 
-/// QEMU's other spellings of flag names that Proxmox accepts and
-/// normalizes (QEMU's `x86_cpu_initfn`), for the flags whose map name
-/// differs.
-const FLAG_SPELLINGS: &[(&str, &str)] = &[
-    ("sse3", "pni"),
-    ("pclmulqdq", "pclmuldq"),
-    ("sse4-1", "sse4.1"),
-    ("sse4-2", "sse4.2"),
-    ("sse4_1", "sse4.1"),
-    ("sse4_2", "sse4.2"),
-    ("xd", "nx"),
-    ("i64", "lm"),
-    ("ffxsr", "fxsr_opt"),
-    ("fxsr-opt", "fxsr_opt"),
-    ("ds-cpl", "ds_cpl"),
-    ("tsc-adjust", "tsc_adjust"),
-    ("lahf-lm", "lahf_lm"),
-    ("cmp-legacy", "cmp_legacy"),
-    ("nodeid-msr", "nodeid_msr"),
-    ("perfctr-core", "perfctr_core"),
-    ("perfctr-nb", "perfctr_nb"),
-    ("svm-lock", "svm_lock"),
-    ("nrip-save", "nrip-save"),
-    ("tsc-scale", "tsc_scale"),
-    ("vmcb-clean", "vmcb_clean"),
-    ("pause-filter", "pause_filter"),
-];
-
 /// Properties of the CPU setting (`$cpu_fmt`), for both forms.
 const PROPERTIES: &[&str] = &[
     "cputype",
@@ -293,7 +265,7 @@ fn vm_cpu(db: &Database, at: &At, props: &[(String, String)]) -> Result<CpuDef, 
 fn check_values(at: &At, props: &[(String, String)]) -> Result<(), ProxmoxError> {
     for (k, v) in props {
         let ok = match k.as_str() {
-            "phys-bits" => v == "host" || v.parse::<u8>().is_ok_and(|n| (8..=64).contains(&n)),
+            "phys-bits" => phys_bits_ok(v),
             "guest-phys-bits" => v.parse::<u8>().is_ok_and(|n| (32..=64).contains(&n)),
             "level" => v.parse::<u32>().is_ok(),
             "hidden" => matches!(
@@ -307,7 +279,7 @@ fn check_values(at: &At, props: &[(String, String)]) -> Result<(), ProxmoxError>
         };
         if !ok {
             let want = match k.as_str() {
-                "phys-bits" => "an integer between 8 and 64 or 'host'",
+                "phys-bits" => PHYS_BITS,
                 "guest-phys-bits" => "an integer between 32 and 64",
                 "level" => "an integer between 0 and 4294967295",
                 "hidden" => "a boolean (0 or 1)",
@@ -317,6 +289,14 @@ fn check_values(at: &At, props: &[(String, String)]) -> Result<(), ProxmoxError>
         }
     }
     Ok(())
+}
+
+/// What `phys-bits` takes, as its messages say.
+const PHYS_BITS: &str = "an integer between 8 and 64 or 'host'";
+
+/// Whether `v` is a `phys-bits` value Proxmox accepts ([`PHYS_BITS`]).
+fn phys_bits_ok(v: &str) -> bool {
+    v == "host" || v.parse::<u8>().is_ok_and(|n| (8..=64).contains(&n))
 }
 
 /// `+a;-b` as `(enable, name)` pairs; an empty list is none.
@@ -378,14 +358,12 @@ fn apply_flags(
                 }
             }
         } else {
-            FLAG_SPELLINGS
-                .iter()
-                .find(|(q, _)| q == name)
-                .map_or(name.as_str(), |(_, l)| l)
+            name.as_str()
         };
-        let id = db
-            .find_feature_exact(name)
-            .or_else(|| db.find_feature_alias(name, "qemu"))
+        // QEMU's spellings (Proxmox passes the flags to `-cpu`): the map's
+        // name, QEMU's known alternative, or the map's `qemu` alias.
+        let id = cpumodel_qemu::QemuNames::WithAliases
+            .feature(db, name)
             .ok_or_else(|| at.err(format!("flags: unknown CPU flag '{name}'")))?;
         let policy = if *on {
             Policy::Require
@@ -443,8 +421,14 @@ fn read_models_conf(
             };
             let (k, v) = t.split_once([' ', '\t']).unwrap_or((t, ""));
             if k == "cputype" || !PROPERTIES.contains(&k) {
+                let known: Vec<&str> = PROPERTIES
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != "cputype")
+                    .collect();
                 return Err(at.err(format!(
-                    "unknown property '{k}' (known: flags, guest-phys-bits, hidden, hv-vendor-id, level, phys-bits, reported-model)"
+                    "unknown property '{k}' (known: {})",
+                    known.join(", ")
                 )));
             }
             if props.iter().any(|(p, _)| p == k) {
@@ -552,9 +536,9 @@ impl ProxmoxModel {
     ) -> Result<Self, ProxmoxError> {
         check_name(name).map_err(ProxmoxError::Model)?;
         if let Some(p) = phys_bits {
-            if p != "host" && !p.parse::<u8>().is_ok_and(|n| (8..=64).contains(&n)) {
+            if !phys_bits_ok(p) {
                 return Err(ProxmoxError::Model(format!(
-                    "phys-bits '{p}' is not an integer between 8 and 64 or 'host'"
+                    "phys-bits '{p}' is not {PHYS_BITS}"
                 )));
             }
         }
@@ -584,7 +568,7 @@ impl ProxmoxModel {
                     )))
                 }
             };
-            flags.push(format!("{sign}{}", qemu_flag(db, fid)));
+            flags.push(format!("{sign}{}", cpumodel_qemu::feature_to_qemu(db, fid)));
         }
         Ok(ProxmoxModel {
             name: name.to_string(),
@@ -608,11 +592,6 @@ impl ProxmoxModel {
         out.push_str(&format!("\treported-model {}\n\n", self.reported_model));
         out
     }
-}
-
-/// QEMU's spelling of a feature (what Proxmox passes to `-cpu`).
-fn qemu_flag(db: &Database, id: cpumodel_map::FeatureId) -> String {
-    cpumodel_qemu::feature_to_qemu(db, id)
 }
 
 #[cfg(test)]
@@ -698,6 +677,42 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "c.conf:2: flags: unknown CPU flag 'nosuchflag'"
+        );
+        assert_eq!(
+            read_proxmox(&db, "c.conf", "cpu-model: ok\n\tcputype Westmere\n")
+                .unwrap_err()
+                .to_string(),
+            "c.conf:2: unknown property 'cputype' (known: flags, guest-phys-bits, hidden, hv-vendor-id, level, phys-bits, reported-model)"
+        );
+        assert_eq!(
+            ProxmoxModel::from_cpu(&db, "fleet", &cpus[0].1, Some("7"))
+                .unwrap_err()
+                .to_string(),
+            "phys-bits '7' is not an integer between 8 and 64 or 'host'"
+        );
+    }
+
+    #[test]
+    fn qemu_spellings_of_flags_are_the_maps_features() {
+        let db = Database::embedded();
+        let conf = "cpu-model: spelt\n\tflags +sse3;+sse4-1;+sse4_2;+xd;+i64;+ffxsr;+lahf-lm;+pclmulqdq;+svm-lock;+svm_lock;+nrip_save;+tsc-scale\n\treported-model EPYC\n";
+        let cpus = read_proxmox(&db, "cpu-models.conf", conf).unwrap();
+        let names: Vec<&str> = cpus[0].1.features.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pni",
+                "sse4.1",
+                "sse4.2",
+                "nx",
+                "lm",
+                "fxsr_opt",
+                "lahf_lm",
+                "pclmuldq",
+                "svm-lock",
+                "nrip-save",
+                "tsc-scale"
+            ]
         );
     }
 }
