@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 /// zstd level for documents: on host documents of a few KB, level 1
 /// compresses as well as level 3 (zstd's default) in less time.
-pub(crate) const ZSTD_LEVEL: i32 = 1;
+const ZSTD_LEVEL: i32 = 1;
 
 /// Documents an import needs before it trains a dictionary: fewer are not
 /// worth one (a dictionary costs a few KB and tens of milliseconds).

@@ -1356,25 +1356,21 @@ pub fn compress_document(document: &str) -> std::io::Result<Vec<u8>> {
 
 /// zstd-compresses `docs`, on all cores for large batches.
 fn compress_all(docs: &[&[u8]]) -> std::io::Result<Vec<Vec<u8>>> {
+    // Each thread compresses on its own reused context (`compress_with`).
+    let compress = |part: &[&[u8]]| -> std::io::Result<Vec<Vec<u8>>> {
+        part.iter()
+            .map(|d| crate::dictionary::compress_with(None, d))
+            .collect()
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || docs.len() < 64 {
-        return docs
-            .iter()
-            .map(|d| zstd::bulk::compress(d, crate::dictionary::ZSTD_LEVEL))
-            .collect();
+        return compress(docs);
     }
     let chunk = docs.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = docs
             .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut c = zstd::bulk::Compressor::new(crate::dictionary::ZSTD_LEVEL)?;
-                    part.iter()
-                        .map(|d| c.compress(d))
-                        .collect::<std::io::Result<Vec<_>>>()
-                })
-            })
+            .map(|part| s.spawn(move || compress(part)))
             .collect();
         let mut out = Vec::with_capacity(docs.len());
         for h in handles {
